@@ -1,0 +1,57 @@
+# strykr-alerts: `make run` and `make test` set everything up on a machine with python3 (3.11+) and make.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+CONFIG ?= alerts.toml
+
+# uv must use the machine's Python, never download one.
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: install run test lint format typecheck unit bench clean help
+
+help:
+	@echo "make run    - set up (first time) and run the service with $(CONFIG)"
+	@echo "make test   - set up (first time), lint, type-check and run every test"
+	@echo "make bench  - run the benchmarks in bench/"
+	@echo "make format - format the code with ruff"
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+# The project and its dev tools, exactly as uv.lock pins them.
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.synced
+
+run: install
+	$(BIN)/strykr-alerts run --config $(CONFIG)
+
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+test: lint typecheck
+	$(BIN)/pytest
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/python bench/engine.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

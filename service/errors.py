@@ -1,0 +1,74 @@
+"""The exception tree of strykr-alerts.
+
+Every error a user can cause derives from :class:`StrykrError`; the CLI turns
+those into one readable message and an exit status instead of a traceback.
+Context lives in attributes as well as in the message, so callers (metrics,
+logs, tests) never parse message text::
+
+    StrykrError
+    ├── ConfigError          alerts.toml is missing, unreadable or invalid (exit 2)
+    ├── TickError            one tick is unusable; the tick is skipped, never fatal
+    │   └── TickOutOfOrderError   older than the last accepted tick of its symbol
+    └── SourceError          a tick source cannot be read at all (missing file, bad columns)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from service.timestamps import format_timestamp
+
+
+class StrykrError(Exception):
+    """Root of every error the service raises on purpose."""
+
+
+class ConfigError(StrykrError):
+    """The configuration cannot be used; ``problems`` lists every reason found.
+
+    Each problem starts with the path of the offending value, e.g.
+    ``rules[2].direction: expected "below" or "above", got "down"``.
+    """
+
+    def __init__(self, source: str, problems: Sequence[str]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        noun = "problem" if len(self.problems) == 1 else "problems"
+        lines = "\n".join(f"  {problem}" for problem in self.problems)
+        super().__init__(f"{source}: {len(self.problems)} {noun}:\n{lines}")
+
+
+class TickError(StrykrError):
+    """A tick was rejected.
+
+    ``reason`` is a short, stable snake_case token (used as a metric label and
+    to log each kind of rejection once); ``detail`` says what was wrong.
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}")
+
+
+class TickOutOfOrderError(TickError):
+    """A tick is older than the last accepted tick of its symbol."""
+
+    def __init__(self, symbol: str, ts_ns: int, last_ts_ns: int) -> None:
+        self.symbol = symbol
+        self.ts_ns = ts_ns
+        self.last_ts_ns = last_ts_ns
+        super().__init__(
+            "out_of_order",
+            f"{symbol} tick at {format_timestamp(ts_ns)} is older than the last accepted one "
+            f"at {format_timestamp(last_ts_ns)}",
+        )
+
+
+class SourceError(StrykrError):
+    """A tick source cannot be used at all (as opposed to one bad tick in it)."""
+
+    def __init__(self, source: str, detail: str) -> None:
+        self.source = source
+        self.detail = detail
+        super().__init__(f"{source}: {detail}")

@@ -1,0 +1,178 @@
+"""The domain model: plain, typed, immutable value objects.
+
+Nothing here does I/O. Instants are ``int`` nanoseconds since the epoch (see
+:mod:`service.timestamps`); prices and volumes are ``float``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from service.timestamps import format_timestamp
+
+Direction = Literal["below", "above"]
+AlertKind = Literal["break_below", "break_above"]
+Trigger = Literal["tick", "bar_close"]
+
+KIND_OF_DIRECTION: dict[Direction, AlertKind] = {"below": "break_below", "above": "break_above"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tick:
+    """One trade or quote of one instrument.
+
+    Build ticks from untrusted input with :func:`service.streams.decode.parse_tick`,
+    which guarantees a non-empty upper-case symbol and a finite positive price.
+    """
+
+    symbol: str
+    price: float
+    ts_ns: int
+    volume: float | None = None
+    bid: float | None = None
+    ask: float | None = None
+
+    @property
+    def at(self) -> str:
+        return format_timestamp(self.ts_ns)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleSettings:
+    """When a break counts, shared by every rule type.
+
+    ``confirm_ticks`` consecutive ticks beyond the level, lasting at least
+    ``confirm_seconds``; the rule re-arms only on a tick at least
+    ``hysteresis`` back on the safe side, and fires at most once per
+    ``cooldown_seconds``. With ``trigger = "bar_close"`` the same rules apply to
+    the closes of ``bar`` bars instead of to ticks.
+    """
+
+    id: str
+    symbol: str
+    confirm_ticks: int = 1
+    confirm_seconds: float = 0.0
+    hysteresis: float = 0.0
+    cooldown_seconds: float = 0.0
+    trigger: Trigger = "tick"
+    bar: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LevelRule(RuleSettings):
+    """Alert when ``symbol`` breaks ``level`` in ``direction``."""
+
+    level: float
+    direction: Direction
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RangeRule(RuleSettings):
+    """Alert on a breakdown below ``low`` or a breakout above ``high``.
+
+    It behaves exactly as two level rules with the same id and settings; see
+    :meth:`sides`.
+    """
+
+    low: float
+    high: float
+
+    def sides(self) -> tuple[LevelRule, LevelRule]:
+        return self._side(self.low, "below"), self._side(self.high, "above")
+
+    def _side(self, level: float, direction: Direction) -> LevelRule:
+        return LevelRule(
+            id=self.id,
+            symbol=self.symbol,
+            level=level,
+            direction=direction,
+            confirm_ticks=self.confirm_ticks,
+            confirm_seconds=self.confirm_seconds,
+            hysteresis=self.hysteresis,
+            cooldown_seconds=self.cooldown_seconds,
+            trigger=self.trigger,
+            bar=self.bar,
+        )
+
+
+Rule = LevelRule | RangeRule
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Article:
+    """A market analysis whose levels the service watches (fields grow with the parser)."""
+
+    title: str | None
+    url: str | None
+    published: datetime | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "title": self.title,
+            "url": self.url,
+            "published": None if self.published is None else self.published.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertEvent:
+    """A rule fired. ``price`` and ``ts_ns`` are those of the tick (or bar close) that fired it."""
+
+    id: str
+    rule: str
+    symbol: str
+    kind: AlertKind
+    level: float
+    price: float
+    ts_ns: int
+    trigger: Trigger = "tick"
+    bar: str | None = None
+    article: Article | None = None
+
+    @property
+    def at(self) -> str:
+        return format_timestamp(self.ts_ns)
+
+    def headline(self) -> str:
+        """One line for people: ``IWM broke below 255.00 at 254.60``."""
+        verb = "broke below" if self.kind == "break_below" else "broke above"
+        basis = f" ({self.bar} close)" if self.trigger == "bar_close" else ""
+        return (
+            f"{self.symbol} {verb} {format_price(self.level)} at {format_price(self.price)}{basis}"
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """The alert as every channel sends it (and as ``replay`` prints it)."""
+        return {
+            "id": self.id,
+            "rule": self.rule,
+            "symbol": self.symbol,
+            "kind": self.kind,
+            "level": self.level,
+            "price": self.price,
+            "at": self.at,
+            "trigger": self.trigger,
+            "bar": self.bar,
+            "article": None if self.article is None else self.article.to_dict(),
+        }
+
+
+def format_price(price: float) -> str:
+    """Two decimals, or as many as the price really has: 255.00, 254.60, 1.08345."""
+    text = f"{price:.2f}"
+    return text if float(text) == price else repr(price)
+
+
+def alert_id(
+    *, rule: str, kind: AlertKind, level: float, symbol: str, ts_ns: int, price: float
+) -> str:
+    """A deterministic id: the same rule firing on the same tick always gets the same id.
+
+    Replays and restarts re-detect the same alerts; downstream stages drop the
+    repeats by this id.
+    """
+    key = f"{rule}\x1f{kind}\x1f{level!r}\x1f{symbol}\x1f{ts_ns}\x1f{price!r}"
+    return hashlib.blake2b(key.encode(), digest_size=10).hexdigest()

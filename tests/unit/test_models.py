@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+import pytest
+
+from service.models import AlertEvent, Article, RangeRule, alert_id, format_price
+from tests.helpers import at, tick
+
+KEY = {
+    "rule": "iwm-below-255",
+    "kind": "break_below",
+    "level": 255.0,
+    "symbol": "IWM",
+    "ts_ns": at(14),
+    "price": 254.6,
+}
+
+
+def test_alert_id_is_deterministic_and_compact() -> None:
+    assert alert_id(**KEY) == alert_id(**dict(KEY))  # type: ignore[arg-type]
+    assert len(alert_id(**KEY)) == 20  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("field", "other"),
+    [
+        ("rule", "iwm-below-250"),
+        ("kind", "break_above"),
+        ("level", 255.01),
+        ("symbol", "SPY"),
+        ("ts_ns", at(14) + 1),
+        ("price", 254.61),
+    ],
+)
+def test_alert_id_changes_with_every_part_of_its_key(field: str, other: object) -> None:
+    assert alert_id(**{**KEY, field: other}) != alert_id(**KEY)  # type: ignore[arg-type]
+
+
+def make_alert(**changes: object) -> AlertEvent:
+    fields: dict[str, object] = {"id": "x", **KEY}
+    fields.update(changes)
+    return AlertEvent(**fields)  # type: ignore[arg-type]
+
+
+def test_alert_to_dict_has_the_replay_fields() -> None:
+    assert make_alert().to_dict() == {
+        "id": "x",
+        "rule": "iwm-below-255",
+        "symbol": "IWM",
+        "kind": "break_below",
+        "level": 255.0,
+        "price": 254.6,
+        "at": "2026-02-02T14:30:14.000Z",
+        "trigger": "tick",
+        "bar": None,
+        "article": None,
+    }
+
+
+def test_alert_to_dict_with_article_attaches_it() -> None:
+    article = Article(
+        title="Small caps are stuck",
+        url="https://example.test/a",
+        published=datetime(2026, 2, 2, 3, 45, tzinfo=UTC),
+    )
+    assert make_alert(article=article).to_dict()["article"] == {
+        "title": "Small caps are stuck",
+        "url": "https://example.test/a",
+        "published": "2026-02-02T03:45:00+00:00",
+    }
+
+
+def test_alert_headline_reads_like_a_sentence() -> None:
+    assert make_alert().headline() == "IWM broke below 255.00 at 254.60"
+    assert (
+        make_alert(kind="break_above", level=92500.0, price=92511.5, symbol="BTC").headline()
+        == "BTC broke above 92500.00 at 92511.50"
+    )
+
+
+@pytest.mark.parametrize(
+    ("price", "text"),
+    [(255.0, "255.00"), (254.6, "254.60"), (1.08345, "1.08345"), (4800.5, "4800.50")],
+)
+def test_format_price_keeps_every_real_decimal(price: float, text: str) -> None:
+    assert format_price(price) == text
+
+
+def test_models_are_immutable() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tick(1.0).price = 2.0  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        make_alert().price = 2.0  # type: ignore[misc]
+
+
+def test_range_rule_sides_are_two_level_rules_with_its_settings() -> None:
+    rule = RangeRule(
+        id="r",
+        symbol="IWM",
+        low=255.0,
+        high=265.0,
+        confirm_ticks=2,
+        hysteresis=0.5,
+        cooldown_seconds=9,
+    )
+    low, high = rule.sides()
+    assert (low.level, low.direction, high.level, high.direction) == (
+        255.0,
+        "below",
+        265.0,
+        "above",
+    )
+    for side in (low, high):
+        assert (side.id, side.confirm_ticks, side.hysteresis, side.cooldown_seconds) == (
+            "r",
+            2,
+            0.5,
+            9,
+        )
