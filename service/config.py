@@ -1,0 +1,438 @@
+"""alerts.toml → typed, validated, frozen configuration.
+
+:func:`load_config` reads the file with ``tomllib`` and checks every value. It
+collects every problem it finds (not only the first) and raises one
+:class:`~service.errors.ConfigError` whose lines name the value's path,
+what was expected and what was found::
+
+    rules[2].direction: expected "below" or "above", got "down"
+
+Unknown keys are errors too, so a typo never silently falls back to a
+default. A string ``"env:NAME"`` anywhere stands for the environment variable
+``NAME``: secrets and per-machine paths stay out of the file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, cast
+
+from service.errors import ConfigError
+from service.models import Direction, LevelRule, RangeRule, Rule
+from service.symbols import normalize_symbol
+from service.timestamps import parse_duration
+
+LogFormat = Literal["auto", "console", "json"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+_RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+_ENV_PREFIX = "env:"
+_MISSING: Any = object()
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceConfig:
+    log_level: LogLevel = "info"
+    log_format: LogFormat = "auto"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineConfig:
+    """Engine settings: rolling windows and bars kept per symbol, and the tick queue bound."""
+
+    windows: tuple[str, ...] = ()
+    bars: tuple[str, ...] = ()
+    queue_size: int = 10_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplaySourceConfig:
+    """Replay a CSV or Parquet tick file; ``speed`` 0 is as fast as possible, 1 real time."""
+
+    name: str
+    path: Path
+    speed: float = 1.0
+    kind: Literal["replay"] = "replay"
+
+
+SourceConfig = ReplaySourceConfig
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    path: Path | None = None
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    sources: tuple[SourceConfig, ...] = ()
+    rules: tuple[Rule, ...] = ()
+
+
+def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the TOML file at ``path``.
+
+    Relative paths inside it are taken relative to the file's directory.
+    Raises :class:`~service.errors.ConfigError` listing every problem found.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), ["file not found; pass --config PATH"]) from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), ["is a directory, not a TOML file"]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(str(path), [f"cannot be read: {error}"]) from None
+    return parse_config(text, source=str(path), base_dir=path.parent, env=env, path=path)
+
+
+def parse_config(
+    text: str,
+    *,
+    source: str = "alerts.toml",
+    base_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    path: Path | None = None,
+) -> Config:
+    """Validate TOML ``text``; ``source`` names it in error messages."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(source, [f"invalid TOML: {error}"]) from None
+    problems: list[str] = []
+    root = _Table(data, "", problems, os.environ if env is None else env)
+    base = base_dir if base_dir is not None else Path.cwd()
+    service = _service(root.table("service"))
+    engine = _engine(root.table("engine"))
+    sources = _sources(root.tables("sources"), base)
+    rules = _rules(root.tables("rules"))
+    root.finish()
+    if problems:
+        raise ConfigError(source, problems)
+    return Config(path=path, service=service, engine=engine, sources=sources, rules=rules)
+
+
+def _service(table: _Table) -> ServiceConfig:
+    level = table.choice("log_level", ("debug", "info", "warning", "error"), default="info")
+    fmt = table.choice("log_format", ("auto", "console", "json"), default="auto")
+    table.finish()
+    return ServiceConfig(log_level=cast(LogLevel, level), log_format=cast(LogFormat, fmt))
+
+
+def _engine(table: _Table) -> EngineConfig:
+    windows = table.durations("windows")
+    bars = table.durations("bars")
+    queue_size = table.integer("queue_size", default=10_000, minimum=1)
+    table.finish()
+    return EngineConfig(windows=windows, bars=bars, queue_size=queue_size)
+
+
+def _sources(tables: list[_Table], base_dir: Path) -> tuple[SourceConfig, ...]:
+    sources: list[SourceConfig] = []
+    names: dict[str, str] = {}
+    for index, table in enumerate(tables):
+        kind = table.choice("kind", ("replay",))
+        name = table.string("name", default=f"{kind or 'source'}-{index}")
+        if name in names:
+            table.problem("name", f"duplicate source name {_show(name)} (also {names[name]})")
+        names.setdefault(name, table.path)
+        if kind == "replay":
+            path = table.existing_file("path", base_dir)
+            speed = table.number("speed", default=1.0, minimum=0.0)
+            table.finish()
+            if table.ok:
+                sources.append(ReplaySourceConfig(name=name, path=path, speed=speed))
+        else:
+            table.finish(ignore_unknown=True)
+    return tuple(sources)
+
+
+def _rules(tables: list[_Table]) -> tuple[Rule, ...]:
+    rules: list[Rule] = []
+    ids: dict[str, str] = {}
+    for table in tables:
+        rule_id = table.string("id", pattern=_RULE_ID, pattern_hint="letters, digits and . _ : -")
+        if rule_id in ids:
+            table.problem("id", f"duplicate rule id {_show(rule_id)} (also {ids[rule_id]})")
+        elif rule_id:
+            ids[rule_id] = table.path
+        rule_type = table.choice("type", ("level", "range"), default="level")
+        symbol = table.convert("symbol", normalize_symbol)
+        common: dict[str, Any] = {
+            "id": rule_id,
+            "symbol": symbol,
+            "confirm_ticks": table.integer("confirm_ticks", default=1, minimum=1),
+            "confirm_seconds": table.number("confirm_seconds", default=0.0, minimum=0.0),
+            "hysteresis": table.number("hysteresis", default=0.0, minimum=0.0),
+            "cooldown_seconds": table.number("cooldown_seconds", default=0.0, minimum=0.0),
+        }
+        trigger = table.choice("trigger", ("tick", "bar_close"), default="tick")
+        common["trigger"] = trigger
+        if trigger == "bar_close":
+            common["bar"] = table.duration("bar", default="1m")
+        elif "bar" in table:
+            table.problem(
+                "bar", 'is only used with trigger = "bar_close"; remove it or set trigger'
+            )
+        rule: Rule | None = None
+        if rule_type == "range":
+            low = table.number("low", exclusive_minimum=0.0)
+            high = table.number("high", exclusive_minimum=0.0)
+            if table.valid("low", "high") and low >= high:
+                table.problem(
+                    "high", f"expected a price above low ({_show(low)}), got {_show(high)}"
+                )
+            hysteresis = common["hysteresis"]
+            if table.valid("hysteresis", "high") and hysteresis >= high:
+                table.problem(
+                    "hysteresis",
+                    f"expected less than high ({_show(high)}), got {_show(hysteresis)}",
+                )
+            table.finish()
+            if table.ok:
+                rule = RangeRule(low=low, high=high, **common)
+        else:
+            level = table.number("level", exclusive_minimum=0.0)
+            direction = table.choice("direction", ("below", "above"))
+            hysteresis = common["hysteresis"]
+            if table.valid("hysteresis", "level", "direction") and (
+                direction == "above" and hysteresis >= level
+            ):
+                table.problem(
+                    "hysteresis",
+                    f"expected less than the level ({_show(level)}) for an above rule, "
+                    f"got {_show(hysteresis)}",
+                )
+            table.finish()
+            if table.ok:
+                rule = LevelRule(level=level, direction=cast(Direction, direction), **common)
+        if rule is not None:
+            rules.append(rule)
+    return tuple(rules)
+
+
+class _Table:
+    """One TOML table being read: typed getters that record problems by path.
+
+    A getter that finds a bad value records a problem, marks the table not
+    ``ok`` and returns a placeholder, so that one pass reports every problem.
+    """
+
+    def __init__(
+        self, data: Mapping[str, Any], path: str, problems: list[str], env: Mapping[str, str]
+    ) -> None:
+        self._data = data
+        self.path = path
+        self._problems = problems
+        self._env = env
+        self._read: set[str] = set()
+        self._bad: set[str] = set()
+        self.ok = True
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._data
+
+    def problem(self, key: str, message: str) -> None:
+        where = f"{self.path}.{key}" if self.path else key
+        self._problems.append(f"{where}: {message}")
+        self._read.add(key.split("[", 1)[0])
+        self._bad.add(key)
+        self.ok = False
+
+    def valid(self, *keys: str) -> bool:
+        """Whether every one of ``keys`` was read without a problem."""
+        return self._bad.isdisjoint(keys)
+
+    def finish(self, *, ignore_unknown: bool = False) -> None:
+        """Report every key nobody asked for."""
+        if ignore_unknown:
+            return
+        known = sorted(self._read)
+        for key in self._data:
+            if key not in self._read:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f'; did you mean "{close[0]}"?' if close else ""
+                if not close and known:
+                    hint = f" (known keys: {', '.join(known)})"
+                self.problem(key, f"unknown key{hint}")
+
+    def _value(self, key: str, default: Any) -> Any:
+        self._read.add(key)
+        value = self._data.get(key, _MISSING)
+        if value is _MISSING:
+            if default is _MISSING:
+                self.problem(key, "missing; this key is required")
+            return default
+        if isinstance(value, str) and value.startswith(_ENV_PREFIX):
+            name = value[len(_ENV_PREFIX) :]
+            if name not in self._env:
+                self.problem(key, f"environment variable {name} is not set")
+                return _MISSING
+            return self._env[name]
+        return value
+
+    def _typed(self, key: str, default: Any, check: Callable[[Any], bool], expected: str) -> Any:
+        value = self._value(key, default)
+        if value is _MISSING:
+            return None
+        if value is default or check(value):
+            return value
+        self.problem(key, f"expected {expected}, got {_show(value)}")
+        return None
+
+    def string(
+        self,
+        key: str,
+        *,
+        default: str = _MISSING,
+        pattern: re.Pattern[str] | None = None,
+        pattern_hint: str = "",
+    ) -> str:
+        value = self._typed(key, default, lambda v: isinstance(v, str), "a string")
+        if value is None:
+            return ""
+        if pattern is not None and not pattern.match(value):
+            self.problem(key, f"expected {pattern_hint}, got {_show(value)}")
+            return ""
+        return cast(str, value)
+
+    def choice(self, key: str, choices: Sequence[str], *, default: str = _MISSING) -> str:
+        value = self._value(key, default)
+        if value is _MISSING:
+            return ""
+        if value not in choices:
+            options = [f'"{choice}"' for choice in choices]
+            listed = (
+                options[0] if len(options) == 1 else ", ".join(options[:-1]) + f" or {options[-1]}"
+            )
+            self.problem(key, f"expected {listed}, got {_show(value)}")
+            return ""
+        return cast(str, value)
+
+    def number(
+        self,
+        key: str,
+        *,
+        default: float = _MISSING,
+        minimum: float | None = None,
+        exclusive_minimum: float | None = None,
+    ) -> float:
+        value = self._typed(key, default, _is_number, "a number")
+        if value is None:
+            return 0.0
+        number = float(value)
+        if number != number or number in (float("inf"), float("-inf")):
+            self.problem(key, f"expected a finite number, got {_show(value)}")
+        elif minimum is not None and number < minimum:
+            self.problem(key, f"expected a number >= {minimum:g}, got {_show(value)}")
+        elif exclusive_minimum is not None and number <= exclusive_minimum:
+            self.problem(key, f"expected a number > {exclusive_minimum:g}, got {_show(value)}")
+        return number
+
+    def integer(self, key: str, *, default: int = _MISSING, minimum: int | None = None) -> int:
+        value = self._typed(
+            key, default, lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"
+        )
+        if value is None:
+            return 0
+        if minimum is not None and value < minimum:
+            self.problem(key, f"expected an integer >= {minimum}, got {_show(value)}")
+        return cast(int, value)
+
+    def convert(self, key: str, parse: Callable[[Any], T], *, default: Any = _MISSING) -> T:
+        """Read a value through ``parse``, which raises ``ValueError`` saying what it expected."""
+        value = self._value(key, default)
+        if value is _MISSING:
+            return cast(T, None)
+        try:
+            return parse(value)
+        except ValueError as error:
+            self.problem(key, str(error))
+            return cast(T, None)
+
+    def duration(self, key: str, *, default: str = _MISSING) -> str:
+        value = self.string(key, default=default)
+        if value:
+            try:
+                parse_duration(value)
+            except ValueError as error:
+                self.problem(key, str(error))
+                return ""
+        return value
+
+    def durations(self, key: str) -> tuple[str, ...]:
+        value = self._typed(key, (), lambda v: isinstance(v, list), "an array of durations")
+        if not value:
+            return ()
+        labels: list[str] = []
+        for index, item in enumerate(value):
+            try:
+                if not isinstance(item, str):
+                    raise ValueError(f'expected a duration such as "1m", got {_show(item)}')
+                parse_duration(item)
+            except ValueError as error:
+                self.problem(f"{key}[{index}]", str(error))
+                continue
+            if item in labels:
+                self.problem(f"{key}[{index}]", f"duplicate {_show(item)}")
+                continue
+            labels.append(item)
+        return tuple(labels)
+
+    def existing_file(self, key: str, base_dir: Path) -> Path:
+        value = self.string(key)
+        if not value:
+            return Path()
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            path = base_dir / path
+        if not path.is_file():
+            self.problem(key, f"no such file: {path}")
+        return path
+
+    def table(self, key: str) -> _Table:
+        value = self._typed(key, {}, lambda v: isinstance(v, dict), "a table")
+        path = f"{self.path}.{key}" if self.path else key
+        return _Table(value or {}, path, self._problems, self._env)
+
+    def tables(self, key: str) -> list[_Table]:
+        value = self._typed(
+            key,
+            [],
+            lambda v: isinstance(v, list) and all(isinstance(item, dict) for item in v),
+            f"an array of tables ([[{key}]])",
+        )
+        path = f"{self.path}.{key}" if self.path else key
+        return [
+            _Table(item, f"{path}[{index}]", self._problems, self._env)
+            for index, item in enumerate(value or [])
+        ]
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _show(value: object) -> str:
+    """Show a found value as TOML would write it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        shown = value if len(value) <= 60 else value[:60] + "…"
+        return json.dumps(shown, ensure_ascii=False)
+    if isinstance(value, float) and value.is_integer():
+        return repr(int(value))  # 255, as written, not 255.0
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__

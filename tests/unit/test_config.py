@@ -1,0 +1,288 @@
+"""alerts.toml: every value checked, every problem named by its path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.config import load_config, parse_config
+from service.errors import ConfigError
+from service.models import LevelRule, RangeRule
+
+REPO = Path(__file__).resolve().parents[2]
+
+RULE = """
+[[rules]]
+id = "iwm-below-255"
+symbol = "IWM"
+level = 255
+direction = "below"
+"""
+
+
+def problems(text: str, **kwargs: object) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, **kwargs)  # type: ignore[arg-type]
+    return list(caught.value.problems)
+
+
+def test_shipped_alerts_toml_watches_the_seed_levels() -> None:
+    config = load_config(REPO / "alerts.toml")
+    levels = {
+        (rule.symbol, rule.level, rule.direction)
+        for rule in config.rules
+        if isinstance(rule, LevelRule)
+    }
+    assert {("IWM", 255.0, "below"), ("IWM", 250.0, "below"), ("IWM", 265.0, "above")} <= levels
+    assert config.sources == ()  # `make run` replays the bundled sample day
+
+
+def test_minimal_rule_gets_the_documented_defaults() -> None:
+    (rule,) = parse_config(RULE).rules
+    assert rule == LevelRule(
+        id="iwm-below-255",
+        symbol="IWM",
+        level=255.0,
+        direction="below",
+        confirm_ticks=1,
+        confirm_seconds=0.0,
+        hysteresis=0.0,
+        cooldown_seconds=0.0,
+        trigger="tick",
+        bar=None,
+    )
+
+
+def test_full_config_is_read_into_typed_values(tmp_path: Path) -> None:
+    (tmp_path / "day.csv").write_text("ts,symbol,price\n")
+    text = """
+[service]
+log_level = "debug"
+log_format = "json"
+[engine]
+windows = ["1m", "5m"]
+bars = ["1m"]
+queue_size = 500
+[[sources]]
+kind = "replay"
+name = "day"
+path = "day.csv"
+speed = 0
+[[rules]]
+id = "spx-range"
+type = "range"
+symbol = "spx"
+low = 4800
+high = 4900.5
+confirm_ticks = 2
+confirm_seconds = 1.5
+hysteresis = 2
+cooldown_seconds = 60
+[[rules]]
+id = "rut-1900"
+symbol = "RUT"
+level = 1900
+direction = "below"
+trigger = "bar_close"
+"""
+    config = parse_config(text, base_dir=tmp_path)
+    assert (config.service.log_level, config.service.log_format) == ("debug", "json")
+    assert (config.engine.windows, config.engine.bars, config.engine.queue_size) == (
+        ("1m", "5m"),
+        ("1m",),
+        500,
+    )
+    (source,) = config.sources
+    assert (source.name, source.path, source.speed) == ("day", tmp_path / "day.csv", 0.0)
+    spx, rut = config.rules
+    assert spx == RangeRule(
+        id="spx-range",
+        symbol="SPX",
+        low=4800.0,
+        high=4900.5,
+        confirm_ticks=2,
+        confirm_seconds=1.5,
+        hysteresis=2.0,
+        cooldown_seconds=60.0,
+    )
+    assert isinstance(rut, LevelRule)
+    assert (rut.trigger, rut.bar) == ("bar_close", "1m")  # bar defaults to one minute
+
+
+def test_env_value_reads_the_environment_variable(tmp_path: Path) -> None:
+    (tmp_path / "ticks.csv").write_text("ts,symbol,price\n")
+    text = '[[sources]]\nkind = "replay"\npath = "env:TICKS"\n'
+    config = parse_config(text, env={"TICKS": str(tmp_path / "ticks.csv")})
+    assert config.sources[0].path == tmp_path / "ticks.csv"
+
+
+def test_env_value_when_variable_unset_names_it() -> None:
+    text = '[[sources]]\nkind = "replay"\npath = "env:STRYKR_TEST_UNSET"\n'
+    assert problems(text, env={}) == [
+        "sources[0].path: environment variable STRYKR_TEST_UNSET is not set"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ('direction = "down"', 'rules[0].direction: expected "below" or "above", got "down"'),
+        ("direction = 1", 'rules[0].direction: expected "below" or "above", got 1'),
+        ("level = -1", "rules[0].level: expected a number > 0, got -1"),
+        ("level = 0", "rules[0].level: expected a number > 0, got 0"),
+        ('level = "255"', 'rules[0].level: expected a number, got "255"'),
+        ("level = nan", "rules[0].level: expected a finite number, got nan"),
+        ("level = inf", "rules[0].level: expected a finite number, got inf"),
+        ("level = true", "rules[0].level: expected a number, got true"),
+        ("confirm_ticks = 0", "rules[0].confirm_ticks: expected an integer >= 1, got 0"),
+        ("confirm_ticks = 1.5", "rules[0].confirm_ticks: expected an integer, got 1.5"),
+        ("confirm_seconds = -1", "rules[0].confirm_seconds: expected a number >= 0, got -1"),
+        ("hysteresis = -0.5", "rules[0].hysteresis: expected a number >= 0, got -0.5"),
+        ("cooldown_seconds = -5", "rules[0].cooldown_seconds: expected a number >= 0, got -5"),
+        ('trigger = "close"', 'rules[0].trigger: expected "tick" or "bar_close", got "close"'),
+        ('type = "band"', 'rules[0].type: expected "level" or "range", got "band"'),
+        ('symbol = "IW M"', "rules[0].symbol: expected a symbol of up to 32 letters"),
+        ('symbol = ""', "rules[0].symbol: expected a symbol, got an empty string"),
+        ('id = "has space"', 'rules[0].id: expected letters, digits and . _ : -, got "has space"'),
+        ('directon = "below"', 'rules[0].directon: unknown key; did you mean "direction"?'),
+        ('bar = "1m"', 'rules[0].bar: is only used with trigger = "bar_close"'),
+        ("cooldown = 5", 'rules[0].cooldown: unknown key; did you mean "cooldown_seconds"?'),
+    ],
+)
+def test_rule_value_when_bad_names_table_key_and_expectation(change: str, expected: str) -> None:
+    key = change.split(" = ")[0]
+    lines = [line for line in RULE.strip().splitlines() if not line.startswith(f"{key} =")]
+    (problem,) = problems("\n".join([*lines, change]))
+    assert problem.startswith(expected), problem
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[[rules]]\nid = "r"\nsymbol = "IWM"\ndirection = "below"',
+            ["rules[0].level: missing; this key is required"],
+        ),
+        (
+            '[[rules]]\nsymbol = "IWM"\nlevel = 1\ndirection = "below"',
+            ["rules[0].id: missing; this key is required"],
+        ),
+        (
+            RULE + RULE,
+            ['rules[1].id: duplicate rule id "iwm-below-255" (also rules[0])'],
+        ),
+        (
+            '[[rules]]\nid = "r"\ntype = "range"\nsymbol = "IWM"\nlow = 265\nhigh = 255',
+            ["rules[0].high: expected a price above low (265), got 255"],
+        ),
+        (
+            '[[rules]]\nid = "r"\ntype = "range"\nsymbol = "IWM"\nlow = 255\nhigh = 265\n'
+            "hysteresis = 300",
+            ["rules[0].hysteresis: expected less than high (265), got 300"],
+        ),
+        (
+            '[[rules]]\nid = "r"\nsymbol = "IWM"\nlevel = 10\ndirection = "above"\nhysteresis = 10',
+            ["rules[0].hysteresis: expected less than the level (10) for an above rule, got 10"],
+        ),
+        (
+            '[[rules]]\nid = "r"\ntype = "range"\nsymbol = "IWM"\nlow = 1\nhigh = 2\n'
+            'direction = "below"',
+            [
+                "rules[0].direction: unknown key (known keys: confirm_seconds, confirm_ticks, "
+                "cooldown_seconds, high, hysteresis, id, low, symbol, trigger, type)"
+            ],
+        ),
+        (
+            '[[rules]]\nid = "r"\nsymbol = "IWM"\nlevel = 1\ndirection = "below"\n'
+            'trigger = "bar_close"\nbar = "1 minute"',
+            ['rules[0].bar: expected a duration such as "30s", "1m" or "1h", got "1 minute"'],
+        ),
+        ("rules = 5", ["rules: expected an array of tables ([[rules]]), got 5"]),
+        ('rules = ["a"]', ["rules: expected an array of tables ([[rules]]), got an array"]),
+        ("[engine]\nqueue_size = 0", ["engine.queue_size: expected an integer >= 1, got 0"]),
+        (
+            '[engine]\nwindows = ["1m", "soon", "1m"]',
+            [
+                'engine.windows[1]: expected a duration such as "30s", "1m" or "1h", got "soon"',
+                'engine.windows[2]: duplicate "1m"',
+            ],
+        ),
+        ('[engine]\nbars = "1m"', ['engine.bars: expected an array of durations, got "1m"']),
+        (
+            '[engine]\nbars = ["0s"]',
+            ['engine.bars[0]: expected a duration longer than zero, got "0s"'],
+        ),
+        (
+            '[service]\nlog_level = "loud"',
+            ['service.log_level: expected "debug", "info", "warning" or "error", got "loud"'],
+        ),
+        (
+            '[service]\nlog_format = "xml"',
+            ['service.log_format: expected "auto", "console" or "json", got "xml"'],
+        ),
+        ("service = 1", ["service: expected a table, got 1"]),
+        ("[servce]", ['servce: unknown key; did you mean "service"?']),
+        ('[[sources]]\nkind = "kafka"', ['sources[0].kind: expected "replay", got "kafka"']),
+        ("[[sources]]\npath = 'x.csv'", ["sources[0].kind: missing; this key is required"]),
+        ('[[sources]]\nkind = "replay"', ["sources[0].path: missing; this key is required"]),
+        (
+            '[[sources]]\nkind = "replay"\npath = "nowhere.csv"',
+            ["sources[0].path: no such file: /cfg/nowhere.csv"],
+        ),
+    ],
+)
+def test_config_when_bad_lists_every_problem_by_path(text: str, expected: list[str]) -> None:
+    assert problems(text, base_dir=Path("/cfg")) == expected
+
+
+def test_source_with_bad_speed_and_duplicate_name(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("ts,symbol,price\n")
+    text = (
+        '[[sources]]\nkind = "replay"\nname = "a"\npath = "a.csv"\nspeed = -1\n'
+        '[[sources]]\nkind = "replay"\nname = "a"\npath = "a.csv"\n'
+    )
+    assert problems(text, base_dir=tmp_path) == [
+        "sources[0].speed: expected a number >= 0, got -1",
+        'sources[1].name: duplicate source name "a" (also sources[0])',
+    ]
+
+
+def test_config_with_several_bad_rules_reports_all_of_them() -> None:
+    text = RULE.replace('"below"', '"down"') + RULE.replace("iwm-below-255", "two").replace(
+        "255", "-2"
+    )
+    assert problems(text) == [
+        'rules[0].direction: expected "below" or "above", got "down"',
+        "rules[1].level: expected a number > 0, got -2",
+    ]
+
+
+def test_invalid_toml_says_where() -> None:
+    (problem,) = problems("[[rules]]\nid = \n")
+    assert problem.startswith("invalid TOML:")
+    assert "line 2" in problem
+
+
+def test_load_config_when_file_missing_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "nope.toml")
+    assert caught.value.problems == ("file not found; pass --config PATH",)
+
+
+def test_load_config_when_path_is_a_directory_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(tmp_path)
+
+
+def test_load_config_resolves_paths_relative_to_the_file(tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "t.csv").write_text("ts,symbol,price\n")
+    (tmp_path / "conf" / "a.toml").write_text('[[sources]]\nkind = "replay"\npath = "t.csv"\n')
+    config = load_config(tmp_path / "conf" / "a.toml")
+    assert config.sources[0].path == tmp_path / "conf" / "t.csv"
+
+
+def test_config_error_message_counts_and_lists_problems() -> None:
+    error = ConfigError("alerts.toml", ["a: x", "b: y"])
+    assert str(error) == "alerts.toml: 2 problems:\n  a: x\n  b: y"
