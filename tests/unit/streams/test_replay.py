@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import asyncio
+import gzip
+from pathlib import Path
+
+import polars as pl
+import pytest
+import structlog
+
+from service.errors import SourceError, TickError
+from service.models import Tick
+from service.streams.rejections import Rejections
+from service.streams.replay import read_tick_file, replay_into, sample_day_path
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_read_tick_file_reports_each_row_with_its_number(tmp_path: Path) -> None:
+    ticks = read_tick_file(
+        write(
+            tmp_path / "t.csv",
+            "ts,symbol,price,volume,bid,ask,exchange\n"
+            "2026-02-02T14:30:00Z,iwm,259.6,100,259.5,259.7,ARCA\n"
+            "2026-02-02T14:30:01Z,IWM,-1,,,,ARCA\n",
+        )
+    )
+    (row1, first), (row2, second) = list(ticks.iter_ticks())
+    assert row1 == 1
+    assert isinstance(first, Tick)
+    assert (first.symbol, first.price, first.volume, first.bid, first.ask) == (
+        "IWM",
+        259.6,
+        100.0,
+        259.5,
+        259.7,
+    )
+    assert row2 == 2
+    assert isinstance(second, TickError)
+    assert second.reason == "price_not_positive"
+
+
+def test_read_tick_file_with_ragged_rows_keeps_the_good_ones(tmp_path: Path) -> None:
+    ticks = read_tick_file(
+        write(
+            tmp_path / "t.csv",
+            "ts,symbol,price\n1770042600,IWM,1,extra\n1770042601,IWM\n1770042602,IWM,3\n",
+        )
+    )
+    kinds = [type(item).__name__ for _, item in ticks.iter_ticks()]
+    assert kinds == ["Tick", "TickError", "Tick"]
+
+
+def test_read_tick_file_reads_gzipped_csv(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv.gz"
+    path.write_bytes(gzip.compress(b"ts,symbol,price\n1770042600,IWM,259.6\n"))
+    assert [t.price for _, t in read_tick_file(path).iter_ticks() if isinstance(t, Tick)] == [259.6]
+
+
+def test_read_tick_file_converts_a_parquet_datetime_column(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    pl.DataFrame(
+        {"ts": ["2026-02-02T14:30:14.123Z"], "symbol": ["IWM"], "price": [259.6]}
+    ).with_columns(pl.col("ts").str.to_datetime(time_zone="UTC")).write_parquet(path)
+    ((_, only),) = list(read_tick_file(path).iter_ticks())
+    assert isinstance(only, Tick)
+    assert only.at == "2026-02-02T14:30:14.123Z"
+
+
+def test_read_tick_file_when_columns_missing_names_them(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match=r"missing column\(s\) price; .* found: ts, symbol"):
+        read_tick_file(write(tmp_path / "t.csv", "ts,symbol\n1,IWM\n"))
+
+
+def test_sample_day_is_bundled_with_three_symbols() -> None:
+    with sample_day_path() as path:
+        ticks = read_tick_file(path)
+    assert ticks.rows > 50_000
+    assert set(ticks.frame["symbol"].unique()) == {"IWM", "SPX", "RUT"}
+
+
+async def test_replay_into_at_speed_keeps_the_gaps_between_ticks(tmp_path: Path) -> None:
+    # Ticks 0, 1 and 2 seconds apart, replayed 10x faster: 0.2 s in all, not less.
+    ticks = read_tick_file(
+        write(
+            tmp_path / "t.csv",
+            "ts,symbol,price\n1770042600,IWM,1\n1770042601,IWM,2\n1770042602,IWM,3\n",
+        )
+    )
+    queue: asyncio.Queue[Tick] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    sent = await replay_into(ticks, queue, speed=10, source="t", rejections=Rejections())
+    assert sent == 3
+    assert loop.time() - started >= 0.2 - 0.01  # the event loop's clock granularity
+    assert [queue.get_nowait().price for _ in range(3)] == [1.0, 2.0, 3.0]
+
+
+async def test_replay_into_when_queue_is_full_waits_instead_of_dropping(tmp_path: Path) -> None:
+    rows = "".join(f"{1770042600 + i},IWM,{i + 1}\n" for i in range(50))
+    ticks = read_tick_file(write(tmp_path / "t.csv", "ts,symbol,price\n" + rows))
+    queue: asyncio.Queue[Tick] = asyncio.Queue(maxsize=5)
+    replay = asyncio.create_task(
+        replay_into(ticks, queue, speed=0, source="t", rejections=Rejections())
+    )
+    await asyncio.sleep(0.05)
+    assert queue.full()
+    assert not replay.done()
+    prices = []
+    while len(prices) < 50:
+        prices.append((await asyncio.wait_for(queue.get(), 1)).price)
+    assert await replay == 50
+    assert prices == [float(i + 1) for i in range(50)]
+
+
+async def test_replay_into_counts_bad_rows_and_sends_the_good_ones(tmp_path: Path) -> None:
+    ticks = read_tick_file(
+        write(
+            tmp_path / "t.csv",
+            "ts,symbol,price\n1770042600,IWM,1\nnope,IWM,2\n1770042602,IWM,NaN\n1770042603,IWM,4\n",
+        )
+    )
+    queue: asyncio.Queue[Tick] = asyncio.Queue()
+    rejections = Rejections()
+    assert await replay_into(ticks, queue, speed=0, source="t", rejections=rejections) == 2
+    assert dict(rejections.counts) == {"bad_ts": 1, "price_not_finite": 1}
+
+
+def test_rejections_log_the_first_of_each_reason_only() -> None:
+    rejections = Rejections()
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):
+            rejections.record(TickError("bad_price", "price must be a number"), source="feed")
+        rejections.record(TickError("missing_ts", "no time"), source="feed", where="row 9")
+    assert [(e["event"], e["reason"]) for e in logs] == [
+        ("tick_rejected", "bad_price"),
+        ("tick_rejected", "missing_ts"),
+    ]
+    assert rejections.total == 4
+    assert rejections.summary().splitlines() == [
+        "  bad_price: 3 (first: feed: price must be a number)",
+        "  missing_ts: 1 (first: feed row 9: no time)",
+    ]
