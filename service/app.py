@@ -1,0 +1,147 @@
+"""The composition root: builds the service from its config and runs it.
+
+Everything long-lived is a named task in one ``asyncio.TaskGroup``: one per
+source, and the engine. Stopping (SIGINT, SIGTERM, or the ``stop`` event)
+stops the sources first, lets the engine finish what they queued (bounded in
+time), then stops the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Sequence
+from typing import Protocol
+
+import structlog
+
+from service.config import Config, ReplaySourceConfig
+from service.models import Tick
+from service.pipeline import AlertSink, TickProcessor, log_alert, run_engine
+from service.rules import RuleEngine
+from service.streams.rejections import Rejections
+from service.streams.replay import ReplaySource, sample_day_path
+
+# The bundled sample day runs at this multiple of real time: its first level
+# break comes about half a minute after start.
+SAMPLE_SPEED = 60.0
+SAMPLE_SOURCE = "sample"
+DRAIN_TIMEOUT_S = 2.0
+
+log = structlog.get_logger("service.app")
+
+
+class Source(Protocol):
+    name: str
+    description: str
+
+    async def run(self, queue: asyncio.Queue[Tick]) -> None: ...
+
+
+class App:
+    """The running service: sources → queue → engine → alert sinks."""
+
+    def __init__(self, config: Config, *, sinks: Sequence[AlertSink] = (log_alert,)) -> None:
+        self.config = config
+        self.engine = RuleEngine(
+            config.rules, windows=config.engine.windows, bars=config.engine.bars
+        )
+        self.rejections = Rejections()
+        self.processor = TickProcessor(self.engine, self.rejections, sinks)
+        self.queue: asyncio.Queue[Tick] = asyncio.Queue(maxsize=config.engine.queue_size)
+        self._resources = contextlib.ExitStack()
+        self.sources: list[Source] = [self._source(spec) for spec in config.sources]
+        if not self.sources:
+            self.sources.append(
+                ReplaySource(
+                    SAMPLE_SOURCE,
+                    self._resources.enter_context(sample_day_path()),
+                    speed=SAMPLE_SPEED,
+                    rejections=self.rejections,
+                )
+            )
+
+    def _source(self, spec: ReplaySourceConfig) -> Source:
+        return ReplaySource(spec.name, spec.path, speed=spec.speed, rejections=self.rejections)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; then shut down in order and return."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                source_tasks = [
+                    group.create_task(self._supervise(source), name=f"source:{source.name}")
+                    for source in self.sources
+                ]
+                engine_task = group.create_task(
+                    run_engine(self.queue, self.processor), name="engine"
+                )
+                await stop.wait()
+                log.info("service_stopping")
+                for task in source_tasks:
+                    task.cancel()
+                await asyncio.wait(source_tasks)
+                await self._drain()
+                engine_task.cancel()
+        finally:
+            self._resources.close()
+        log.info(
+            "service_stopped",
+            ticks=self.processor.ticks,
+            alerts=self.processor.alerts,
+            rejected=self.rejections.total,
+        )
+
+    async def _supervise(self, source: Source) -> None:
+        """Run one source; its failure is logged and never stops the others."""
+        try:
+            await source.run(self.queue)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.error("source_failed", source=source.name, error=str(error), exc_info=True)
+
+    async def _drain(self) -> None:
+        try:
+            async with asyncio.timeout(DRAIN_TIMEOUT_S):
+                await self.queue.join()
+        except TimeoutError:
+            log.warning("ticks_abandoned", count=self.queue.qsize())
+
+    def describe(self) -> dict[str, object]:
+        """What the service is about to do, for the start-up line."""
+        symbols = sorted({rule.symbol for rule in self.config.rules})
+        sources = [f"{source.name}: {source.description}" for source in self.sources]
+        return {"rules": len(self.config.rules), "symbols": symbols, "sources": sources}
+
+
+async def serve(config: Config) -> None:
+    """Run the service until SIGINT or SIGTERM (``strykr-alerts run``)."""
+    app = App(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def request_stop(signame: str) -> None:
+        log.info("signal_received", signal=signame)
+        stop.set()
+        # A second Ctrl-C falls through to the default handler and ends the process.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, request_stop, sig.name)
+    details = app.describe()
+    if config.sources:
+        log.info("service_started", **details)
+    else:
+        log.info(
+            "service_started",
+            **details,
+            note=(
+                f"no [[sources]] configured: replaying the bundled sample day at {SAMPLE_SPEED:g}x "
+                "real time; the first alert comes within a minute. Ctrl-C stops."
+            ),
+        )
+    if not config.rules:
+        log.warning("no_rules", hint="add [[rules]] to the config file; nothing will alert")
+    await app.run(stop)

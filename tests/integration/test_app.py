@@ -1,0 +1,102 @@
+"""The composition root in-process: sources → queue → engine → sinks, and an orderly stop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import structlog
+
+from service.app import App
+from service.config import Config, EngineConfig, ReplaySourceConfig
+from service.models import AlertEvent, Tick
+from tests.helpers import level_rule, tick
+
+
+def config(*sources: ReplaySourceConfig, queue_size: int = 10_000) -> Config:
+    return Config(
+        engine=EngineConfig(queue_size=queue_size),
+        sources=sources,
+        rules=(
+            level_rule(255.0, rule_id="below"),
+            level_rule(265.0, "above", rule_id="above"),
+            level_rule(500.0, symbol="SPY", rule_id="spy-below"),
+        ),
+    )
+
+
+async def run_until(app: App, condition: Callable[[], bool]) -> None:
+    """Run ``app`` until ``condition()`` holds (checked as alerts and ticks go by), then stop it."""
+    stop = asyncio.Event()
+    running = asyncio.create_task(app.run(stop))
+    try:
+        async with asyncio.timeout(10):
+            while not condition():  # noqa: ASYNC110 - the condition is a plain predicate
+                await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 5)
+
+
+async def test_app_runs_every_source_through_one_engine(data_dir: Path, tmp_path: Path) -> None:
+    second = tmp_path / "spy.csv"
+    second.write_text("ts,symbol,price\n1770042600,SPY,510\n1770042700,SPY,499\n")
+    alerts: list[AlertEvent] = []
+    app = App(
+        config(
+            ReplaySourceConfig(name="day", path=data_dir / "iwm_day.csv", speed=0),
+            ReplaySourceConfig(name="more", path=second, speed=0),
+        ),
+        sinks=[alerts.append],
+    )
+    await run_until(app, lambda: app.processor.ticks + app.rejections.total >= 13)
+    assert (app.processor.ticks, app.rejections.total) == (9, 4)
+    assert sorted(a.rule for a in alerts) == ["above", "below", "below", "spy-below"]
+
+
+async def test_app_when_a_source_fails_the_others_go_on(data_dir: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(b"")
+    alerts: list[AlertEvent] = []
+    app = App(
+        config(
+            ReplaySourceConfig(name="broken", path=broken, speed=0),
+            ReplaySourceConfig(name="day", path=data_dir / "iwm_day.csv", speed=0),
+        ),
+        sinks=[alerts.append],
+    )
+    with structlog.testing.capture_logs() as logs:
+        await run_until(app, lambda: len(alerts) == 3)
+    failures = [e for e in logs if e["event"] == "source_failed"]
+    assert [e["source"] for e in failures] == ["broken"]
+    assert "the file is empty" in failures[0]["error"]
+
+
+class BurstSource:
+    """Queues ticks faster than the engine can run, then asks the service to stop."""
+
+    name = "burst"
+    description = "a burst of ticks"
+
+    def __init__(self, ticks: list[Tick], stop: asyncio.Event) -> None:
+        self.ticks = ticks
+        self.stop = stop
+
+    async def run(self, queue: asyncio.Queue[Tick]) -> None:
+        for t in self.ticks:
+            queue.put_nowait(t)  # never yields: the engine has not run yet
+        self.stop.set()
+        await asyncio.Event().wait()  # a live source runs until cancelled
+
+
+async def test_app_on_stop_lets_the_engine_finish_what_was_queued() -> None:
+    alerts: list[AlertEvent] = []
+    app = App(config(queue_size=5_000), sinks=[alerts.append])
+    stop = asyncio.Event()
+    burst = [tick(260.0 - (i % 2) * 10, i) for i in range(2_000)]
+    app.sources = [BurstSource(burst, stop)]
+    await asyncio.wait_for(app.run(stop), 5)
+    assert app.queue.empty()
+    assert app.processor.ticks == 2_000
+    assert len(alerts) == 1_000  # every second tick breaks 255 after one that re-arms

@@ -1,0 +1,271 @@
+"""The command line, run as users run it: the installed console script in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.conftest import CLI, REPO, ServiceProcess
+
+StartService = Callable[..., ServiceProcess]
+
+
+def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+# --- replay ---------------------------------------------------------------------------
+
+
+def test_replay_prints_one_json_alert_per_line_in_tick_order(data_dir: Path) -> None:
+    result = run_cli(
+        "replay", "--config", str(data_dir / "iwm.toml"), "--ticks", str(data_dir / "iwm_day.csv")
+    )
+    assert result.returncode == 0, result.stderr
+    alerts = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(a["rule"], a["kind"], a["level"], a["price"], a["at"]) for a in alerts] == [
+        ("iwm-above-265", "break_above", 265.0, 265.2, "2026-02-02T14:30:02.500Z"),
+        ("iwm-below-255", "break_below", 255.0, 254.6, "2026-02-02T14:30:14.000Z"),
+        ("iwm-below-255", "break_below", 255.0, 254.5, "2026-02-02T14:36:41.000Z"),
+    ]
+    for alert in alerts:
+        assert alert["symbol"] == "IWM"
+        assert len(alert["id"]) == 20
+        assert alert["article"] is None
+    assert len({a["id"] for a in alerts}) == 3
+
+
+def test_replay_is_deterministic_so_ids_repeat(data_dir: Path) -> None:
+    args = (
+        "replay",
+        "--config",
+        str(data_dir / "iwm.toml"),
+        "--ticks",
+        str(data_dir / "iwm_day.csv"),
+    )
+    assert run_cli(*args).stdout == run_cli(*args).stdout
+
+
+def test_replay_skips_bad_rows_and_summarises_them_on_stderr(data_dir: Path) -> None:
+    result = run_cli(
+        "replay", "--config", str(data_dir / "iwm.toml"), "--ticks", str(data_dir / "iwm_day.csv")
+    )
+    assert result.returncode == 0
+    summary = result.stderr
+    assert "replay: 11 rows, 7 ticks evaluated, 4 rejected, 3 alerts" in summary
+    assert "price_not_finite: 1 (first: iwm_day.csv row 4:" in summary
+    assert "bad_price: 1 (first: iwm_day.csv row 5:" in summary
+    assert "missing_symbol: 1 (first: iwm_day.csv row 6:" in summary
+    assert "out_of_order: 1 (first: iwm_day.csv IWM at 2026-02-02T14:30:05.000Z:" in summary
+    # Logged once per reason, as JSON since stderr is not a terminal.
+    logged = [json.loads(line) for line in summary.splitlines() if line.startswith("{")]
+    assert sorted(e["reason"] for e in logged if e["event"] == "tick_rejected") == [
+        "bad_price",
+        "missing_symbol",
+        "out_of_order",
+        "price_not_finite",
+    ]
+    assert "Traceback" not in summary
+
+
+def test_replay_reads_parquet_like_csv(data_dir: Path, tmp_path: Path) -> None:
+    frame = pl.read_csv(data_dir / "iwm_day.csv", infer_schema_length=0).filter(
+        pl.col("price").str.contains(r"^\d")
+        & pl.col("symbol").is_not_null()
+        & pl.col("ts").str.starts_with("2026")
+    )
+    frame = frame.with_columns(
+        pl.col("ts").str.to_datetime(time_zone="UTC"), pl.col("price").cast(pl.Float64)
+    )
+    frame.write_parquet(tmp_path / "day.parquet")
+    result = run_cli(
+        "replay", "--config", str(data_dir / "iwm.toml"), "--ticks", str(tmp_path / "day.parquet")
+    )
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["at"] for line in result.stdout.splitlines()] == [
+        "2026-02-02T14:30:02.500Z",
+        "2026-02-02T14:30:14.000Z",
+    ]
+    assert "1 rejected" in result.stderr  # the out-of-order row
+
+
+def test_replay_of_the_sample_day_breaks_the_seed_levels() -> None:
+    with_sample = run_cli(
+        "replay", "--config", "alerts.toml", "--ticks", "service/data/sample_day.parquet"
+    )
+    assert with_sample.returncode == 0, with_sample.stderr
+    fired = {json.loads(line)["rule"] for line in with_sample.stdout.splitlines()}
+    assert {
+        "iwm-above-265",
+        "iwm-below-255",
+        "iwm-below-250",
+        "spx-range",
+        "rut-below-1900",
+    } <= fired
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"time,sym,px\n1,IWM,2\n", "missing column(s) ts, symbol, price"),
+        (bytes(range(256)) * 40, "not a readable CSV or Parquet tick file"),
+        (b"PAR1 not really parquet", "not a readable CSV or Parquet tick file"),
+    ],
+)
+def test_replay_when_tick_file_is_unusable_exits_2_with_a_message(
+    data_dir: Path, tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "ticks.csv"
+    path.write_bytes(content)
+    result = run_cli("replay", "--config", str(data_dir / "iwm.toml"), "--ticks", str(path))
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_replay_when_tick_file_missing_exits_2(data_dir: Path) -> None:
+    result = run_cli(
+        "replay", "--config", str(data_dir / "iwm.toml"), "--ticks", "/nonexistent.csv"
+    )
+    assert result.returncode == 2
+    assert "/nonexistent.csv: no such file" in result.stderr
+
+
+def large_tick_file(path: Path, rows: int) -> Path:
+    start = 1_770_042_600_000
+    pl.DataFrame(
+        {
+            "ts": pl.int_range(start, start + rows, eager=True),
+            "symbol": ["IWM"] * rows,
+            "price": [259.0 + (i % 100) / 100 for i in range(rows)],
+        }
+    ).write_csv(path)
+    return path
+
+
+def test_replay_in_a_pipe_shows_no_progress_bar(data_dir: Path, tmp_path: Path) -> None:
+    ticks = large_tick_file(tmp_path / "big.csv", 120_000)
+    result = run_cli("replay", "--config", str(data_dir / "iwm.toml"), "--ticks", str(ticks))
+    assert result.returncode == 0
+    assert (
+        result.stderr.strip()
+        == "replay: 120,000 rows, 120,000 ticks evaluated, 0 rejected, 0 alerts"
+    )
+
+
+def test_replay_on_a_terminal_shows_a_progress_bar_for_a_large_file(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    ticks = large_tick_file(tmp_path / "big.csv", 120_000)
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [CLI, "replay", "--config", str(data_dir / "iwm.toml"), "--ticks", str(ticks)],
+        stdout=subprocess.DEVNULL,
+        stderr=terminal,
+        env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
+    )
+    os.close(terminal)
+    seen = b""
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:  # the terminal closed: the process ended
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            elif process.poll() is not None:
+                break
+        assert process.wait(timeout=30) == 0
+    finally:
+        os.close(controller)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert b"replaying big.csv" in seen
+    assert b"120,000 ticks evaluated" in seen
+
+
+# --- config errors ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["run", "replay", "check"])
+def test_cli_when_config_is_bad_exits_2_without_traceback(command: str, tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[[rules]]\nid = "a"\nsymbol = "IWM"\nlevel = 255\ndirection = "down"\n')
+    args = [command, "--config", str(config)]
+    if command == "replay":
+        args += ["--ticks", str(tmp_path / "whatever.csv")]
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert 'rules[0].direction: expected "below" or "above", got "down"' in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_when_config_file_missing_exits_2(tmp_path: Path) -> None:
+    result = run_cli("run", "--config", str(tmp_path / "absent.toml"))
+    assert result.returncode == 2
+    assert "file not found; pass --config PATH" in result.stderr
+
+
+def test_check_summarises_a_good_config() -> None:
+    result = run_cli("check", "--config", "alerts.toml")
+    assert result.returncode == 0
+    assert "alerts.toml: OK" in result.stdout
+    assert "rules: 5 on IWM, RUT, SPX" in result.stdout
+
+
+# --- run ------------------------------------------------------------------------------------
+
+
+def test_run_replays_a_source_logs_alerts_and_keeps_running_until_sigterm(
+    start_service: StartService, data_dir: Path
+) -> None:
+    service = start_service("run", "--config", str(data_dir / "iwm.toml"))
+    alerts = service.wait_for("alert_fired", count=3)
+    assert [a["headline"] for a in alerts] == [
+        "IWM broke above 265.00 at 265.20",
+        "IWM broke below 255.00 at 254.60",
+        "IWM broke below 255.00 at 254.50",
+    ]
+    (finished,) = service.wait_for("replay_finished")
+    assert (finished["ticks"], finished["rejected"]) == (8, 3)
+    time.sleep(0.5)
+    assert service.process.poll() is None, "the service must keep running after a replay ends"
+    assert service.stop(signal.SIGTERM) == 0
+    (stopped,) = service.wait_for("service_stopped")
+    assert (stopped["ticks"], stopped["alerts"], stopped["rejected"]) == (7, 3, 4)
+
+
+def test_run_stops_on_sigint_too(start_service: StartService, data_dir: Path) -> None:
+    service = start_service("run", "--config", str(data_dir / "iwm.toml"))
+    service.wait_for("replay_finished")
+    assert service.stop(signal.SIGINT) == 0
+
+
+def test_run_without_sources_replays_the_sample_day_and_alerts_within_a_minute(
+    start_service: StartService,
+) -> None:
+    started = time.monotonic()
+    service = start_service("run", "--config", "alerts.toml")
+    (hello,) = service.wait_for("service_started")
+    assert "bundled sample day" in str(hello["note"])
+    (first,) = service.wait_for("alert_fired", timeout=60)
+    assert time.monotonic() - started < 60
+    assert first["headline"] == "IWM broke above 265.00 at 265.05"
+    assert service.stop() == 0
