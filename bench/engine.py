@@ -1,0 +1,194 @@
+"""Engine throughput against the floor of per-tick Python work, in the same run.
+
+Pre-built ticks for 1,000 symbols with 3 level rules each (two supports, one
+resistance, as a Strykr Watch reads) go through the engine, and through a bare
+loop that only looks up the symbol and compares two floats. Goal: the engine
+reaches at least 35 % of the bare loop's rate.
+
+Scenarios:
+  market   each symbol walks with a session-like volatility (about 1.5 % over
+           the run); levels 2 % and 4 % below and 2 % above the open, with
+           the settings of the shipped alerts.toml (3 ticks to confirm,
+           hysteresis 0.1 % of the level, 15 min cooldown).
+  whipsaw  a stress case: ten times the volatility, no confirmation, no
+           hysteresis, no cooldown, so symbols cross their levels constantly.
+
+    .venv/bin/python bench/engine.py [--ticks 2000000] [--symbols 1000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import platform
+import random
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from service.models import LevelRule, Tick
+from service.pipeline import BATCH_SIZE
+from service.rules import RuleEngine
+
+T0_NS = 1_770_042_600_000_000_000
+GOAL = 0.35
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    sigma: float  # relative volatility per tick
+    confirm_ticks: int
+    hysteresis_pct: float
+    cooldown_seconds: float
+
+
+SCENARIOS = {
+    "market": Scenario("market", 0.015 / math.sqrt(2000), 3, 0.001, 900.0),
+    "whipsaw": Scenario("whipsaw", 0.15 / math.sqrt(2000), 1, 0.0, 0.0),
+}
+
+
+def build(
+    scenario: Scenario, symbols: int, count: int, seed: int = 7
+) -> tuple[list[LevelRule], list[Tick]]:
+    rng = random.Random(seed)
+    names = [f"S{i:04d}" for i in range(symbols)]
+    opens = {name: rng.uniform(20.0, 600.0) for name in names}
+    rules: list[LevelRule] = []
+    for name in names:
+        for suffix, factor, direction in (
+            ("s1", 0.98, "below"),
+            ("s2", 0.96, "below"),
+            ("r1", 1.02, "above"),
+        ):
+            level = round(opens[name] * factor, 2)
+            rules.append(
+                LevelRule(
+                    id=f"{name}-{suffix}",
+                    symbol=name,
+                    level=level,
+                    direction=direction,  # type: ignore[arg-type]
+                    confirm_ticks=scenario.confirm_ticks,
+                    hysteresis=round(level * scenario.hysteresis_pct, 2),
+                    cooldown_seconds=scenario.cooldown_seconds,
+                )
+            )
+    price = dict(opens)
+    ticks = []
+    step_ns = 10_000_000  # 10 ms between ticks: 2 M ticks span a 5.5 h session
+    for i in range(count):
+        name = names[rng.randrange(symbols)]
+        price[name] *= 1.0 + rng.gauss(0.0, scenario.sigma)
+        ticks.append(
+            Tick(symbol=name, price=round(price[name], 2), ts_ns=T0_NS + i * step_ns, volume=100.0)
+        )
+    return rules, ticks
+
+
+def bare_loop(rules: list[LevelRule], ticks: list[Tick]) -> int:
+    levels: dict[str, float] = {}
+    for rule in rules:
+        levels.setdefault(rule.symbol, rule.level)  # the first support of each symbol
+    below = 0
+    for tick in ticks:
+        if tick.price < levels[tick.symbol]:
+            below += 1
+    return below
+
+
+def engine_per_tick(rules: list[LevelRule], ticks: list[Tick]) -> int:
+    engine = RuleEngine(rules)
+    on_tick = engine.on_tick
+    alerts = 0
+    for tick in ticks:
+        fired = on_tick(tick)
+        if fired:
+            alerts += len(fired)
+    return alerts
+
+
+def engine_batched(rules: list[LevelRule], ticks: list[Tick]) -> int:
+    engine = RuleEngine(rules)
+    alerts = 0
+    for start in range(0, len(ticks), BATCH_SIZE):
+        alerts += len(engine.on_ticks(ticks[start : start + BATCH_SIZE]))
+    return alerts
+
+
+def engine_with_windows(rules: list[LevelRule], ticks: list[Tick]) -> int:
+    engine = RuleEngine(rules, windows=["5m"], bars=["1m"])
+    alerts = 0
+    for start in range(0, len(ticks), BATCH_SIZE):
+        alerts += len(engine.on_ticks(ticks[start : start + BATCH_SIZE]))
+    return alerts
+
+
+def measure(
+    loop: Callable[[list[LevelRule], list[Tick]], int],
+    rules: list[LevelRule],
+    ticks: list[Tick],
+) -> tuple[float, int]:
+    gc.collect()
+    gc.disable()
+    try:
+        started = time.perf_counter()
+        result = loop(rules, ticks)
+        elapsed = time.perf_counter() - started
+    finally:
+        gc.enable()
+    return len(ticks) / elapsed, result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--ticks", type=int, default=2_000_000)
+    parser.add_argument("--symbols", type=int, default=1_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each loop; the best counts")
+    parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    args = parser.parse_args()
+
+    loops: dict[str, Callable[[list[LevelRule], list[Tick]], int]] = {
+        "bare loop (dict look-up + float compare)": bare_loop,
+        "engine.on_tick, one call per tick": engine_per_tick,
+        f"engine.on_ticks, batches of {BATCH_SIZE}": engine_batched,
+        "engine.on_ticks + 5m window + 1m bars": engine_with_windows,
+    }
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, "
+        f"{args.symbols:,} symbols x 3 level rules, {args.ticks:,} ticks, best of {args.repeat}"
+    )
+    results: dict[str, dict[str, object]] = {}
+    for name in SCENARIOS if args.scenario == "all" else [args.scenario]:
+        rules, ticks = build(SCENARIOS[name], args.symbols, args.ticks)
+        best: dict[str, float] = {}
+        outputs: dict[str, int] = {}
+        for _ in range(args.repeat):  # interleaved, so drift in machine load hits every loop alike
+            for label, loop in loops.items():
+                rate, output = measure(loop, rules, ticks)
+                best[label] = max(best.get(label, 0.0), rate)
+                outputs[label] = output
+        floor = best["bare loop (dict look-up + float compare)"]
+        print(f"\nscenario {name}:")
+        for label, rate in best.items():
+            share = rate / floor
+            extra = "" if label.startswith("bare") else f"  {share:6.1%} of bare"
+            what = "ticks below the first support" if label.startswith("bare") else "alerts"
+            print(f"  {label:44s} {rate / 1e6:6.2f} M ticks/s{extra}   ({outputs[label]:,} {what})")
+        batched = best[f"engine.on_ticks, batches of {BATCH_SIZE}"] / floor
+        verdict = "meets" if batched >= GOAL else "MISSES"
+        print(f"  goal: engine >= {GOAL:.0%} of the bare loop: {verdict} ({batched:.1%})")
+        results[name] = {"rates": best, "outputs": outputs}
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
