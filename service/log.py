@@ -39,7 +39,15 @@ def configure_logging(
     if as_json:
         processors += [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
     else:
-        processors.append(structlog.dev.ConsoleRenderer(colors=on_terminal))
+        processors.append(
+            structlog.dev.ConsoleRenderer(
+                colors=on_terminal,
+                # Keys in the order the code gives them: the headline of an alert first.
+                sort_keys=False,
+                # Locals can hold secrets read from the environment.
+                exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False),
+            )
+        )
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
