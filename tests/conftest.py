@@ -13,6 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Speed is measured in bench/, never asserted in tests: no per-example deadline,
+# which would turn a busy CI machine into a failing test.
+settings.register_profile("strykr", deadline=None)
+settings.load_profile("strykr")
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

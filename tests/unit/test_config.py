@@ -198,6 +198,19 @@ def test_rule_value_when_bad_names_table_key_and_expectation(change: str, expect
             'trigger = "bar_close"\nbar = "1 minute"',
             ['rules[0].bar: expected a duration such as "30s", "1m" or "1h", got "1 minute"'],
         ),
+        (
+            '[[rules]]\nid = 5\nsymbol = "IWM"\nlevel = 1\ndirection = "below"',
+            ["rules[0].id: expected a string, got 5"],
+        ),
+        (
+            '[[rules]]\nid = "r"\nsymbol = 5\nlevel = 1\ndirection = "below"',
+            ["rules[0].symbol: expected a symbol string, got int"],
+        ),
+        (
+            '[[rules]]\nid = "r"\nsymbol = "IWM"\nlevel = 1\ndirection = "below"\n'
+            'trigger = "bar_close"\nbar = "0s"',
+            ['rules[0].bar: expected a duration longer than zero, got "0s"'],
+        ),
         ("rules = 5", ["rules: expected an array of tables ([[rules]]), got 5"]),
         ('rules = ["a"]', ["rules: expected an array of tables ([[rules]]), got an array"]),
         ("[engine]\nqueue_size = 0", ["engine.queue_size: expected an integer >= 1, got 0"]),
@@ -209,6 +222,10 @@ def test_rule_value_when_bad_names_table_key_and_expectation(change: str, expect
             ],
         ),
         ('[engine]\nbars = "1m"', ['engine.bars: expected an array of durations, got "1m"']),
+        (
+            "[engine]\nwindows = [60]",
+            ['engine.windows[0]: expected a duration such as "1m", got 60'],
+        ),
         (
             '[engine]\nbars = ["0s"]',
             ['engine.bars[0]: expected a duration longer than zero, got "0s"'],
@@ -268,6 +285,13 @@ def test_load_config_when_file_missing_says_so(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path / "nope.toml")
     assert caught.value.problems == ("file not found; pass --config PATH",)
+
+
+def test_load_config_when_file_is_not_utf8_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b"# caf\xe9\n")
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_config(path)
 
 
 def test_load_config_when_path_is_a_directory_says_so(tmp_path: Path) -> None:

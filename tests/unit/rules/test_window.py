@@ -38,7 +38,7 @@ def frame(rows: list[tuple[int, float, float]]) -> pl.DataFrame:
     )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(series(), st.sampled_from(("1s", "30s", "1m", "5m")))
 def test_rolling_window_matches_polars_rolling_by(
     rows: list[tuple[int, float, float]], span: str
@@ -78,7 +78,7 @@ def test_rolling_window_matches_polars_rolling_by(
             assert stats.vwap is None
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(series(), st.sampled_from(("1s", "10s", "1m", "5m")))
 def test_bars_match_polars_group_by_dynamic(
     rows: list[tuple[int, float, float]], interval: str
