@@ -35,8 +35,7 @@ class RollingWindow:
 
     The sums are compensated (Neumaier): a plain running sum that drops one
     large print (3356 x 10,000 shares) keeps only a few digits of what is left,
-    and drifts over a long session. The arithmetic is written out inline
-    because a call per term would cost more than the term.
+    and drifts over a long session.
     """
 
     __slots__ = (
@@ -69,26 +68,9 @@ class RollingWindow:
 
     def push(self, ts_ns: int, price: float, volume: float) -> None:
         self._entries.append((ts_ns, price, volume))
-        pv = price * volume
-        # Adding a term >= 0 to a sum >= 0: the larger magnitude is the larger value.
-        total = self._price + price
-        if self._price >= price:
-            self._price_c += (self._price - total) + price
-        else:
-            self._price_c += (price - total) + self._price
-        self._price = total
-        total = self._pv + pv
-        if self._pv >= pv:
-            self._pv_c += (self._pv - total) + pv
-        else:
-            self._pv_c += (pv - total) + self._pv
-        self._pv = total
-        total = self._volume + volume
-        if self._volume >= volume:
-            self._volume_c += (self._volume - total) + volume
-        else:
-            self._volume_c += (volume - total) + self._volume
-        self._volume = total
+        self._price, self._price_c = _add(self._price, self._price_c, price)
+        self._pv, self._pv_c = _add(self._pv, self._pv_c, price * volume)
+        self._volume, self._volume_c = _add(self._volume, self._volume_c, volume)
         lows = self._lows
         while lows and lows[-1][1] >= price:
             lows.pop()
@@ -108,10 +90,9 @@ class RollingWindow:
             highs.popleft()
 
     def _remove(self, _ts_ns: int, price: float, volume: float) -> None:
-        # Subtracting: the sum may now be the smaller magnitude, and may even dip below 0.
-        self._price, self._price_c = _sub(self._price, self._price_c, price)
-        self._pv, self._pv_c = _sub(self._pv, self._pv_c, price * volume)
-        self._volume, self._volume_c = _sub(self._volume, self._volume_c, volume)
+        self._price, self._price_c = _add(self._price, self._price_c, -price)
+        self._pv, self._pv_c = _add(self._pv, self._pv_c, -price * volume)
+        self._volume, self._volume_c = _add(self._volume, self._volume_c, -volume)
 
     def stats(self) -> WindowStats | None:
         """The statistics as of the latest tick, or ``None`` before the first one."""
@@ -130,12 +111,12 @@ class RollingWindow:
         )
 
 
-def _sub(total: float, compensation: float, value: float) -> tuple[float, float]:
-    """One Neumaier step adding ``-value`` (``value >= 0``): the new sum and compensation."""
-    new = total - value
-    if abs(total) >= value:
-        return new, compensation + ((total - new) - value)
-    return new, compensation + ((-value - new) + total)
+def _add(total: float, compensation: float, value: float) -> tuple[float, float]:
+    """One step of Neumaier's compensated sum: the new sum and compensation."""
+    new = total + value
+    if abs(total) >= abs(value):
+        return new, compensation + ((total - new) + value)
+    return new, compensation + ((value - new) + total)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
