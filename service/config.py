@@ -15,7 +15,6 @@ default. A string ``"env:NAME"`` anywhere stands for the environment variable
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import re
 import tomllib
@@ -27,6 +26,7 @@ from typing import Any, Literal, TypeVar, cast
 from service.errors import ConfigError
 from service.models import Direction, LevelRule, RangeRule, Rule
 from service.symbols import normalize_symbol
+from service.text import quote
 from service.timestamps import parse_duration
 
 LogFormat = Literal["auto", "console", "json"]
@@ -425,8 +425,7 @@ def _show(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        shown = value if len(value) <= 60 else value[:60] + "…"
-        return json.dumps(shown, ensure_ascii=False)
+        return quote(value, limit=60)
     if isinstance(value, float) and value.is_integer():
         return repr(int(value))  # 255, as written, not 255.0
     if isinstance(value, int | float):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import re
+
+from service.text import quote
 
 # Upper-case letters and digits first (or ^ for index tickers such as ^GSPC),
 # then the punctuation real tickers use: BRK.B, BTC-USD, EUR/USD, ES=F, XNYS:IWM.
@@ -18,8 +19,7 @@ def normalize_symbol(value: object) -> str:
     if not symbol:
         raise ValueError("expected a symbol, got an empty string")
     if not _SYMBOL.match(symbol):
-        shown = json.dumps(symbol if len(symbol) <= 40 else symbol[:40] + "…", ensure_ascii=False)
         raise ValueError(
-            f"expected a symbol of up to 32 letters, digits and . _ / : = ^ -, got {shown}"
+            f"expected a symbol of up to 32 letters, digits and . _ / : = ^ -, got {quote(symbol)}"
         )
     return symbol

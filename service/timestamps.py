@@ -7,11 +7,12 @@ exact, which floats of seconds do not.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
+
+from service.text import quote
 
 NS_PER_SECOND = 1_000_000_000
 NS_PER_MS = 1_000_000
@@ -63,7 +64,7 @@ def parse_timestamp(value: object) -> int:
             parsed = datetime.fromisoformat(text)
         except ValueError:
             raise ValueError(
-                f"expected an ISO 8601 time or epoch seconds, got {_preview(text)}"
+                f"expected an ISO 8601 time or epoch seconds, got {quote(text)}"
             ) from None
         return _datetime_ns(parsed)
     raise ValueError(f"expected a timestamp, got {type(value).__name__}")
@@ -112,17 +113,13 @@ def parse_duration(text: str) -> int:
     """
     match = _DURATION.match(text)
     if match is None:
-        raise ValueError(f'expected a duration such as "30s", "1m" or "1h", got {_preview(text)}')
+        raise ValueError(f'expected a duration such as "30s", "1m" or "1h", got {quote(text)}')
     count = int(match.group(1))
     if count == 0:
-        raise ValueError(f"expected a duration longer than zero, got {_preview(text)}")
+        raise ValueError(f"expected a duration longer than zero, got {quote(text)}")
     return count * _DURATION_NS[match.group(2)]
 
 
 def seconds_to_ns(seconds: float) -> int:
     """Convert a (config) number of seconds to whole nanoseconds."""
     return round(seconds * NS_PER_SECOND)
-
-
-def _preview(text: str, limit: int = 40) -> str:
-    return json.dumps(text if len(text) <= limit else text[:limit] + "…", ensure_ascii=False)

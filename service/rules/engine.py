@@ -168,10 +168,6 @@ class RuleEngine:
                 alerts.extend(fired)
         return alerts
 
-    def symbols(self) -> list[str]:
-        """Symbols seen so far, in order of first tick."""
-        return list(self._books)
-
     def window_stats(self, symbol: str) -> list[WindowStats]:
         """Rolling statistics of ``symbol``, one per configured window span."""
         book = self._books.get(symbol)
@@ -188,17 +184,6 @@ class RuleEngine:
             if builder.label == interval:
                 return builder.current()
         return None
-
-    def armed(self) -> dict[tuple[str, str], bool]:
-        """Whether each (rule id, direction) watch is armed, for inspection and tests."""
-        return {
-            (watch.rule.id, watch.rule.direction): watch.armed
-            for book in self._books.values()
-            for watch in (
-                *book.tick_watches,
-                *(w for group in book.bar_watches.values() for w in group),
-            )
-        }
 
     def _open_book(self, symbol: str) -> SymbolBook:
         tick_watches: list[LevelWatch] = []

@@ -74,10 +74,6 @@ class LevelWatch:
         self.quiet_high = _INF
         self._update_quiet()
 
-    @property
-    def armed(self) -> bool:
-        return self._armed
-
     def step(self, price: float, ts_ns: int) -> bool:
         """Advance by one price at ``ts_ns``; return ``True`` if the rule fires on it."""
         if self._below:

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from service.errors import TickError
 from service.models import Tick
 from service.symbols import normalize_symbol
+from service.text import SHOWN_CHARS, quote
 from service.timestamps import parse_timestamp
 
 REJECTION_REASONS = (
@@ -125,9 +126,11 @@ def _optional(value: object, name: str, *, allow_zero: bool) -> float | None:
     return number
 
 
-def _show(value: object, limit: int = 40) -> str:
+def _show(value: object) -> str:
     """A found value for a message, cut short: payloads can be megabytes."""
+    if isinstance(value, str):
+        return quote(value)
     if isinstance(value, int) and value.bit_length() > 128:
         return f"an integer of {value.bit_length()} bits"  # repr() refuses past 4,300 digits
     text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "…"
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…"

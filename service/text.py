@@ -1,0 +1,13 @@
+"""Showing untrusted input inside messages."""
+
+from __future__ import annotations
+
+import json
+
+# Inputs can be megabytes long; a message shows their start.
+SHOWN_CHARS = 40
+
+
+def quote(text: str, limit: int = SHOWN_CHARS) -> str:
+    """``text`` in double quotes, escaped, cut to ``limit`` characters: ``"down"``."""
+    return json.dumps(text if len(text) <= limit else text[:limit] + "…", ensure_ascii=False)
