@@ -122,7 +122,11 @@ class RuleEngine:
         self._books: dict[str, SymbolBook] = {}
 
     def on_tick(self, tick: Tick) -> list[AlertEvent]:
-        """Evaluate one tick; return the alerts it fires (usually none), in rule order."""
+        """Evaluate one tick; return the alerts it fires (usually none).
+
+        Alerts of bars this tick closed come first (those bars ended before
+        it), then the tick's own, each group in rule order.
+        """
         try:
             book = self._books[tick.symbol]
         except KeyError:
