@@ -26,7 +26,7 @@ _INF = math.inf
 
 
 class SymbolBook:
-    """Everything the engine knows about one symbol."""
+    """Everything the engine keeps for one symbol: its watches, bars, windows and time."""
 
     __slots__ = (
         "bar_watches",
@@ -34,21 +34,18 @@ class SymbolBook:
         "last_ts_ns",
         "quiet_high",
         "quiet_low",
-        "symbol",
         "tick_watches",
         "windows",
     )
 
     def __init__(
         self,
-        symbol: str,
         *,
         tick_watches: list[LevelWatch],
         bar_watches: dict[str, list[LevelWatch]],
         bars: list[BarBuilder],
         windows: list[RollingWindow],
     ) -> None:
-        self.symbol = symbol
         self.tick_watches = tick_watches
         self.bar_watches = bar_watches
         self.bars = bars
@@ -61,21 +58,20 @@ class SymbolBook:
     def evaluate(self, price: float, ts_ns: int, volume: float) -> list[AlertEvent]:
         """Run one accepted tick through the bars, windows and watches of this symbol."""
         alerts: list[AlertEvent] = []
-        symbol = self.symbol
         # Bars first: a bar this tick closes ended before the tick, so its alerts come first.
         for builder in self.bars:
             closed = builder.push(ts_ns, price, volume)
             if closed is not None:
                 for watch in self.bar_watches.get(builder.label, ()):
                     if watch.step(closed.close, closed.end_ns):
-                        alerts.append(watch.alert(closed.close, closed.end_ns, symbol=symbol))
+                        alerts.append(watch.alert(closed.close, closed.end_ns))
         for window in self.windows:
             window.push(ts_ns, price, volume)
         for watch in self.tick_watches:
             if watch.quiet_low <= price <= watch.quiet_high:
                 continue  # cannot change this watch's state
             if watch.step(price, ts_ns):
-                alerts.append(watch.alert(price, ts_ns, symbol=symbol))
+                alerts.append(watch.alert(price, ts_ns))
         self._update_quiet()
         return alerts
 
@@ -202,7 +198,6 @@ class RuleEngine:
         for label in bar_watches:
             bar_intervals.setdefault(label, parse_duration(label))
         book = SymbolBook(
-            symbol,
             tick_watches=tick_watches,
             bar_watches=bar_watches,
             bars=[BarBuilder(ns, label) for label, ns in bar_intervals.items()],

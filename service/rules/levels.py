@@ -109,9 +109,10 @@ class LevelWatch:
             self._update_quiet()
         return False
 
-    def alert(self, price: float, ts_ns: int, *, symbol: str) -> AlertEvent:
+    def alert(self, price: float, ts_ns: int) -> AlertEvent:
         """The event for a firing at ``price`` and ``ts_ns``."""
         rule = self.rule
+        symbol = rule.symbol
         return AlertEvent(
             id=alert_id(
                 rule=rule.id,
