@@ -20,11 +20,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from service.app import serve
 from service.config import Config, load_config
-from service.errors import ConfigError, SourceError, StrykrError, TickError
+from service.errors import ConfigError, SourceError, StrykrError
 from service.log import configure_logging
 from service.models import AlertEvent, Tick
 from service.pipeline import TickProcessor
-from service.rules import RuleEngine
 from service.streams.rejections import Rejections
 from service.streams.replay import TickFile, read_tick_file
 
@@ -115,21 +114,14 @@ def _replay(args: argparse.Namespace) -> int:
     def print_alert(alert: AlertEvent) -> None:
         out.write(json.dumps(alert.to_dict()) + "\n")
 
-    processor = TickProcessor(
-        RuleEngine(config.rules, windows=config.engine.windows, bars=config.engine.bars),
-        rejections,
-        [print_alert],
-    )
+    processor = TickProcessor.for_config(config, rejections, [print_alert])
     show = args.progress
     if show is None:
         show = sys.stderr.isatty() and tick_file.rows >= PROGRESS_MIN_ROWS
     with _progress(show, tick_file) as advance:
         batch: list[Tick] = []
-        for row, item in tick_file.iter_ticks():
-            if isinstance(item, TickError):
-                rejections.record(item, source=source, where=f"row {row}")
-            else:
-                batch.append(item)
+        for row, tick in tick_file.accepted_ticks(rejections, source=source):
+            batch.append(tick)
             if len(batch) >= REPLAY_BATCH:
                 processor.process(batch, source=source)
                 batch.clear()

@@ -19,7 +19,6 @@ import structlog
 from service.config import Config, ReplaySourceConfig
 from service.models import Tick
 from service.pipeline import AlertSink, TickProcessor, log_alert, run_engine
-from service.rules import RuleEngine
 from service.streams.rejections import Rejections
 from service.streams.replay import ReplaySource, sample_day_path
 
@@ -44,11 +43,8 @@ class App:
 
     def __init__(self, config: Config, *, sinks: Sequence[AlertSink] = (log_alert,)) -> None:
         self.config = config
-        self.engine = RuleEngine(
-            config.rules, windows=config.engine.windows, bars=config.engine.bars
-        )
         self.rejections = Rejections()
-        self.processor = TickProcessor(self.engine, self.rejections, sinks)
+        self.processor = TickProcessor.for_config(config, self.rejections, sinks)
         self.queue: asyncio.Queue[Tick] = asyncio.Queue(maxsize=config.engine.queue_size)
         self._resources = contextlib.ExitStack()
         self.sources: list[Source] = [self._source(spec) for spec in config.sources]

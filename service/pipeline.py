@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 import structlog
 
+from service.config import Config
 from service.errors import TickOutOfOrderError
 from service.models import AlertEvent, Tick
 from service.rules import RuleEngine
@@ -36,6 +37,14 @@ class TickProcessor:
         self.sinks = list(sinks)
         self.ticks = 0  # accepted and evaluated
         self.alerts = 0
+
+    @classmethod
+    def for_config(
+        cls, config: Config, rejections: Rejections, sinks: Sequence[AlertSink]
+    ) -> TickProcessor:
+        """The engine of ``config``'s rules and settings: the same for ``run`` and ``replay``."""
+        engine = RuleEngine(config.rules, windows=config.engine.windows, bars=config.engine.bars)
+        return cls(engine, rejections, sinks)
 
     def process(self, ticks: Sequence[Tick], *, source: str = "pipeline") -> list[AlertEvent]:
         """Evaluate ``ticks`` in order; return (and hand on) the alerts they fire."""

@@ -73,6 +73,14 @@ class TickFile:
                 except TickError as error:
                     yield row, error
 
+    def accepted_ticks(self, rejections: Rejections, *, source: str) -> Iterator[tuple[int, Tick]]:
+        """Yield ``(row, tick)`` for the good rows; count and log the bad ones by row."""
+        for row, item in self.iter_ticks():
+            if isinstance(item, TickError):
+                rejections.record(item, source=source, where=f"row {row}")
+            else:
+                yield row, item
+
 
 def read_tick_file(path: str | Path) -> TickFile:
     """Read a CSV (optionally gzipped) or Parquet tick file; raise ``SourceError`` if unusable."""
@@ -140,20 +148,17 @@ async def replay_into(
     start_wall = loop.time()
     first_ts_ns: int | None = None
     sent = 0
-    for row, item in tick_file.iter_ticks():
-        if isinstance(item, TickError):
-            rejections.record(item, source=source, where=f"row {row}")
-            continue
+    for _row, tick in tick_file.accepted_ticks(rejections, source=source):
         if speed > 0:
             if first_ts_ns is None:
-                first_ts_ns = item.ts_ns
-            due = start_wall + (item.ts_ns - first_ts_ns) / NS_PER_SECOND / speed
+                first_ts_ns = tick.ts_ns
+            due = start_wall + (tick.ts_ns - first_ts_ns) / NS_PER_SECOND / speed
             delay = due - loop.time()
             if delay >= _MIN_SLEEP_S:
                 await asyncio.sleep(delay)
         elif sent % _YIELD_EVERY == 0:
             await asyncio.sleep(0)
-        await queue.put(item)
+        await queue.put(tick)
         sent += 1
     return sent
 
