@@ -166,9 +166,8 @@ def _summarise(
 
 def _check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    symbols = sorted({rule.symbol for rule in config.rules})
     print(f"{args.config}: OK")
-    print(f"  rules: {len(config.rules)} on {', '.join(symbols) or 'no symbols'}")
+    print(f"  rules: {len(config.rules)} on {', '.join(config.symbols) or 'no symbols'}")
     if config.sources:
         for source in config.sources:
             print(f"  source {source.name}: {source.kind} {source.path} at speed {source.speed:g}")

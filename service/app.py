@@ -106,9 +106,12 @@ class App:
 
     def describe(self) -> dict[str, object]:
         """What the service is about to do, for the start-up line."""
-        symbols = sorted({rule.symbol for rule in self.config.rules})
         sources = [f"{source.name}: {source.description}" for source in self.sources]
-        return {"rules": len(self.config.rules), "symbols": symbols, "sources": sources}
+        return {
+            "rules": len(self.config.rules),
+            "symbols": self.config.symbols,
+            "sources": sources,
+        }
 
 
 async def serve(config: Config) -> None:

@@ -74,6 +74,11 @@ class Config:
     sources: tuple[SourceConfig, ...] = ()
     rules: tuple[Rule, ...] = ()
 
+    @property
+    def symbols(self) -> list[str]:
+        """The symbols the rules watch, sorted."""
+        return sorted({rule.symbol for rule in self.rules})
+
 
 def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Config:
     """Read and validate the TOML file at ``path``.
