@@ -53,7 +53,7 @@ class SymbolBook:
         self.last_ts_ns = 0
         self.quiet_low = -_INF
         self.quiet_high = _INF
-        self._update_quiet()
+        self.update_quiet()
 
     def evaluate(self, price: float, ts_ns: int, volume: float) -> list[AlertEvent]:
         """Run one accepted tick through the bars, windows and watches of this symbol."""
@@ -72,10 +72,10 @@ class SymbolBook:
                 continue  # cannot change this watch's state
             if watch.step(price, ts_ns):
                 alerts.append(watch.alert(price, ts_ns))
-        self._update_quiet()
+        self.update_quiet()
         return alerts
 
-    def _update_quiet(self) -> None:
+    def update_quiet(self) -> None:
         if self.bars or self.windows:
             # Bars and windows need every tick.
             self.quiet_low, self.quiet_high = _INF, -_INF
@@ -108,14 +108,32 @@ class RuleEngine:
         windows: Sequence[str] = (),
         bars: Sequence[str] = (),
     ) -> None:
-        self.rules: tuple[Rule, ...] = tuple(rules)
         self._window_spans = {label: parse_duration(label) for label in windows}
         self._bar_intervals = {label: parse_duration(label) for label in bars}
-        self._sides: dict[str, list[LevelRule]] = {}
-        for rule in self.rules:
-            sides = rule.sides() if isinstance(rule, RangeRule) else (rule,)
-            self._sides.setdefault(rule.symbol, []).extend(sides)
         self._books: dict[str, SymbolBook] = {}
+        self.rules: tuple[Rule, ...] = ()
+        self._sides: dict[str, list[LevelRule]] = {}
+        self.set_rules(rules)
+
+    def set_rules(self, rules: Iterable[Rule]) -> None:
+        """Watch ``rules`` from now on, instead of the rules watched so far.
+
+        A rule that was already watched (equal in every field) keeps its state:
+        armed or not, its run, its cooldown. A new rule starts unarmed, as at
+        start-up, so a level the price is already beyond alerts only after the
+        price comes back to its safe side. Call it between ticks; it is cheap
+        for the symbols whose rules did not change.
+        """
+        self.rules = tuple(rules)
+        sides: dict[str, list[LevelRule]] = {}
+        for rule in self.rules:
+            sides.setdefault(rule.symbol, []).extend(
+                rule.sides() if isinstance(rule, RangeRule) else (rule,)
+            )
+        old_sides, self._sides = self._sides, sides
+        for symbol, book in self._books.items():
+            if sides.get(symbol, []) != old_sides.get(symbol, []):
+                self._rewatch(book, sides.get(symbol, []))
 
     def on_tick(self, tick: Tick) -> list[AlertEvent]:
         """Evaluate one tick; return the alerts it fires (usually none).
@@ -185,15 +203,19 @@ class RuleEngine:
                 return builder.current()
         return None
 
+    def _rewatch(self, book: SymbolBook, sides: list[LevelRule]) -> None:
+        kept: dict[LevelRule, list[LevelWatch]] = {}
+        for watch in [*book.tick_watches, *(w for ws in book.bar_watches.values() for w in ws)]:
+            kept.setdefault(watch.rule, []).append(watch)
+        book.tick_watches, book.bar_watches = _watches(sides, kept)
+        labels = {builder.label for builder in book.bars}
+        for label in book.bar_watches:
+            if label not in labels:
+                book.bars.append(BarBuilder(parse_duration(label), label))
+        book.update_quiet()
+
     def _open_book(self, symbol: str) -> SymbolBook:
-        tick_watches: list[LevelWatch] = []
-        bar_watches: dict[str, list[LevelWatch]] = {}
-        for side in self._sides.get(symbol, ()):
-            watch = LevelWatch(side)
-            if side.trigger == "bar_close" and side.bar is not None:
-                bar_watches.setdefault(side.bar, []).append(watch)
-            else:
-                tick_watches.append(watch)
+        tick_watches, bar_watches = _watches(self._sides.get(symbol, []), {})
         bar_intervals = dict(self._bar_intervals)
         for label in bar_watches:
             bar_intervals.setdefault(label, parse_duration(label))
@@ -205,3 +227,19 @@ class RuleEngine:
         )
         self._books[symbol] = book
         return book
+
+
+def _watches(
+    sides: list[LevelRule], kept: dict[LevelRule, list[LevelWatch]]
+) -> tuple[list[LevelWatch], dict[str, list[LevelWatch]]]:
+    """Watches for ``sides``, reusing a kept watch of an equal rule (with its state)."""
+    tick_watches: list[LevelWatch] = []
+    bar_watches: dict[str, list[LevelWatch]] = {}
+    for side in sides:
+        reusable = kept.get(side)
+        watch = reusable.pop(0) if reusable else LevelWatch(side)
+        if side.trigger == "bar_close" and side.bar is not None:
+            bar_watches.setdefault(side.bar, []).append(watch)
+        else:
+            tick_watches.append(watch)
+    return tick_watches, bar_watches

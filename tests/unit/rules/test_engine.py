@@ -247,3 +247,41 @@ def test_rules_package_and_what_it_imports_never_read_a_clock() -> None:
                 assert module != "time", f"{path.name} imports from time"
             if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
                 assert node.attr not in CLOCK_READS, f"{path.name}:{node.lineno} reads .{node.attr}"
+
+
+def test_set_rules_keeps_the_state_of_rules_that_stay() -> None:
+    engine = RuleEngine([level_rule(rule_id="kept")])
+    engine.on_tick(tick(256, 0))  # arms "kept"
+    engine.set_rules([level_rule(rule_id="kept"), level_rule(rule_id="new")])
+    # "kept" is armed and fires; "new" starts unarmed, as at start-up, and does not.
+    assert [alert.rule for alert in engine.on_tick(tick(254, 1))] == ["kept"]
+
+
+def test_set_rules_drops_rules_that_go() -> None:
+    engine = RuleEngine([level_rule(rule_id="gone")])
+    engine.on_tick(tick(256, 0))
+    engine.set_rules([])
+    assert engine.on_tick(tick(254, 1)) == []
+    assert engine.rules == ()
+
+
+def test_set_rules_adds_bars_for_a_new_bar_close_rule() -> None:
+    engine = RuleEngine()
+    engine.on_tick(tick(256, 0))
+    engine.set_rules([level_rule(rule_id="bar", trigger="bar_close", bar="1m")])
+    engine.on_tick(tick(256, 61))  # opens a bar; its close arms the rule
+    engine.on_tick(tick(254, 125))  # closes the 1:00 bar at 256: armed
+    (alert,) = engine.on_tick(tick(254, 185))  # closes the 2:00 bar at 254
+    assert (alert.rule, alert.trigger, alert.price) == ("bar", "bar_close", 254)
+
+
+def test_set_rules_with_the_same_rules_changes_nothing() -> None:
+    rules = [level_rule(confirm_ticks=2)]
+    engine, twin = RuleEngine(rules), RuleEngine(rules)
+    ticks = [tick(256, 0), tick(254, 1), tick(253, 2), tick(256, 3), tick(254, 4), tick(254, 5)]
+    fired = []
+    for index, item in enumerate(ticks):
+        if index == 2:
+            engine.set_rules(rules)
+        fired += engine.on_tick(item)
+    assert fired == twin.on_ticks(ticks)
