@@ -9,7 +9,8 @@ logs, tests) never parse message text::
     ├── ConfigError          alerts.toml is missing, unreadable or invalid (exit 2)
     ├── TickError            one tick is unusable; the tick is skipped, never fatal
     │   └── TickOutOfOrderError   older than the last accepted tick of its symbol
-    └── SourceError          a tick source cannot be read at all (missing file, bad columns)
+    ├── SourceError          a tick source cannot be read at all (missing file, bad columns)
+    └── ArticleError         an article input (file, feed reply) cannot be used; never fatal
 """
 
 from __future__ import annotations
@@ -70,5 +71,19 @@ class SourceError(StrykrError):
 
     def __init__(self, source: str, detail: str) -> None:
         self.source = source
+        self.detail = detail
+        super().__init__(f"{source}: {detail}")
+
+
+class ArticleError(StrykrError):
+    """An article input cannot be used at all: an unreadable file, a feed reply that is no feed.
+
+    ``reason`` is a short, stable snake_case token (a metric label); ``detail``
+    says what was wrong. The article source logs it, counts it and goes on.
+    """
+
+    def __init__(self, source: str, reason: str, detail: str) -> None:
+        self.source = source
+        self.reason = reason
         self.detail = detail
         super().__init__(f"{source}: {detail}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal
 
 from service.timestamps import format_timestamp
@@ -101,20 +100,137 @@ class RangeRule(RuleSettings):
 Rule = LevelRule | RangeRule
 
 
+Side = Literal["support", "resistance"]
+Bias = Literal["bearish", "bullish", "neutral"]
+
+DIRECTION_OF_SIDE: dict[Side, Direction] = {"support": "below", "resistance": "above"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Level:
+    """A price level an article names: ``IWM 255 support``."""
+
+    symbol: str
+    price: float
+    side: Side
+
+    def to_dict(self) -> dict[str, object]:
+        return {"symbol": self.symbol, "price": self.price, "side": self.side}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Citation:
+    """One entry of an article's "Sources" list."""
+
+    title: str
+    snippet: str | None = None
+    site: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"title": self.title, "snippet": self.snippet, "site": self.site}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Article:
-    """A market analysis whose levels the service watches (fields grow with the parser)."""
+    """A parsed Strykr analysis (see :func:`service.articles.parse_article`).
+
+    ``source`` says where it was read (a file path or a feed item's URL) and
+    identifies it: a changed file is a new version of the same article.
+    ``rejected`` is a reason token when the input was no article at all
+    (``empty``, ``binary``, ``too_large``); ``warnings`` say, for people, what
+    the parser could not use.
+    """
+
+    source: str
+    title: str | None = None
+    url: str | None = None
+    published_ns: int | None = None
+    pulse: int | None = None
+    threat_level: int | None = None
+    bias: Bias | None = None
+    summary: str | None = None
+    watch: str | None = None
+    take: str | None = None
+    tags: tuple[str, ...] = ()
+    sources: tuple[Citation, ...] = ()
+    levels: tuple[Level, ...] = ()
+    warnings: tuple[str, ...] = ()
+    rejected: str | None = None
+
+    @property
+    def published(self) -> str | None:
+        return None if self.published_ns is None else format_published(self.published_ns)
+
+    @property
+    def symbols(self) -> list[str]:
+        """The symbols the article gives levels for, in order of first mention."""
+        return list(dict.fromkeys(level.symbol for level in self.levels))
+
+    def levels_of(self, symbol: str) -> tuple[Level, ...]:
+        return tuple(level for level in self.levels if level.symbol == symbol)
+
+    def attachment(self, symbol: str) -> AttachedArticle:
+        """What an alert on ``symbol`` carries of this article."""
+        return AttachedArticle(
+            title=self.title,
+            url=self.url,
+            published_ns=self.published_ns,
+            pulse=self.pulse,
+            threat_level=self.threat_level,
+            bias=self.bias,
+            take=self.take,
+            levels=self.levels_of(symbol),
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """Every field, as ``strykr-alerts article`` prints it."""
+        return {
+            "source": self.source,
+            "title": self.title,
+            "url": self.url,
+            "published": self.published,
+            "pulse": self.pulse,
+            "threat_level": self.threat_level,
+            "bias": self.bias,
+            "summary": self.summary,
+            "watch": self.watch,
+            "take": self.take,
+            "tags": list(self.tags),
+            "sources": [citation.to_dict() for citation in self.sources],
+            "levels": [level.to_dict() for level in self.levels],
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttachedArticle:
+    """The latest article on an alert's symbol, as the alert carries it."""
 
     title: str | None
     url: str | None
-    published: datetime | None
+    published_ns: int | None
+    pulse: int | None
+    threat_level: int | None
+    bias: Bias | None
+    take: str | None
+    levels: tuple[Level, ...]
 
     def to_dict(self) -> dict[str, object]:
         return {
             "title": self.title,
             "url": self.url,
-            "published": None if self.published is None else self.published.isoformat(),
+            "published": None if self.published_ns is None else format_published(self.published_ns),
+            "pulse": self.pulse,
+            "threat_level": self.threat_level,
+            "bias": self.bias,
+            "take": self.take,
+            "levels": [level.to_dict() for level in self.levels],
         }
+
+
+def format_published(ts_ns: int) -> str:
+    """An article's time, to the second: ``2026-02-02T03:45:00Z``."""
+    return format_timestamp(ts_ns)[:19] + "Z"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,7 +246,7 @@ class AlertEvent:
     ts_ns: int
     trigger: Trigger = "tick"
     bar: str | None = None
-    article: Article | None = None
+    article: AttachedArticle | None = None
 
     @property
     def at(self) -> str:

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
 
 import pytest
 
-from service.models import AlertEvent, Article, RangeRule, alert_id, format_price
+from service.models import AlertEvent, Article, Level, RangeRule, alert_id, format_price
+from service.timestamps import parse_timestamp
 from tests.helpers import at, tick
 
 KEY = {
@@ -59,17 +59,41 @@ def test_alert_to_dict_has_the_replay_fields() -> None:
     }
 
 
-def test_alert_to_dict_with_article_attaches_it() -> None:
+def test_alert_to_dict_with_article_attaches_its_fields_and_levels_for_the_symbol() -> None:
     article = Article(
+        source="articles/a.txt",
         title="Small caps are stuck",
         url="https://example.test/a",
-        published=datetime(2026, 2, 2, 3, 45, tzinfo=UTC),
+        published_ns=parse_timestamp("2026-02-02T03:45:00Z"),
+        pulse=40,
+        threat_level=3,
+        bias="bearish",
+        summary="Small caps are stuck.",
+        take="Trade the trend.",
+        levels=(
+            Level(symbol="IWM", price=255.0, side="support"),
+            Level(symbol="SPX", price=4900.0, side="resistance"),
+        ),
     )
-    assert make_alert(article=article).to_dict()["article"] == {
+    attached = make_alert(article=article.attachment("IWM")).to_dict()["article"]
+    assert attached == {
         "title": "Small caps are stuck",
         "url": "https://example.test/a",
-        "published": "2026-02-02T03:45:00+00:00",
+        "published": "2026-02-02T03:45:00Z",
+        "pulse": 40,
+        "threat_level": 3,
+        "bias": "bearish",
+        "take": "Trade the trend.",
+        "levels": [{"symbol": "IWM", "price": 255.0, "side": "support"}],
     }
+
+
+def test_article_symbols_are_those_of_its_levels_in_order_of_first_mention() -> None:
+    levels = tuple(
+        Level(symbol=symbol, price=price, side="support")
+        for symbol, price in (("RUT", 1900.0), ("SPX", 4800.0), ("RUT", 1800.0))
+    )
+    assert Article(source="a", levels=levels).symbols == ["RUT", "SPX"]
 
 
 def test_alert_headline_reads_like_a_sentence() -> None:
