@@ -1,4 +1,4 @@
-"""The command line: ``strykr-alerts run | replay | check``.
+"""The command line: ``strykr-alerts run | replay | article | check``.
 
 A mistake of the user's (a bad config, a missing file) ends with one clear
 message on stderr and exit status 2, never a traceback.
@@ -19,10 +19,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from service.app import serve
+from service.articles.instruments import Instruments
+from service.articles.sources import ArticleIntake, article_files, read_article_file
+from service.articles.tracker import ArticleTracker
 from service.config import Config, load_config
 from service.errors import ConfigError, SourceError, StrykrError
 from service.log import configure_logging
-from service.models import AlertEvent, Tick
+from service.models import AlertEvent, Article, Tick
 from service.pipeline import TickProcessor
 from service.streams.rejections import Rejections
 from service.streams.replay import TickFile, read_tick_file
@@ -74,7 +77,30 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="show a progress bar (default: on a terminal, for large files)",
     )
+    replay.add_argument(
+        "--articles",
+        type=Path,
+        metavar="DIR",
+        help="attach the articles of DIR to the alerts, each from its datePublished on "
+        "(default: [articles] dir of the config)",
+    )
     replay.set_defaults(handler=_replay)
+
+    article = commands.add_parser(
+        "article",
+        help="parse articles and print one JSON object each: what the service will watch",
+    )
+    article.add_argument(
+        "paths", nargs="+", type=Path, metavar="PATH", help="article files, or directories of them"
+    )
+    article.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help=f"read [aliases] and [articles] max_bytes from this file "
+        f"(default: {DEFAULT_CONFIG} if there is one)",
+    )
+    article.set_defaults(handler=_article)
 
     check = commands.add_parser("check", help="validate the config file and summarise it")
     _config_option(check)
@@ -114,7 +140,8 @@ def _replay(args: argparse.Namespace) -> int:
     def print_alert(alert: AlertEvent) -> None:
         out.write(json.dumps(alert.to_dict()) + "\n")
 
-    processor = TickProcessor.for_config(config, rejections, [print_alert])
+    tracker = _replay_tracker(config, args.articles)
+    processor = TickProcessor.for_config(config, rejections, [print_alert], tracker=tracker)
     show = args.progress
     if show is None:
         show = sys.stderr.isatty() and tick_file.rows >= PROGRESS_MIN_ROWS
@@ -164,6 +191,70 @@ def _summarise(
         print(rejections.summary(), file=err)
 
 
+def _replay_tracker(config: Config, directory: Path | None) -> ArticleTracker | None:
+    """The articles of a replay: each takes effect at its datePublished."""
+    directory = directory or config.articles.dir
+    if directory is None:
+        return None
+    if not directory.is_dir():
+        raise SourceError(str(directory), "no such directory (--articles)")
+    articles = config.articles
+    tracker = ArticleTracker(
+        hand_rules=config.rules,
+        rule_defaults=articles.rule_defaults if articles.auto_levels else None,
+        as_of_tick_time=True,
+    )
+    intake = ArticleIntake(_ReplayArticles(tracker))
+    instruments = Instruments(config.aliases)
+    for path in article_files(directory):
+        intake.accept(read_article_file(path, instruments, max_bytes=articles.max_bytes))
+    return tracker
+
+
+class _ReplayArticles:
+    """Articles of a replay: dated ones go into the tracker, undated ones cannot be placed."""
+
+    def __init__(self, tracker: ArticleTracker) -> None:
+        self.tracker = tracker
+
+    def add_article(self, article: Article, *, received_ns: int) -> None:
+        if article.published_ns is None:
+            print(
+                f"strykr-alerts: {article.source}: no datePublished, so a replay cannot tell "
+                "when it applies; skipped",
+                file=sys.stderr,
+            )
+            return
+        self.tracker.store.put(article, received_ns=received_ns)
+
+    def remove_article(self, source: str) -> None:
+        self.tracker.store.remove(source)
+
+
+def _article(args: argparse.Namespace) -> int:
+    config_path = args.config
+    if config_path is None and Path(DEFAULT_CONFIG).is_file():
+        config_path = Path(DEFAULT_CONFIG)
+    config = load_config(config_path) if config_path is not None else Config()
+    instruments = Instruments(config.aliases)
+    status = 0
+    for path in args.paths:
+        files = article_files(path) if path.is_dir() else [path]
+        if path.is_dir() and not files:
+            print(f"strykr-alerts: {path}: no article files (*.txt, *.md, *.html)", file=sys.stderr)
+            status = 1
+        for file in files:
+            article = read_article_file(file, instruments, max_bytes=config.articles.max_bytes)
+            if article.rejected is not None:
+                print(f"strykr-alerts: {file}: {'; '.join(article.warnings)}", file=sys.stderr)
+                status = 1
+                continue
+            print(json.dumps(article.to_dict(), ensure_ascii=False))
+            for warning in article.warnings:
+                print(f"strykr-alerts: {file}: warning: {warning}", file=sys.stderr)
+    return status
+
+
 def _check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     print(f"{args.config}: OK")
@@ -173,6 +264,19 @@ def _check(args: argparse.Namespace) -> int:
             print(f"  source {source.name}: {source.kind} {source.path} at speed {source.speed:g}")
     else:
         print("  sources: none configured; `run` replays the bundled sample day")
+    articles = config.articles
+    if articles.dir is not None:
+        count = len(article_files(articles.dir))
+        print(f"  articles: {count} in {articles.dir}, read every {articles.dir_poll_seconds:g} s")
+    if articles.feed_url is not None:
+        print(
+            f"  articles: feed {articles.feed_url}, polled every {articles.feed_poll_seconds:g} s"
+        )
+    if articles.dir is None and articles.feed_url is None:
+        print("  articles: none configured; alerts carry no article")
+    else:
+        auto = "on" if articles.auto_levels else "off"
+        print(f"  auto levels: {auto} (article levels become rules)")
     return 0
 
 

@@ -1,7 +1,9 @@
 """The composition root: builds the service from its config and runs it.
 
 Everything long-lived is a named task in one ``asyncio.TaskGroup``: one per
-source, and the engine. Stopping (SIGINT, SIGTERM, or the ``stop`` event)
+tick source, one per article source, and the engine. The article directory is
+read once before any tick is evaluated, so the first alert already carries
+its article. Stopping (SIGINT, SIGTERM, or the ``stop`` event)
 stops the sources first, lets the engine finish what they queued (bounded in
 time), then stops the engine.
 """
@@ -11,11 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Protocol
 
 import structlog
 
+from service.articles.instruments import Instruments
+from service.articles.sources import ArticleDirectory, ArticleFeed, ArticleIntake
+from service.articles.tracker import ArticleTracker
 from service.config import Config, ReplaySourceConfig
 from service.models import Tick
 from service.pipeline import AlertSink, TickProcessor, log_alert, run_engine
@@ -44,7 +49,37 @@ class App:
     def __init__(self, config: Config, *, sinks: Sequence[AlertSink] = (log_alert,)) -> None:
         self.config = config
         self.rejections = Rejections()
-        self.processor = TickProcessor.for_config(config, self.rejections, sinks)
+        articles = config.articles
+        self.tracker = ArticleTracker(
+            hand_rules=config.rules,
+            rule_defaults=articles.rule_defaults if articles.auto_levels else None,
+        )
+        self.processor = TickProcessor.for_config(
+            config, self.rejections, sinks, tracker=self.tracker
+        )
+        self.intake = ArticleIntake(self.processor)
+        instruments = Instruments(config.aliases)
+        self.article_sources: list[ArticleDirectory | ArticleFeed] = []
+        if articles.dir is not None:
+            self.article_sources.append(
+                ArticleDirectory(
+                    articles.dir,
+                    self.intake,
+                    instruments,
+                    poll_seconds=articles.dir_poll_seconds,
+                    max_bytes=articles.max_bytes,
+                )
+            )
+        if articles.feed_url is not None:
+            self.article_sources.append(
+                ArticleFeed(
+                    articles.feed_url,
+                    self.intake,
+                    instruments,
+                    poll_seconds=articles.feed_poll_seconds,
+                    max_bytes=articles.max_bytes,
+                )
+            )
         self.queue: asyncio.Queue[Tick] = asyncio.Queue(maxsize=config.engine.queue_size)
         self._resources = contextlib.ExitStack()
         self.sources: list[Source] = [self._source(spec) for spec in config.sources]
@@ -63,11 +98,23 @@ class App:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; then shut down in order and return."""
+        for article_source in self.article_sources:
+            if isinstance(article_source, ArticleDirectory):
+                article_source.load()
         try:
             async with asyncio.TaskGroup() as group:
                 source_tasks = [
-                    group.create_task(self._supervise(source), name=f"source:{source.name}")
+                    group.create_task(
+                        self._supervise(source.name, source.run(self.queue)),
+                        name=f"source:{source.name}",
+                    )
                     for source in self.sources
+                ]
+                source_tasks += [
+                    group.create_task(
+                        self._supervise(source.name, source.run()), name=f"articles:{source.name}"
+                    )
+                    for source in self.article_sources
                 ]
                 engine_task = group.create_task(
                     run_engine(self.queue, self.processor), name="engine"
@@ -86,16 +133,18 @@ class App:
             ticks=self.processor.ticks,
             alerts=self.processor.alerts,
             rejected=self.rejections.total,
+            articles=self.intake.loaded,
+            articles_rejected=self.intake.rejected.total(),
         )
 
-    async def _supervise(self, source: Source) -> None:
+    async def _supervise(self, name: str, work: Coroutine[object, object, None]) -> None:
         """Run one source; its failure is logged and never stops the others."""
         try:
-            await source.run(self.queue)
+            await work
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            log.error("source_failed", source=source.name, error=str(error), exc_info=True)
+            log.error("source_failed", source=name, error=str(error), exc_info=True)
 
     async def _drain(self) -> None:
         try:
@@ -107,10 +156,14 @@ class App:
     def describe(self) -> dict[str, object]:
         """What the service is about to do, for the start-up line."""
         sources = [f"{source.name}: {source.description}" for source in self.sources]
+        articles = self.config.articles
         return {
             "rules": len(self.config.rules),
             "symbols": self.config.symbols,
             "sources": sources,
+            "articles_dir": None if articles.dir is None else str(articles.dir),
+            "articles_feed": articles.feed_url,
+            "auto_levels": articles.auto_levels,
         }
 
 
@@ -141,6 +194,10 @@ async def serve(config: Config) -> None:
                 "real time; the first alert comes within a minute. Ctrl-C stops."
             ),
         )
-    if not config.rules:
-        log.warning("no_rules", hint="add [[rules]] to the config file; nothing will alert")
+    if not config.rules and not config.articles.auto_levels:
+        log.warning(
+            "no_rules",
+            hint="add [[rules]] to the config file, or [articles] with auto_levels = true; "
+            "nothing will alert",
+        )
     await app.run(stop)

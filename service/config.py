@@ -22,7 +22,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
+from urllib.parse import urlsplit
 
+from service.articles.instruments import DEFAULT_ALIASES
+from service.articles.parse import MAX_ARTICLE_BYTES
 from service.errors import ConfigError
 from service.models import Direction, LevelRule, RangeRule, Rule
 from service.symbols import normalize_symbol
@@ -67,12 +70,38 @@ SourceConfig = ReplaySourceConfig
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RuleDefaults:
+    """The settings of the level rules made from articles' levels."""
+
+    confirm_ticks: int = 1
+    confirm_seconds: float = 0.0
+    hysteresis: float = 0.0
+    cooldown_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArticlesConfig:
+    """Where articles come from, and whether their levels become rules."""
+
+    dir: Path | None = None
+    dir_poll_seconds: float = 1.0
+    feed_url: str | None = None
+    feed_poll_seconds: float = 60.0
+    max_bytes: int = MAX_ARTICLE_BYTES
+    auto_levels: bool = False
+    rule_defaults: RuleDefaults = field(default_factory=RuleDefaults)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     path: Path | None = None
     service: ServiceConfig = field(default_factory=ServiceConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     sources: tuple[SourceConfig, ...] = ()
     rules: tuple[Rule, ...] = ()
+    articles: ArticlesConfig = field(default_factory=ArticlesConfig)
+    # Instrument names in articles → symbols: the defaults, then [aliases].
+    aliases: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ALIASES))
 
     @property
     def symbols(self) -> list[str]:
@@ -118,10 +147,20 @@ def parse_config(
     engine = _engine(root.table("engine"))
     sources = _sources(root.tables("sources"), base)
     rules = _rules(root.tables("rules"))
+    articles = _articles(root.table("articles"), base)
+    aliases = _aliases(root.table("aliases"))
     root.finish()
     if problems:
         raise ConfigError(source, problems)
-    return Config(path=path, service=service, engine=engine, sources=sources, rules=rules)
+    return Config(
+        path=path,
+        service=service,
+        engine=engine,
+        sources=sources,
+        rules=rules,
+        articles=articles,
+        aliases=aliases,
+    )
 
 
 def _service(table: _Table) -> ServiceConfig:
@@ -157,6 +196,51 @@ def _sources(tables: list[_Table], base_dir: Path) -> tuple[SourceConfig, ...]:
         else:
             table.finish(ignore_unknown=True)
     return tuple(sources)
+
+
+def _articles(table: _Table, base_dir: Path) -> ArticlesConfig:
+    directory = table.existing_dir("dir", base_dir) if "dir" in table else None
+    feed_url = table.convert("feed_url", _http_url) if "feed_url" in table else None
+    defaults = table.table("rule_defaults")
+    rule_defaults = RuleDefaults(
+        confirm_ticks=defaults.integer("confirm_ticks", default=1, minimum=1),
+        confirm_seconds=defaults.number("confirm_seconds", default=0.0, minimum=0.0),
+        hysteresis=defaults.number("hysteresis", default=0.0, minimum=0.0),
+        cooldown_seconds=defaults.number("cooldown_seconds", default=0.0, minimum=0.0),
+    )
+    defaults.finish()
+    config = ArticlesConfig(
+        dir=directory,
+        dir_poll_seconds=table.number("dir_poll_seconds", default=1.0, exclusive_minimum=0.0),
+        feed_url=feed_url,
+        feed_poll_seconds=table.number("feed_poll_seconds", default=60.0, exclusive_minimum=0.0),
+        max_bytes=table.integer("max_bytes", default=MAX_ARTICLE_BYTES, minimum=1),
+        auto_levels=table.boolean("auto_levels", default=False),
+        rule_defaults=rule_defaults,
+    )
+    table.finish()
+    return config
+
+
+def _aliases(table: _Table) -> dict[str, str]:
+    aliases = dict(DEFAULT_ALIASES)
+    for name in table.free_keys():
+        if not name.strip():
+            table.problem(f'"{name}"', "expected an instrument name, got an empty key")
+            continue
+        symbol = table.convert(name, normalize_symbol)
+        if symbol:
+            aliases[name.strip()] = symbol
+    return aliases
+
+
+def _http_url(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected an http(s) URL, got {_show(value)}")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http:// or https:// URL, got {_show(value)}")
+    return value.strip()
 
 
 def _rules(tables: list[_Table]) -> tuple[Rule, ...]:
@@ -391,16 +475,33 @@ class _Table:
             labels.append(item)
         return tuple(labels)
 
-    def existing_file(self, key: str, base_dir: Path) -> Path:
+    def free_keys(self) -> list[str]:
+        """Every key of the table, each counted as read (for tables of free-form keys)."""
+        self._read.update(self._data)
+        return list(self._data)
+
+    def boolean(self, key: str, *, default: bool = _MISSING) -> bool:
+        value = self._typed(key, default, lambda v: isinstance(v, bool), "true or false")
+        return bool(value)
+
+    def existing_dir(self, key: str, base_dir: Path) -> Path:
+        path = self._path(key, base_dir)
+        if path is not None and not path.is_dir():
+            self.problem(key, f"no such directory: {path}")
+        return path or Path()
+
+    def _path(self, key: str, base_dir: Path) -> Path | None:
         value = self.string(key)
         if not value:
-            return Path()
+            return None
         path = Path(value).expanduser()
-        if not path.is_absolute():
-            path = base_dir / path
-        if not path.is_file():
+        return path if path.is_absolute() else base_dir / path
+
+    def existing_file(self, key: str, base_dir: Path) -> Path:
+        path = self._path(key, base_dir)
+        if path is not None and not path.is_file():
             self.problem(key, f"no such file: {path}")
-        return path
+        return path or Path()
 
     def table(self, key: str) -> _Table:
         value = self._typed(key, {}, lambda v: isinstance(v, dict), "a table")

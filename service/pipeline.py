@@ -11,9 +11,10 @@ from collections.abc import Callable, Sequence
 
 import structlog
 
+from service.articles.tracker import ArticleTracker
 from service.config import Config
 from service.errors import TickOutOfOrderError
-from service.models import AlertEvent, Tick
+from service.models import AlertEvent, Article, Tick
 from service.rules import RuleEngine
 from service.streams.rejections import Rejections
 
@@ -27,27 +28,101 @@ AlertSink = Callable[[AlertEvent], None]
 
 
 class TickProcessor:
-    """Runs accepted ticks through the engine and hands each alert to the sinks."""
+    """Runs accepted ticks through the engine and hands each alert to the sinks.
+
+    With an article tracker, each alert carries the article in effect for its
+    symbol, and the engine watches the articles' levels as well (when auto
+    levels are on): live, from the moment an article arrives
+    (:meth:`add_article`); in replay, from the first tick at or after its
+    publication.
+    """
 
     def __init__(
-        self, engine: RuleEngine, rejections: Rejections, sinks: Sequence[AlertSink] = ()
+        self,
+        engine: RuleEngine,
+        rejections: Rejections,
+        sinks: Sequence[AlertSink] = (),
+        *,
+        tracker: ArticleTracker | None = None,
     ) -> None:
         self.engine = engine
         self.rejections = rejections
         self.sinks = list(sinks)
+        self.tracker = tracker
         self.ticks = 0  # accepted and evaluated
         self.alerts = 0
+        # Replay: when the next article takes effect.
+        self._activations: list[int] = []
+        if tracker is not None:
+            if tracker.as_of_tick_time:
+                self._activations = tracker.store.effective_times()
+            else:
+                self._set_rules(None)
 
     @classmethod
     def for_config(
-        cls, config: Config, rejections: Rejections, sinks: Sequence[AlertSink]
+        cls,
+        config: Config,
+        rejections: Rejections,
+        sinks: Sequence[AlertSink],
+        *,
+        tracker: ArticleTracker | None = None,
     ) -> TickProcessor:
         """The engine of ``config``'s rules and settings: the same for ``run`` and ``replay``."""
         engine = RuleEngine(config.rules, windows=config.engine.windows, bars=config.engine.bars)
-        return cls(engine, rejections, sinks)
+        return cls(engine, rejections, sinks, tracker=tracker)
+
+    def add_article(self, article: Article, *, received_ns: int) -> None:
+        """A new article (or a new version of one) arrived: attach it and watch its levels."""
+        if self.tracker is None:
+            return
+        changed = self.tracker.store.put(article, received_ns=received_ns)
+        if changed and not self.tracker.as_of_tick_time:
+            self._set_rules(None)
+
+    def remove_article(self, source: str) -> None:
+        """The article read from ``source`` is gone (its file was deleted)."""
+        if self.tracker is None:
+            return
+        if self.tracker.store.remove(source) and not self.tracker.as_of_tick_time:
+            self._set_rules(None)
 
     def process(self, ticks: Sequence[Tick], *, source: str = "pipeline") -> list[AlertEvent]:
         """Evaluate ``ticks`` in order; return (and hand on) the alerts they fire."""
+        if not self._activations:
+            return self._evaluate(ticks, source)
+        alerts: list[AlertEvent] = []
+        start = 0
+        for index, tick in enumerate(ticks):
+            if self._activations and tick.ts_ns >= self._activations[0]:
+                alerts += self._evaluate(ticks[start:index], source)
+                start = index
+                while self._activations and self._activations[0] <= tick.ts_ns:
+                    self._activations.pop(0)
+                self._set_rules(tick.ts_ns)
+        alerts += self._evaluate(ticks[start:], source)
+        return alerts
+
+    def _set_rules(self, at_ns: int | None) -> None:
+        assert self.tracker is not None
+        if not self.tracker.auto_levels:
+            return
+        before = {rule.id for rule in self.engine.rules}
+        rules = self.tracker.rules(at_ns)
+        after = {rule.id for rule in rules}
+        if before == after:
+            return
+        self.engine.set_rules(rules)
+        log.info(
+            "article_rules_changed",
+            added=sorted(after - before),
+            removed=sorted(before - after),
+            rules=len(rules),
+        )
+
+    def _evaluate(self, ticks: Sequence[Tick], source: str) -> list[AlertEvent]:
+        if not ticks:
+            return []
         rejected = 0
 
         def reject(tick: Tick, error: TickOutOfOrderError) -> None:
@@ -56,6 +131,8 @@ class TickProcessor:
             self.rejections.record(error, source=source, where=f"{tick.symbol} at {tick.at}")
 
         alerts = self.engine.on_ticks(ticks, on_reject=reject)
+        if self.tracker is not None and alerts:
+            alerts = [self.tracker.attach(alert) for alert in alerts]
         self.ticks += len(ticks) - rejected
         self.alerts += len(alerts)
         for alert in alerts:
@@ -87,4 +164,5 @@ def log_alert(alert: AlertEvent) -> None:
         price=alert.price,
         at=alert.at,
         alert_id=alert.id,
+        article=None if alert.article is None else alert.article.title or "(untitled)",
     )

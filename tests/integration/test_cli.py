@@ -9,20 +9,12 @@ import select
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from tests.conftest import CLI, REPO, ServiceProcess
-
-StartService = Callable[..., ServiceProcess]
-
-
-def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
-
+from tests.conftest import CLI, StartService, run_cli
 
 # --- replay ---------------------------------------------------------------------------
 

@@ -310,3 +310,79 @@ def test_load_config_resolves_paths_relative_to_the_file(tmp_path: Path) -> None
 def test_config_error_message_counts_and_lists_problems() -> None:
     error = ConfigError("alerts.toml", ["a: x", "b: y"])
     assert str(error) == "alerts.toml: 2 problems:\n  a: x\n  b: y"
+
+
+def test_shipped_alerts_toml_reads_the_seed_articles_with_auto_levels() -> None:
+    config = load_config(REPO / "alerts.toml")
+    assert config.articles.dir == REPO / "articles"
+    assert config.articles.auto_levels
+    assert config.articles.rule_defaults.confirm_ticks == 3
+
+
+def test_articles_defaults_when_the_table_is_absent() -> None:
+    config = parse_config("")
+    assert config.articles.dir is None
+    assert config.articles.feed_url is None
+    assert not config.articles.auto_levels
+    assert config.aliases["S&P 500"] == "SPX"
+
+
+def test_articles_and_aliases_are_read_into_typed_values(tmp_path: Path) -> None:
+    (tmp_path / "news").mkdir()
+    config = parse_config(
+        """
+        [articles]
+        dir = "news"
+        dir_poll_seconds = 0.5
+        feed_url = "https://strykr.example/feed.json"
+        feed_poll_seconds = 30
+        max_bytes = 2000
+        auto_levels = true
+        [articles.rule_defaults]
+        confirm_ticks = 2
+        confirm_seconds = 1.5
+        hysteresis = 0.25
+        cooldown_seconds = 600
+        [aliases]
+        "Gold" = "xau"
+        "S&P 500" = "SPY"
+        """,
+        base_dir=tmp_path,
+    )
+    articles = config.articles
+    assert articles.dir == tmp_path / "news"
+    assert (articles.dir_poll_seconds, articles.feed_poll_seconds) == (0.5, 30.0)
+    assert articles.feed_url == "https://strykr.example/feed.json"
+    assert (articles.max_bytes, articles.auto_levels) == (2000, True)
+    defaults = articles.rule_defaults
+    assert (defaults.confirm_ticks, defaults.confirm_seconds) == (2, 1.5)
+    assert (defaults.hysteresis, defaults.cooldown_seconds) == (0.25, 600.0)
+    assert config.aliases["Gold"] == "XAU"
+    assert config.aliases["S&P 500"] == "SPY"  # a default pointed elsewhere
+    assert config.aliases["Bitcoin"] == "BTC"  # the other defaults stay
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[articles]\ndir = "no/such/dir"', "articles.dir: no such directory:"),
+        ('[articles]\nfeed_url = "ftp://x.example/feed"', "articles.feed_url: expected an http"),
+        ('[articles]\nfeed_url = "https://"', "articles.feed_url: expected an http"),
+        ("[articles]\nauto_levels = 1", "articles.auto_levels: expected true or false, got 1"),
+        ("[articles]\ndir_poll_seconds = 0", "articles.dir_poll_seconds: expected a number > 0"),
+        ("[articles]\nmax_bytes = 0", "articles.max_bytes: expected an integer >= 1, got 0"),
+        ("[articles]\nauto_level = true", 'articles.auto_level: unknown key; did you mean "auto_'),
+        (
+            "[articles.rule_defaults]\nconfirm_ticks = 0",
+            "articles.rule_defaults.confirm_ticks: expected an integer >= 1, got 0",
+        ),
+        ("[articles.rule_defaults]\nlevel = 3", "articles.rule_defaults.level: unknown key"),
+        ('[aliases]\nGold = "x y"', "aliases.Gold: expected a symbol"),
+        ("[aliases]\nGold = 3", "aliases.Gold: expected a symbol string, got int"),
+    ],
+)
+def test_articles_and_aliases_when_bad_name_the_key(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    (found,) = problems(text, base_dir=tmp_path)
+    assert found.startswith(expected), found

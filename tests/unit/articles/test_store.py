@@ -1,0 +1,165 @@
+"""The article store and the tracker: which article is in effect, which rules articles make."""
+
+from __future__ import annotations
+
+from service.articles.store import ArticleStore
+from service.articles.tracker import ArticleTracker, auto_rule_id
+from service.config import RuleDefaults
+from service.models import Article, Level, RangeRule, Side
+from service.pipeline import TickProcessor
+from service.rules import RuleEngine
+from service.streams.rejections import Rejections
+from tests.helpers import at, level_rule, tick
+
+
+def article(
+    source: str, published_s: float | None, *levels: tuple[str, float, Side], title: str = ""
+) -> Article:
+    return Article(
+        source=source,
+        title=title or source,
+        published_ns=None if published_s is None else at(published_s),
+        levels=tuple(Level(symbol=s, price=p, side=side) for s, p, side in levels),
+    )
+
+
+def test_latest_is_by_publication_not_by_arrival() -> None:
+    store = ArticleStore()
+    newer = article("b", 20, ("IWM", 255.0, "support"))
+    older = article("a", 10, ("IWM", 250.0, "support"))
+    assert store.put(newer, received_ns=at(100)) == {"IWM"}
+    assert store.put(older, received_ns=at(101)) == set()  # older: nothing changes
+    assert store.latest("IWM") is newer
+    assert store.latest("IWM", at(15)) is older
+    assert store.latest("IWM", at(5)) is None
+    assert store.latest("SPX") is None
+    assert store.articles() == [older, newer]
+
+
+def test_an_article_is_for_the_symbols_it_gives_levels_for() -> None:
+    store = ArticleStore()
+    both = article("a", 10, ("RUT", 1900.0, "support"), ("SPX", 4900.0, "resistance"))
+    assert store.put(both, received_ns=at(0)) == {"RUT", "SPX"}
+    assert store.symbols() == ["RUT", "SPX"]
+    assert store.latest("SPX") is both
+
+
+def test_a_new_version_of_a_source_replaces_the_old_one() -> None:
+    store = ArticleStore()
+    store.put(article("a", 10, ("IWM", 255.0, "support")), received_ns=at(0))
+    edited = article("a", 10, ("SPX", 4800.0, "support"))
+    assert store.put(edited, received_ns=at(1)) == {"IWM", "SPX"}
+    assert len(store) == 1
+    assert store.latest("IWM") is None
+    assert store.latest("SPX") is edited
+
+
+def test_removing_a_source_falls_back_to_the_previous_article() -> None:
+    store = ArticleStore()
+    old = article("a", 10, ("IWM", 255.0, "support"))
+    store.put(old, received_ns=at(0))
+    store.put(article("b", 20, ("IWM", 250.0, "support")), received_ns=at(0))
+    assert store.remove("b") == {"IWM"}
+    assert store.latest("IWM") is old
+    assert store.remove("missing") == set()
+
+
+def test_an_undated_article_takes_effect_when_received() -> None:
+    store = ArticleStore()
+    dated = article("a", 10, ("IWM", 255.0, "support"))
+    undated = article("b", None, ("IWM", 250.0, "support"))
+    store.put(undated, received_ns=at(5))
+    store.put(dated, received_ns=at(6))
+    assert store.latest("IWM") is dated
+    assert store.effective_times() == [at(5), at(10)]
+
+
+DEFAULTS = RuleDefaults(confirm_ticks=2, hysteresis=0.5, cooldown_seconds=60)
+
+
+def test_article_levels_become_rules_with_the_defaults() -> None:
+    tracker = ArticleTracker(rule_defaults=DEFAULTS)
+    tracker.store.put(
+        article("a", 10, ("IWM", 255.0, "support"), ("IWM", 265.5, "resistance")),
+        received_ns=at(0),
+    )
+    below, above = tracker.article_rules()
+    assert (below.id, below.direction, below.level) == ("article:IWM:below:255", "below", 255.0)
+    assert (above.id, above.direction, above.level) == ("article:IWM:above:265.5", "above", 265.5)
+    assert (below.confirm_ticks, below.hysteresis, below.cooldown_seconds) == (2, 0.5, 60)
+
+
+def test_hand_written_rules_win_over_article_levels_and_stay_first() -> None:
+    hand = (
+        level_rule(255.0, "below", rule_id="mine"),
+        RangeRule(id="range", symbol="SPX", low=4800.0, high=4900.0),
+    )
+    tracker = ArticleTracker(hand_rules=hand, rule_defaults=DEFAULTS)
+    tracker.store.put(
+        article(
+            "a",
+            10,
+            ("IWM", 255.0, "support"),
+            ("IWM", 250.0, "support"),
+            ("SPX", 4900.0, "resistance"),
+        ),
+        received_ns=at(0),
+    )
+    assert [rule.id for rule in tracker.rules()] == ["mine", "range", "article:IWM:below:250"]
+
+
+def test_a_newer_article_replaces_the_rules_of_the_older_one() -> None:
+    tracker = ArticleTracker(rule_defaults=DEFAULTS)
+    tracker.store.put(article("a", 10, ("IWM", 255.0, "support")), received_ns=at(0))
+    tracker.store.put(article("b", 20, ("IWM", 250.0, "support")), received_ns=at(0))
+    assert [rule.id for rule in tracker.rules()] == ["article:IWM:below:250"]
+    assert [rule.id for rule in tracker.rules(at(15))] == ["article:IWM:below:255"]
+    assert tracker.rules(at(5)) == ()
+
+
+def test_without_auto_levels_articles_make_no_rules() -> None:
+    tracker = ArticleTracker(hand_rules=[level_rule()])
+    tracker.store.put(article("a", 10, ("IWM", 250.0, "support")), received_ns=at(0))
+    assert tracker.rules() == (level_rule(),)
+
+
+def test_auto_rule_ids_are_stable_and_valid() -> None:
+    assert auto_rule_id("BTC", "above", 100000.0) == "article:BTC:above:100000"
+    assert auto_rule_id("SPX", "below", 4800.5) == "article:SPX:below:4800.5"
+
+
+def test_replay_attaches_the_article_published_before_each_alert() -> None:
+    tracker = ArticleTracker(as_of_tick_time=True)
+    tracker.store.put(article("old", 0, ("IWM", 255.0, "support"), title="Old"), received_ns=at(0))
+    tracker.store.put(article("new", 25, ("IWM", 255.0, "support"), title="New"), received_ns=at(0))
+    processor = TickProcessor(RuleEngine([level_rule()]), Rejections(), tracker=tracker)
+    ticks = [tick(256, 0), tick(254, 10), tick(256, 20), tick(254, 30)]
+    alerts = processor.process(ticks)
+    assert [alert.article.title if alert.article else None for alert in alerts] == ["Old", "New"]
+
+
+def test_replay_starts_watching_an_article_level_when_it_is_published() -> None:
+    tracker = ArticleTracker(rule_defaults=RuleDefaults(), as_of_tick_time=True)
+    tracker.store.put(article("a", 15, ("IWM", 255.0, "support")), received_ns=at(0))
+    processor = TickProcessor(RuleEngine(), Rejections(), tracker=tracker)
+    # Before 15 s no rule watches 255; the rule arms at 20 s and fires at 30 s.
+    ticks = [tick(256, 0), tick(254, 10), tick(256, 20), tick(254, 30)]
+    alerts = processor.process(ticks)
+    assert [(alert.rule, alert.ts_ns) for alert in alerts] == [("article:IWM:below:255", at(30))]
+    assert alerts[0].article is not None
+
+
+def test_live_article_rules_follow_the_store() -> None:
+    tracker = ArticleTracker(rule_defaults=RuleDefaults())
+    processor = TickProcessor(RuleEngine(), Rejections(), tracker=tracker)
+    processor.add_article(article("a", 10, ("IWM", 255.0, "support")), received_ns=at(0))
+    assert [rule.id for rule in processor.engine.rules] == ["article:IWM:below:255"]
+    processor.remove_article("a")
+    assert processor.engine.rules == ()
+
+
+def test_live_alert_without_an_article_has_none() -> None:
+    tracker = ArticleTracker()
+    processor = TickProcessor(RuleEngine([level_rule()]), Rejections(), tracker=tracker)
+    (alert,) = processor.process([tick(256, 0), tick(254, 1)])
+    assert alert.article is None
