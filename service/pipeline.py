@@ -164,5 +164,12 @@ def log_alert(alert: AlertEvent) -> None:
         price=alert.price,
         at=alert.at,
         alert_id=alert.id,
-        article=None if alert.article is None else alert.article.title or "(untitled)",
+        article=_article_label(alert),
     )
+
+
+def _article_label(alert: AlertEvent) -> str | None:
+    article = alert.article
+    if article is None:
+        return None
+    return article.title or f"untitled, published {article.to_dict()['published']}"

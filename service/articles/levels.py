@@ -23,6 +23,7 @@ The watch is read a sentence at a time, each sentence a clause at a time:
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -140,6 +141,8 @@ _YEAR_BEFORE = re.compile(
     r"\b(?:in|since|by|until|till|from|through|of|during|before|after|early|late|mid|year"
     r"|fiscal|circa|around)\s+$"
 )
+# A watch is a paragraph; a longer one is read up to here, which also bounds the work.
+MAX_WATCH_CHARS = 20_000
 _SCALE = 3.0  # a price more than 3x away from an instrument's known prices is not its level
 
 
@@ -166,7 +169,13 @@ class _Reading:
         level = Level(symbol=symbol, price=price, side=side)
         if level not in self.levels:
             self.levels.append(level)
-        self.prices.setdefault(symbol, []).append(price)
+        self.note_price(symbol, price)
+
+    def note_price(self, symbol: str, price: float) -> None:
+        known = self.prices.setdefault(symbol, [])
+        if price in known:
+            known.remove(price)  # the latest mention goes last
+        known.append(price)
 
 
 def extract_levels(watch: str, instruments: Instruments) -> tuple[list[Level], list[str]]:
@@ -174,14 +183,22 @@ def extract_levels(watch: str, instruments: Instruments) -> tuple[list[Level], l
 
     Never raises: text that names no level gives no levels.
     """
+    warnings: list[str] = []
+    if len(watch) > MAX_WATCH_CHARS:
+        warnings.append(
+            f"the Strykr Watch is {len(watch):,} characters; only the first "
+            f"{MAX_WATCH_CHARS:,} are read"
+        )
+        watch = watch[:MAX_WATCH_CHARS]
     text = watch.translate(_NORMALIZE)
     mentions = instruments.mentions(text)
+    starts = [mention.start for mention in mentions]
     blanked = _blank(text, [(m.start, m.end) for m in mentions])
     blanked = _DATES.sub(lambda match: " " * len(match.group(0)), blanked)
     lower = blanked.lower()
-    reading = _Reading()
+    reading = _Reading(warnings=warnings)
     for start, end in _sentences(blanked):
-        inside = [m for m in mentions if start <= m.start < end]
+        inside = mentions[bisect.bisect_left(starts, start) : bisect.bisect_left(starts, end)]
         _read_sentence(text, blanked, lower, start, end, inside, reading)
         for mention in inside:
             if mention.symbol not in reading.named:
@@ -227,7 +244,7 @@ def _read_sentence(
         if kind == "current":
             symbol = _named_before(mentions, number.start) or reading.subject
             if symbol is not None:
-                reading.prices.setdefault(symbol, []).append(number.value)
+                reading.note_price(symbol, number.value)
             previous = None
             continue
         if kind == "none":

@@ -271,3 +271,10 @@ def test_to_dict_has_every_field_as_json_types() -> None:
         Level(symbol="IWM", price=265.0, side="resistance").to_dict(),
         Level(symbol="IWM", price=250.0, side="support").to_dict(),
     ]
+
+
+def test_a_huge_watch_is_read_up_to_a_bound_with_a_warning() -> None:
+    watch = "IWM support at $255. " + "Nothing to see here, 42 times over. " * 20_000
+    article = parse_article("Strykr Watch\n" + watch, source="long.txt")
+    assert levels(article) == [("IWM", 255.0, "support")]
+    assert any("only the first 20,000 are read" in warning for warning in article.warnings)
