@@ -268,11 +268,16 @@ class ArticleFeed:
                 return 0
             if response.status != 200:
                 raise ArticleError(self.url, "feed_http_status", f"HTTP {response.status}")
-            body = await response.content.read(MAX_FEED_BYTES + 1)
-            if len(body) > MAX_FEED_BYTES:
-                raise ArticleError(self.url, "too_large", f"feed is over {MAX_FEED_BYTES:,} bytes")
+            # read(n) returns what has arrived so far, not the whole body: read it all.
+            body = bytearray()
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                body += chunk
+                if len(body) > MAX_FEED_BYTES:
+                    raise ArticleError(
+                        self.url, "too_large", f"feed is over {MAX_FEED_BYTES:,} bytes"
+                    )
             items, problems = parse_feed(
-                body, content_type=response.headers.get("Content-Type"), source=self.url
+                bytes(body), content_type=response.headers.get("Content-Type"), source=self.url
             )
             etag = response.headers.get("ETag")
             last_modified = response.headers.get("Last-Modified")

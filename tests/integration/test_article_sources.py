@@ -8,6 +8,7 @@ import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -185,3 +186,17 @@ async def test_feed_that_is_unreachable_is_retried_not_fatal() -> None:
         polling.cancel()
         await asyncio.gather(polling, return_exceptions=True)
     assert polling.cancelled()
+
+
+async def test_feed_reads_a_large_reply_whole(feed_server: tuple[FeedServer, str]) -> None:
+    server, url = feed_server
+    seed = SEED.read_text()
+    server.body = json.dumps(
+        [{"url": f"https://strykr.example/{index}", "text": seed} for index in range(200)]
+    )
+    assert len(server.body) > 1_000_000  # many TCP segments
+    sink = RecordingSink()
+    feed = ArticleFeed(url, ArticleIntake(sink), Instruments())
+    async with aiohttp.ClientSession() as session:
+        assert await feed.poll(session) == 200
+    assert {len(article.levels) for article in sink.added} == {3}
