@@ -198,16 +198,11 @@ def _replay_tracker(config: Config, directory: Path | None) -> ArticleTracker | 
         return None
     if not directory.is_dir():
         raise SourceError(str(directory), "no such directory (--articles)")
-    articles = config.articles
-    tracker = ArticleTracker(
-        hand_rules=config.rules,
-        rule_defaults=articles.rule_defaults if articles.auto_levels else None,
-        as_of_tick_time=True,
-    )
+    tracker = ArticleTracker.for_config(config, as_of_tick_time=True)
     intake = ArticleIntake(_ReplayArticles(tracker))
     instruments = Instruments(config.aliases)
     for path in article_files(directory):
-        intake.accept(read_article_file(path, instruments, max_bytes=articles.max_bytes))
+        intake.accept(read_article_file(path, instruments, max_bytes=config.articles.max_bytes))
     return tracker
 
 

@@ -50,10 +50,7 @@ class App:
         self.config = config
         self.rejections = Rejections()
         articles = config.articles
-        self.tracker = ArticleTracker(
-            hand_rules=config.rules,
-            rule_defaults=articles.rule_defaults if articles.auto_levels else None,
-        )
+        self.tracker = ArticleTracker.for_config(config)
         self.processor = TickProcessor.for_config(
             config, self.rejections, sinks, tracker=self.tracker
         )

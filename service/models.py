@@ -159,7 +159,7 @@ class Article:
 
     @property
     def published(self) -> str | None:
-        return None if self.published_ns is None else format_published(self.published_ns)
+        return format_published(self.published_ns)
 
     @property
     def symbols(self) -> list[str]:
@@ -219,7 +219,7 @@ class AttachedArticle:
         return {
             "title": self.title,
             "url": self.url,
-            "published": None if self.published_ns is None else format_published(self.published_ns),
+            "published": format_published(self.published_ns),
             "pulse": self.pulse,
             "threat_level": self.threat_level,
             "bias": self.bias,
@@ -228,9 +228,9 @@ class AttachedArticle:
         }
 
 
-def format_published(ts_ns: int) -> str:
-    """An article's time, to the second: ``2026-02-02T03:45:00Z``."""
-    return format_timestamp(ts_ns)[:19] + "Z"
+def format_published(ts_ns: int | None) -> str | None:
+    """An article's time, to the second: ``2026-02-02T03:45:00Z`` (``None`` if it has none)."""
+    return None if ts_ns is None else format_timestamp(ts_ns)[:19] + "Z"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

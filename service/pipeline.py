@@ -14,7 +14,7 @@ import structlog
 from service.articles.tracker import ArticleTracker
 from service.config import Config
 from service.errors import TickOutOfOrderError
-from service.models import AlertEvent, Article, Tick
+from service.models import AlertEvent, Article, Tick, format_published
 from service.rules import RuleEngine
 from service.streams.rejections import Rejections
 
@@ -51,9 +51,10 @@ class TickProcessor:
         self.tracker = tracker
         self.ticks = 0  # accepted and evaluated
         self.alerts = 0
-        # Replay: when the next article takes effect.
+        # Replay with auto levels: when the next article's rules take effect. (Attachment
+        # needs no such list: it looks up the article in effect at each alert's time.)
         self._activations: list[int] = []
-        if tracker is not None:
+        if tracker is not None and tracker.auto_levels:
             if tracker.as_of_tick_time:
                 self._activations = tracker.store.effective_times()
             else:
@@ -172,4 +173,4 @@ def _article_label(alert: AlertEvent) -> str | None:
     article = alert.article
     if article is None:
         return None
-    return article.title or f"untitled, published {article.to_dict()['published']}"
+    return article.title or f"untitled, published {format_published(article.published_ns)}"

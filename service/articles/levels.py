@@ -151,7 +151,6 @@ class _Candidate:
     start: int
     end: int
     value: float
-    dollar: bool
     text: str
 
 
@@ -365,7 +364,7 @@ def _candidates(blanked: str, lower: str, start: int, end: int) -> Iterator[_Can
             and _YEAR_BEFORE.search(lower[max(start, m_start - 20) : m_start])
         ):
             continue  # in 2026, since 2022
-        yield _Candidate(m_start, m_end, value, dollar, match.group(0).strip())
+        yield _Candidate(m_start, m_end, value, match.group(0).strip())
 
 
 def _in_fraction(value: float, before: str, after: str) -> bool:

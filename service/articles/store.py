@@ -33,13 +33,6 @@ class ArticleStore:
     def __len__(self) -> int:
         return len(self._by_source)
 
-    def __contains__(self, source: str) -> bool:
-        return source in self._by_source
-
-    def get(self, source: str) -> Article | None:
-        entry = self._by_source.get(source)
-        return None if entry is None else entry.article
-
     def articles(self) -> list[Article]:
         """Every article, oldest first."""
         entries = sorted(self._by_source.values(), key=lambda e: (e.effective_ns, e.seq))

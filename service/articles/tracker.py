@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from service.articles.store import ArticleStore
-from service.config import RuleDefaults
+from service.config import Config, RuleDefaults
 from service.models import DIRECTION_OF_SIDE, AlertEvent, LevelRule, RangeRule, Rule
 
 AUTO_RULE_PREFIX = "article:"
@@ -43,6 +43,16 @@ class ArticleTracker:
             for rule in self.hand_rules
             for side in (rule.sides() if isinstance(rule, RangeRule) else (rule,))
         }
+
+    @classmethod
+    def for_config(cls, config: Config, *, as_of_tick_time: bool = False) -> ArticleTracker:
+        """The tracker of ``config``'s rules and [articles] settings, for ``run`` and ``replay``."""
+        articles = config.articles
+        return cls(
+            hand_rules=config.rules,
+            rule_defaults=articles.rule_defaults if articles.auto_levels else None,
+            as_of_tick_time=as_of_tick_time,
+        )
 
     @property
     def auto_levels(self) -> bool:
