@@ -11,7 +11,7 @@ CONFIG ?= alerts.toml
 # uv must use the machine's Python, never download one.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test lint format typecheck unit bench clean help
+.PHONY: install system-deps run test lint format typecheck unit bench clean help
 
 help:
 	@echo "make run    - set up (first time) and run the service with $(CONFIG)"
@@ -30,6 +30,10 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 install: $(VENV)/.synced
 
+# Programs the tests start themselves (Mosquitto); installed when missing and possible.
+system-deps:
+	@scripts/install-system-deps.sh
+
 run: install
 	$(BIN)/strykr-alerts run --config $(CONFIG)
 
@@ -43,15 +47,16 @@ typecheck: install
 unit: install
 	$(BIN)/pytest tests/unit
 
-test: lint typecheck
+test: lint typecheck system-deps
 	$(BIN)/pytest
 
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install
+bench: install system-deps
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/ingest.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

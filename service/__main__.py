@@ -256,7 +256,7 @@ def _check(args: argparse.Namespace) -> int:
     print(f"  rules: {len(config.rules)} on {', '.join(config.symbols) or 'no symbols'}")
     if config.sources:
         for source in config.sources:
-            print(f"  source {source.name}: {source.kind} {source.path} at speed {source.speed:g}")
+            print(f"  source {source.name}: {source.describe()}")
     else:
         print("  sources: none configured; `run` replays the bundled sample day")
     articles = config.articles

@@ -1,11 +1,13 @@
 """The composition root: builds the service from its config and runs it.
 
 Everything long-lived is a named task in one ``asyncio.TaskGroup``: one per
-tick source, one per article source, and the engine. The article directory is
-read once before any tick is evaluated, so the first alert already carries
-its article. Stopping (SIGINT, SIGTERM, or the ``stop`` event)
-stops the sources first, lets the engine finish what they queued (bounded in
-time), then stops the engine.
+tick source, one per article source, the engine, and the stats logger. Every
+tick source puts into the one bounded :class:`TickQueue`, and the engine is
+its only consumer. The article directory is read once before any tick is
+evaluated, so the first alert already carries its article. Stopping (SIGINT,
+SIGTERM, or the ``stop`` event) stops the sources first, lets the engine
+finish what they queued, then stops the engine: all of it within
+:data:`STOP_BUDGET_S`.
 """
 
 from __future__ import annotations
@@ -14,24 +16,38 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Coroutine, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
 from service.articles.instruments import Instruments
 from service.articles.sources import ArticleDirectory, ArticleFeed, ArticleIntake
 from service.articles.tracker import ArticleTracker
-from service.config import Config, ReplaySourceConfig
-from service.models import Tick
+from service.config import (
+    Config,
+    MqttSourceConfig,
+    SimulatorSourceConfig,
+    SourceConfig,
+    WebsocketSourceConfig,
+)
 from service.pipeline import AlertSink, TickProcessor, log_alert, run_engine
+from service.streams.mqtt import MqttSource
+from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
 from service.streams.replay import ReplaySource, sample_day_path
+from service.streams.simulator import SimulatorSource
+from service.streams.ws_feed import WebsocketFeedSource
 
 # The bundled sample day runs at this multiple of real time: its first level
 # break comes about half a minute after start.
 SAMPLE_SPEED = 60.0
 SAMPLE_SOURCE = "sample"
+# Stopping: sources get this long to close their connections politely
+# (an MQTT DISCONNECT, a websocket close), then are cancelled again, which
+# cuts any wait short; the engine then gets DRAIN_TIMEOUT_S for what is queued.
+SOURCE_CLOSE_GRACE_S = 1.5
 DRAIN_TIMEOUT_S = 2.0
+STOP_BUDGET_S = 5.0
 
 log = structlog.get_logger("service.app")
 
@@ -39,8 +55,9 @@ log = structlog.get_logger("service.app")
 class Source(Protocol):
     name: str
     description: str
+    accepted: int  # ticks put into the queue
 
-    async def run(self, queue: asyncio.Queue[Tick]) -> None: ...
+    async def run(self, queue: TickQueue) -> None: ...
 
 
 class App:
@@ -77,7 +94,7 @@ class App:
                     max_bytes=articles.max_bytes,
                 )
             )
-        self.queue: asyncio.Queue[Tick] = asyncio.Queue(maxsize=config.engine.queue_size)
+        self.queue = TickQueue(config.engine.queue_size)
         self._resources = contextlib.ExitStack()
         self.sources: list[Source] = [self._source(spec) for spec in config.sources]
         if not self.sources:
@@ -90,7 +107,13 @@ class App:
                 )
             )
 
-    def _source(self, spec: ReplaySourceConfig) -> Source:
+    def _source(self, spec: SourceConfig) -> Source:
+        if isinstance(spec, MqttSourceConfig):
+            return MqttSource(spec, self.rejections)
+        if isinstance(spec, WebsocketSourceConfig):
+            return WebsocketFeedSource(spec, self.rejections)
+        if isinstance(spec, SimulatorSourceConfig):
+            return SimulatorSource(spec)
         return ReplaySource(spec.name, spec.path, speed=spec.speed, rejections=self.rejections)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -116,23 +139,21 @@ class App:
                 engine_task = group.create_task(
                     run_engine(self.queue, self.processor), name="engine"
                 )
+                stats_task = None
+                if self.config.service.stats_seconds > 0:
+                    stats_task = group.create_task(
+                        self._log_stats(self.config.service.stats_seconds), name="stats"
+                    )
                 await stop.wait()
                 log.info("service_stopping")
-                for task in source_tasks:
-                    task.cancel()
-                await asyncio.wait(source_tasks)
+                await _cancel(source_tasks, grace=SOURCE_CLOSE_GRACE_S)
                 await self._drain()
                 engine_task.cancel()
+                if stats_task is not None:
+                    stats_task.cancel()
         finally:
             self._resources.close()
-        log.info(
-            "service_stopped",
-            ticks=self.processor.ticks,
-            alerts=self.processor.alerts,
-            rejected=self.rejections.total,
-            articles=self.intake.loaded,
-            articles_rejected=self.intake.rejected.total(),
-        )
+        log.info("service_stopped", **self.stats())
 
     async def _supervise(self, name: str, work: Coroutine[object, object, None]) -> None:
         """Run one source; its failure is logged and never stops the others."""
@@ -150,6 +171,32 @@ class App:
         except TimeoutError:
             log.warning("ticks_abandoned", count=self.queue.qsize())
 
+    async def _log_stats(self, every_s: float) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            log.info("pipeline_stats", **self.stats())
+
+    def stats(self) -> dict[str, object]:
+        """The service's counters: what the sources brought, what the engine did, the lag.
+
+        ``lag_max_s`` is the longest a tick waited in the queue since the
+        previous call; ``queue_full_waits`` counts the times a source found the
+        queue full and had to wait (backpressure).
+        """
+        return {
+            "ticks": self.processor.ticks,
+            "alerts": self.processor.alerts,
+            "rejected": self.rejections.total,
+            "rejected_by_reason": dict(self.rejections.counts),
+            "queue_depth": self.queue.qsize(),
+            "queue_size": self.queue.maxsize,
+            "queue_full_waits": self.queue.full_waits,
+            "lag_max_s": round(self.queue.take_max_lag(), 6),
+            "sources": {source.name: _source_stats(source) for source in self.sources},
+            "articles": self.intake.loaded,
+            "articles_rejected": self.intake.rejected.total(),
+        }
+
     def describe(self) -> dict[str, object]:
         """What the service is about to do, for the start-up line."""
         sources = [f"{source.name}: {source.description}" for source in self.sources]
@@ -162,6 +209,38 @@ class App:
             "articles_feed": articles.feed_url,
             "auto_levels": articles.auto_levels,
         }
+
+
+def _source_stats(source: Source) -> dict[str, object]:
+    stats: dict[str, object] = {"ticks": source.accepted}
+    for name in ("received", "connected", "connections", "duplicates", "paused"):
+        if hasattr(source, name):
+            stats[name] = getattr(source, name)
+    return stats
+
+
+async def _cancel(tasks: Sequence[asyncio.Task[None]], *, grace: float) -> None:
+    """Cancel ``tasks``; cancel again those still running after ``grace`` seconds."""
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=grace)
+    for task in pending:
+        log.warning("source_slow_to_stop", task=task.get_name(), grace_s=grace)
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+
+
+def _log_loop_error(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Errors asyncio catches in callbacks (a library's, usually): one structured line each."""
+    error = context.get("exception")
+    log.error(
+        "event_loop_error",
+        message=context.get("message"),
+        error=None if error is None else f"{type(error).__name__}: {error}",
+    )
 
 
 async def serve(config: Config) -> None:
@@ -179,6 +258,7 @@ async def serve(config: Config) -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, request_stop, sig.name)
+    loop.set_exception_handler(_log_loop_error)
     details = app.describe()
     if config.sources:
         log.info("service_started", **details)

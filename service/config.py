@@ -15,6 +15,7 @@ default. A string ``"env:NAME"`` anywhere stands for the environment variable
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 import tomllib
@@ -36,6 +37,10 @@ LogFormat = Literal["auto", "console", "json"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+_SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_FIELD_PATH = re.compile(r"^[^.\s]+(\.[^.\s]+)*$")
+MAX_SIMULATOR_RATE = 1_000_000
 _ENV_PREFIX = "env:"
 _MISSING: Any = object()
 T = TypeVar("T")
@@ -45,6 +50,8 @@ T = TypeVar("T")
 class ServiceConfig:
     log_level: LogLevel = "info"
     log_format: LogFormat = "auto"
+    # How often the running service logs its counters (pipeline_stats); 0 never.
+    stats_seconds: float = 60.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,8 +72,104 @@ class ReplaySourceConfig:
     speed: float = 1.0
     kind: Literal["replay"] = "replay"
 
+    def describe(self) -> str:
+        pace = "as fast as possible" if self.speed == 0 else f"at {self.speed:g}x real time"
+        return f"replay of {self.path} {pace}"
 
-SourceConfig = ReplaySourceConfig
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MqttSourceConfig:
+    """Subscribe to ticks on an MQTT broker (JSON payloads, one tick each)."""
+
+    name: str
+    host: str
+    port: int = 1883
+    tls: bool = False
+    topics: tuple[str, ...] = ("ticks/#",)
+    qos: Literal[0, 1] = 1
+    client_id: str = ""
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_file: Path | None = None
+    # With a persistent session the broker keeps the subscription, and the
+    # QoS 1 ticks published while the service was away, until it returns.
+    clean_session: bool = False
+    keepalive_seconds: int = 30
+    reconnect_initial_seconds: float = 0.5
+    reconnect_max_seconds: float = 30.0
+    max_payload_bytes: int = 64 * 1024
+    kind: Literal["mqtt"] = "mqtt"
+
+    @property
+    def url(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+    def describe(self) -> str:
+        session = "clean session" if self.clean_session else "persistent session"
+        return (
+            f"mqtt {self.url} topic {', '.join(self.topics)} qos {self.qos} "
+            f"as {self.client_id} ({session})"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FieldMap:
+    """Where a websocket feed's messages keep the tick fields: dotted paths such as ``data.p``.
+
+    ``items`` names a list of ticks inside each message (none: the message is
+    one tick); ``match`` lists path = value pairs a message must have to be a
+    tick at all (others, such as subscription replies, are ignored);
+    ``symbol`` is the symbol of a single-instrument feed whose messages name none.
+    """
+
+    symbol: str = "symbol"
+    price: str = "price"
+    ts: str = "ts"
+    volume: str | None = "volume"
+    items: str | None = None
+    match: tuple[tuple[str, str | int | float | bool], ...] = ()
+    fixed_symbol: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebsocketSourceConfig:
+    """Read ticks from a websocket feed of JSON messages."""
+
+    name: str
+    url: str
+    subscribe: str | None = None
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    fields: FieldMap = field(default_factory=FieldMap)
+    ping_interval_seconds: float = 20.0
+    ping_timeout_seconds: float = 20.0
+    open_timeout_seconds: float = 10.0
+    reconnect_initial_seconds: float = 0.5
+    reconnect_max_seconds: float = 30.0
+    max_message_bytes: int = 1024 * 1024
+    kind: Literal["websocket"] = "websocket"
+
+    def describe(self) -> str:
+        return f"websocket feed {self.url}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimulatorSourceConfig:
+    """Random-walk ticks around given prices, for demos and load."""
+
+    name: str
+    prices: tuple[tuple[str, float], ...]
+    rate: float = 1.0  # ticks per second, per symbol
+    volatility: float = 0.0005  # standard deviation of one step, as a fraction of the price
+    seed: int | None = None
+    kind: Literal["simulator"] = "simulator"
+
+    def describe(self) -> str:
+        around = ", ".join(f"{symbol} {price:g}" for symbol, price in self.prices)
+        return f"simulated random walk around {around} at {self.rate:g} ticks/s each"
+
+
+SourceConfig = ReplaySourceConfig | MqttSourceConfig | WebsocketSourceConfig | SimulatorSourceConfig
+SOURCE_KINDS = ("replay", "mqtt", "websocket", "simulator")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -166,8 +269,13 @@ def parse_config(
 def _service(table: _Table) -> ServiceConfig:
     level = table.choice("log_level", ("debug", "info", "warning", "error"), default="info")
     fmt = table.choice("log_format", ("auto", "console", "json"), default="auto")
+    stats_seconds = table.number("stats_seconds", default=60.0, minimum=0.0)
     table.finish()
-    return ServiceConfig(log_level=cast(LogLevel, level), log_format=cast(LogFormat, fmt))
+    return ServiceConfig(
+        log_level=cast(LogLevel, level),
+        log_format=cast(LogFormat, fmt),
+        stats_seconds=stats_seconds,
+    )
 
 
 def _engine(table: _Table) -> EngineConfig:
@@ -182,20 +290,163 @@ def _sources(tables: list[_Table], base_dir: Path) -> tuple[SourceConfig, ...]:
     sources: list[SourceConfig] = []
     names: dict[str, str] = {}
     for index, table in enumerate(tables):
-        kind = table.choice("kind", ("replay",))
-        name = table.string("name", default=f"{kind or 'source'}-{index}")
+        kind = table.choice("kind", SOURCE_KINDS)
+        name = table.string(
+            "name",
+            default=f"{kind or 'source'}-{index}",
+            pattern=_SOURCE_NAME,
+            pattern_hint="letters, digits and . _ - (up to 64)",
+        )
         if name in names:
             table.problem("name", f"duplicate source name {_show(name)} (also {names[name]})")
         names.setdefault(name, table.path)
+        source: SourceConfig | None = None
         if kind == "replay":
             path = table.existing_file("path", base_dir)
             speed = table.number("speed", default=1.0, minimum=0.0)
             table.finish()
-            if table.ok:
-                sources.append(ReplaySourceConfig(name=name, path=path, speed=speed))
+            source = ReplaySourceConfig(name=name, path=path, speed=speed)
+        elif kind == "mqtt":
+            source = _mqtt_source(table, name, base_dir)
+        elif kind == "websocket":
+            source = _websocket_source(table, name)
+        elif kind == "simulator":
+            source = _simulator_source(table, name)
         else:
             table.finish(ignore_unknown=True)
+        if source is not None and table.ok:
+            sources.append(source)
     return tuple(sources)
+
+
+def _mqtt_source(table: _Table, name: str, base_dir: Path) -> MqttSourceConfig:
+    tls, host, port = table.convert("url", _mqtt_url) or (False, "", 0)
+    topics = table.convert("topic", _topic_filters, default=["ticks/#"])
+    qos = table.integer("qos", default=1, minimum=0)
+    if table.valid("qos") and qos > 1:
+        table.problem("qos", f"expected 0 or 1, got {qos}")
+    client_id = table.string(
+        "client_id",
+        default=f"strykr-alerts-{name}",
+        pattern=_CLIENT_ID,
+        pattern_hint="1 to 64 letters, digits and . _ : -",
+    )
+    username = table.string("username") if "username" in table else None
+    password = table.string("password") if "password" in table else None
+    if password is not None and username is None:
+        table.problem("password", "is set without username; set both")
+    ca_file = table.existing_file("ca_file", base_dir) if "ca_file" in table else None
+    if ca_file is not None and not tls:
+        table.problem("ca_file", "is only used with an mqtts:// url")
+    config = MqttSourceConfig(
+        name=name,
+        host=host,
+        port=port,
+        tls=tls,
+        topics=tuple(topics or ()),
+        qos=cast(Literal[0, 1], qos),
+        client_id=client_id,
+        username=username,
+        password=password,
+        ca_file=ca_file,
+        clean_session=table.boolean("clean_session", default=False),
+        keepalive_seconds=table.integer("keepalive_seconds", default=30, minimum=5),
+        reconnect_initial_seconds=table.number(
+            "reconnect_initial_seconds", default=0.5, exclusive_minimum=0.0
+        ),
+        reconnect_max_seconds=table.number(
+            "reconnect_max_seconds", default=30.0, exclusive_minimum=0.0
+        ),
+        max_payload_bytes=table.integer("max_payload_bytes", default=64 * 1024, minimum=64),
+    )
+    table.finish()
+    return config
+
+
+def _websocket_source(table: _Table, name: str) -> WebsocketSourceConfig:
+    url = table.convert("url", _ws_url)
+    subscribe = table.convert("subscribe", _subscribe_message) if "subscribe" in table else None
+    headers_table = table.table("headers")
+    headers = tuple((key, headers_table.string(key)) for key in headers_table.free_keys())
+    fields_table = table.table("fields")
+    match_table = table.table("match")
+    match: list[tuple[str, str | int | float | bool]] = []
+    for key in match_table.free_keys():
+        value = match_table.convert(key, _match_value)
+        if value is not None:
+            match.append((key, value))
+    fixed_symbol = table.convert("symbol", normalize_symbol) if "symbol" in table else None
+    fields = FieldMap(
+        symbol=fields_table.field_path("symbol", default="symbol"),
+        price=fields_table.field_path("price", default="price"),
+        ts=fields_table.field_path("ts", default="ts"),
+        volume=fields_table.field_path("volume", default="volume"),
+        items=table.field_path("items") if "items" in table else None,
+        match=tuple(match),
+        fixed_symbol=fixed_symbol,
+    )
+    fields_table.finish()
+    config = WebsocketSourceConfig(
+        name=name,
+        url=url or "",
+        subscribe=subscribe,
+        headers=headers,
+        fields=fields,
+        ping_interval_seconds=table.number(
+            "ping_interval_seconds", default=20.0, exclusive_minimum=0.0
+        ),
+        ping_timeout_seconds=table.number(
+            "ping_timeout_seconds", default=20.0, exclusive_minimum=0.0
+        ),
+        open_timeout_seconds=table.number(
+            "open_timeout_seconds", default=10.0, exclusive_minimum=0.0
+        ),
+        reconnect_initial_seconds=table.number(
+            "reconnect_initial_seconds", default=0.5, exclusive_minimum=0.0
+        ),
+        reconnect_max_seconds=table.number(
+            "reconnect_max_seconds", default=30.0, exclusive_minimum=0.0
+        ),
+        max_message_bytes=table.integer("max_message_bytes", default=1024 * 1024, minimum=64),
+    )
+    table.finish()
+    return config
+
+
+def _simulator_source(table: _Table, name: str) -> SimulatorSourceConfig:
+    prices_table = table.table("prices")
+    prices: list[tuple[str, float]] = []
+    for key in prices_table.free_keys():
+        price = prices_table.number(key, exclusive_minimum=0.0)
+        try:
+            symbol = normalize_symbol(key)
+        except ValueError as error:
+            prices_table.problem(f'"{key}"', str(error))
+            continue
+        if prices_table.valid(key):
+            prices.append((symbol, price))
+    if not prices and prices_table.ok:
+        table.problem("prices", "expected a table of symbol = price, such as { IWM = 260.0 }")
+    seed = table.integer("seed") if "seed" in table else None
+    config = SimulatorSourceConfig(
+        name=name,
+        prices=tuple(prices),
+        rate=table.number("rate", default=1.0, exclusive_minimum=0.0),
+        volatility=table.number("volatility", default=0.0005, minimum=0.0),
+        seed=seed,
+    )
+    if table.valid("volatility") and config.volatility >= 0.1:
+        table.problem(
+            "volatility", f"expected a fraction below 0.1, got {_show(config.volatility)}"
+        )
+    if table.valid("rate") and config.rate * max(len(prices), 1) > MAX_SIMULATOR_RATE:
+        table.problem(
+            "rate",
+            f"expected at most {MAX_SIMULATOR_RATE:,} ticks per second in all, "
+            f"got {_show(config.rate)} x {len(prices)} symbols",
+        )
+    table.finish()
+    return config
 
 
 def _articles(table: _Table, base_dir: Path) -> ArticlesConfig:
@@ -232,6 +483,80 @@ def _aliases(table: _Table) -> dict[str, str]:
         if symbol:
             aliases[name.strip()] = symbol
     return aliases
+
+
+def _mqtt_url(value: object) -> tuple[bool, str, int]:
+    if not isinstance(value, str):
+        raise ValueError(
+            f'expected an MQTT URL such as "mqtt://127.0.0.1:1883", got {_show(value)}'
+        )
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ValueError(
+            'expected an mqtt:// or mqtts:// URL such as "mqtt://127.0.0.1:1883", '
+            f"got {_show(value)}"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            'credentials do not belong in the url; use username and password = "env:NAME"'
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"expected no path or query after host:port, got {_show(value)}")
+    tls = parts.scheme == "mqtts"
+    try:
+        port = parts.port or (8883 if tls else 1883)
+    except ValueError:
+        raise ValueError(f"expected a port from 1 to 65535, got {_show(value)}") from None
+    return tls, parts.hostname, port
+
+
+def _topic_filters(value: object) -> list[str]:
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise ValueError('expected a topic filter such as "ticks/#", or an array of them')
+    topics: list[str] = []
+    for item in items:
+        if not isinstance(item, str) or not item:
+            raise ValueError(f'expected a topic filter such as "ticks/#", got {_show(item)}')
+        levels = item.split("/")
+        bad_wildcard = any(
+            ("#" in level and (level != "#" or index != len(levels) - 1))
+            or ("+" in level and level != "+")
+            for index, level in enumerate(levels)
+        )
+        if bad_wildcard or "\0" in item:
+            raise ValueError(
+                f"{_show(item)} is not a valid topic filter: + must be a whole level "
+                "and # the whole last level"
+            )
+        if item in topics:
+            raise ValueError(f"duplicate topic filter {_show(item)}")
+        topics.append(item)
+    return topics
+
+
+def _ws_url(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a ws:// or wss:// URL, got {_show(value)}")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ValueError(f"expected a ws:// or wss:// URL, got {_show(value)}")
+    return value.strip()
+
+
+def _subscribe_message(value: object) -> str:
+    """A subscribe message: a string sent as is, or a table sent as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    raise ValueError(f"expected a string or a table, got {_show(value)}")
+
+
+def _match_value(value: object) -> str | int | float | bool:
+    if isinstance(value, str | int | float | bool):
+        return value
+    raise ValueError(f"expected a string, number or boolean to compare with, got {_show(value)}")
 
 
 def _http_url(value: object) -> str:
@@ -391,6 +716,11 @@ class _Table:
             self.problem(key, f"expected {pattern_hint}, got {_show(value)}")
             return ""
         return cast(str, value)
+
+    def field_path(self, key: str, *, default: str = _MISSING) -> str:
+        return self.string(
+            key, default=default, pattern=_FIELD_PATH, pattern_hint="a dotted path such as data.p"
+        )
 
     def choice(self, key: str, choices: Sequence[str], *, default: str = _MISSING) -> str:
         value = self._value(key, default)

@@ -6,7 +6,6 @@ so ticks are evaluated in arrival order, and replay and live share every step.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 
 import structlog
@@ -16,6 +15,7 @@ from service.config import Config
 from service.errors import TickOutOfOrderError
 from service.models import AlertEvent, Article, Tick, format_published
 from service.rules import RuleEngine
+from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
 
 # Ticks taken from the queue per engine call: large enough to amortise the
@@ -138,19 +138,26 @@ class TickProcessor:
         self.alerts += len(alerts)
         for alert in alerts:
             for sink in self.sinks:
-                sink(alert)
+                try:
+                    sink(alert)
+                except Exception:
+                    # One broken sink must not stop the engine or starve the other sinks.
+                    log.exception("alert_sink_failed", sink=_name_of(sink), alert_id=alert.id)
         return alerts
 
 
-async def run_engine(queue: asyncio.Queue[Tick], processor: TickProcessor) -> None:
+async def run_engine(queue: TickQueue, processor: TickProcessor) -> None:
     """Take ticks from ``queue`` in batches and process them, until cancelled."""
     while True:
-        batch = [await queue.get()]
-        while len(batch) < BATCH_SIZE and not queue.empty():
-            batch.append(queue.get_nowait())
-        processor.process(batch)
-        for _ in batch:
-            queue.task_done()
+        batch = await queue.get_batch(BATCH_SIZE)
+        try:
+            processor.process(batch)
+        finally:
+            queue.task_done(len(batch))
+
+
+def _name_of(sink: AlertSink) -> str:
+    return getattr(sink, "__qualname__", None) or type(sink).__name__
 
 
 def log_alert(alert: AlertEvent) -> None:

@@ -83,7 +83,10 @@ def _epoch_ns(number: int | Decimal) -> int:
         scale = 1
     else:
         raise ValueError(f"epoch time {number} is out of range")
-    return int(number * scale)
+    ts_ns = int(number * scale)
+    if ts_ns <= 0:  # a tiny fraction such as 1e-300 rounds to the epoch itself
+        raise ValueError(f"expected an epoch time after 1970, got {number}")
+    return ts_ns
 
 
 def _datetime_ns(moment: datetime) -> int:

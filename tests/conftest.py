@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from tests.mosquitto import Mosquitto
+
 # Speed is measured in bench/, never asserted in tests: no per-example deadline,
 # which would turn a busy CI machine into a failing test.
 settings.register_profile("strykr", deadline=None)
@@ -125,3 +127,12 @@ def start_service() -> Iterator[object]:
     yield start
     for service in started:
         service.close()
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A Mosquitto broker of the test's own on a free port; stopped at teardown."""
+    broker = Mosquitto(tmp_path / "mosquitto")
+    broker.start()
+    yield broker
+    broker.stop()

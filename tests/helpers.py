@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from service.app import App
 from service.models import Direction, LevelRule, Tick
 from service.timestamps import NS_PER_SECOND, parse_timestamp
 
@@ -31,3 +35,26 @@ def level_rule(
     **settings: Any,
 ) -> LevelRule:
     return LevelRule(id=rule_id, symbol=symbol, level=level, direction=direction, **settings)
+
+
+async def eventually(
+    condition: Callable[[], bool], *, within: float = 10.0, what: str = ""
+) -> None:
+    """Wait until ``condition()`` holds, checking every 10 ms; fail after ``within`` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {within} s: {what or condition}")
+        await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def running(app: App, *, stop_within: float = 5.0) -> AsyncIterator[App]:
+    """Run ``app`` for the ``async with`` block, then stop it, failing if that takes too long."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(app.run(stop))
+    try:
+        yield app
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, stop_within)

@@ -16,7 +16,6 @@ import asyncio
 import dataclasses
 import hashlib
 import os
-import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -30,6 +29,7 @@ from service.articles.feed import FeedItem, parse_feed
 from service.articles.instruments import Instruments
 from service.articles.levels import describe
 from service.articles.parse import MAX_ARTICLE_BYTES, parse_article
+from service.backoff import retry_delay
 from service.errors import ArticleError
 from service.models import Article
 
@@ -239,7 +239,9 @@ class ArticleFeed:
                 except (aiohttp.ClientError, TimeoutError, ArticleError) as error:
                     failures += 1
                     self.failures += 1
-                    delay = self._backoff(failures)
+                    delay = retry_delay(
+                        failures, initial=self.retry_initial_s, maximum=self.retry_max_s
+                    )
                     log.warning(
                         "article_feed_failed",
                         url=self.url,
@@ -248,11 +250,6 @@ class ArticleFeed:
                         retry_in_s=round(delay, 2),
                     )
                 await asyncio.sleep(delay)
-
-    def _backoff(self, failures: int) -> float:
-        # Capped exponential with full jitter, so many instances do not retry in step.
-        ceiling = min(self.retry_max_s, self.retry_initial_s * 2 ** (failures - 1))
-        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not security
 
     async def poll(self, session: aiohttp.ClientSession) -> int:
         """Fetch the feed once; return how many new or changed articles it brought."""

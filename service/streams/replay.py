@@ -22,6 +22,7 @@ import structlog
 from service.errors import SourceError, TickError
 from service.models import Tick
 from service.streams.decode import make_tick
+from service.streams.queue import TickQueue, TickSink
 from service.streams.rejections import Rejections
 from service.timestamps import NS_PER_SECOND
 
@@ -132,7 +133,7 @@ def read_tick_file(path: str | Path) -> TickFile:
 
 async def replay_into(
     tick_file: TickFile,
-    queue: asyncio.Queue[Tick],
+    queue: TickSink,
     *,
     speed: float,
     source: str,
@@ -173,8 +174,16 @@ class ReplaySource:
         self._rejections = rejections
         pace = "as fast as possible" if speed == 0 else f"at {speed:g}x real time"
         self.description = f"replay of {path.name} {pace}"
+        self.accepted = 0
+        self._queue: TickQueue | None = None
 
-    async def run(self, queue: asyncio.Queue[Tick]) -> None:
+    async def put(self, tick: Tick) -> None:
+        """Put one tick into the pipeline's queue, counting it."""
+        assert self._queue is not None, "put() is called by run()"
+        await self._queue.put(tick)
+        self.accepted += 1
+
+    async def run(self, queue: TickQueue) -> None:
         tick_file = await asyncio.to_thread(read_tick_file, self.path)
         log.info(
             "replay_started",
@@ -184,8 +193,9 @@ class ReplaySource:
             speed=self.speed,
         )
         rejected_before = self._rejections.total
+        self._queue = queue
         sent = await replay_into(
-            tick_file, queue, speed=self.speed, source=self.name, rejections=self._rejections
+            tick_file, self, speed=self.speed, source=self.name, rejections=self._rejections
         )
         log.info(
             "replay_finished",

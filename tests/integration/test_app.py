@@ -11,7 +11,8 @@ import structlog
 from service.app import App
 from service.config import Config, EngineConfig, ReplaySourceConfig
 from service.models import AlertEvent, Tick
-from tests.helpers import level_rule, tick
+from service.streams.queue import TickQueue
+from tests.helpers import eventually, level_rule, running, tick
 
 
 def config(*sources: ReplaySourceConfig, queue_size: int = 10_000) -> Config:
@@ -28,15 +29,8 @@ def config(*sources: ReplaySourceConfig, queue_size: int = 10_000) -> Config:
 
 async def run_until(app: App, condition: Callable[[], bool]) -> None:
     """Run ``app`` until ``condition()`` holds (checked as alerts and ticks go by), then stop it."""
-    stop = asyncio.Event()
-    running = asyncio.create_task(app.run(stop))
-    try:
-        async with asyncio.timeout(10):
-            while not condition():  # noqa: ASYNC110 - the condition is a plain predicate
-                await asyncio.sleep(0.01)
-    finally:
-        stop.set()
-        await asyncio.wait_for(running, 5)
+    async with running(app):
+        await eventually(condition)
 
 
 async def test_app_runs_every_source_through_one_engine(data_dir: Path, tmp_path: Path) -> None:
@@ -82,10 +76,12 @@ class BurstSource:
     def __init__(self, ticks: list[Tick], stop: asyncio.Event) -> None:
         self.ticks = ticks
         self.stop = stop
+        self.accepted = 0
 
-    async def run(self, queue: asyncio.Queue[Tick]) -> None:
+    async def run(self, queue: TickQueue) -> None:
         for t in self.ticks:
-            queue.put_nowait(t)  # never yields: the engine has not run yet
+            await queue.put(t)  # a put into a queue with room never yields
+            self.accepted += 1
         self.stop.set()
         await asyncio.Event().wait()  # a live source runs until cancelled
 
@@ -97,6 +93,6 @@ async def test_app_on_stop_lets_the_engine_finish_what_was_queued() -> None:
     burst = [tick(260.0 - (i % 2) * 10, i) for i in range(2_000)]
     app.sources = [BurstSource(burst, stop)]
     await asyncio.wait_for(app.run(stop), 5)
-    assert app.queue.empty()
+    assert app.queue.qsize() == 0
     assert app.processor.ticks == 2_000
     assert len(alerts) == 1_000  # every second tick breaks 255 after one that re-arms

@@ -240,7 +240,10 @@ def test_rule_value_when_bad_names_table_key_and_expectation(change: str, expect
         ),
         ("service = 1", ["service: expected a table, got 1"]),
         ("[servce]", ['servce: unknown key; did you mean "service"?']),
-        ('[[sources]]\nkind = "kafka"', ['sources[0].kind: expected "replay", got "kafka"']),
+        (
+            '[[sources]]\nkind = "kafka"',
+            ['sources[0].kind: expected "replay", "mqtt", "websocket" or "simulator", got "kafka"'],
+        ),
         ("[[sources]]\npath = 'x.csv'", ["sources[0].kind: missing; this key is required"]),
         ('[[sources]]\nkind = "replay"', ["sources[0].path: missing; this key is required"]),
         (

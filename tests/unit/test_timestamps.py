@@ -56,6 +56,7 @@ def test_parse_timestamp_float_epoch_keeps_the_written_milliseconds_exactly() ->
         (float("inf"), "finite"),
         (-5, "after 1970"),
         (0, "after 1970"),
+        (1.5e-264, "after 1970"),
         (10**21, "out of range"),
         ("1e400", "out of range"),
         ([1], "got list"),

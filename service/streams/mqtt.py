@@ -1,0 +1,301 @@
+"""MQTT tick source, with aiomqtt (the maintained successor of asyncio-mqtt).
+
+Each message is one tick as a JSON object, ``{"symbol": "IWM", "price":
+254.6, "ts": "2026-02-02T14:30:14.000Z", "volume": 100}``; without a
+``symbol`` the last topic level names it (``ticks/IWM``). A bad payload is
+rejected like any bad tick: counted, its reason logged once, never fatal.
+
+aiomqtt does not reconnect by itself, so :meth:`MqttSource.run` is the loop:
+connect, subscribe, read until the connection drops, wait a capped, jittered
+backoff, again. The client id is fixed and the session persistent
+(``clean_session = false``), so the broker keeps the subscription and the QoS
+1 ticks published while the service was away, and delivers them on return.
+
+Flow control: while the engine's queue is full the reader waits, and once
+:data:`BACKLOG_HIGH` messages wait in the client it stops reading its socket
+until they are down to :data:`BACKLOG_LOW`. TCP then slows the broker, which
+holds the rest (QoS 1 up to its ``max_queued_messages``). The broker's own
+in-flight window is no bound to rely on: Mosquitto 2.0 sends about a window's
+worth more after every acknowledgement. With QoS 1 a message is acknowledged
+only once its tick is in the engine's queue, so a crash means redelivery,
+not loss; a redelivered tick identical to the symbol's previous one is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import ssl
+from typing import Any
+
+import aiomqtt
+import paho.mqtt.client as paho
+import structlog
+
+from service.backoff import retry_delay
+from service.config import MqttSourceConfig
+from service.errors import TickError
+from service.models import Tick
+from service.streams.decode import parse_tick
+from service.streams.queue import TickQueue
+from service.streams.rejections import Rejections
+
+# Messages read from the broker and waiting for this source: reading stops at
+# the high mark and resumes at the low one.
+BACKLOG_HIGH = 1_000
+BACKLOG_LOW = 100
+CONNECT_TIMEOUT_S = 10.0
+
+log = structlog.get_logger("service.streams.mqtt")
+
+
+def parse_payload(topic: str, payload: object, *, max_bytes: int) -> Tick:
+    """One MQTT message → a tick, or :class:`TickError` saying what is wrong with it."""
+    if not isinstance(payload, bytes | bytearray):
+        raise TickError("not_json", f"expected a JSON payload, got {type(payload).__name__}")
+    if len(payload) > max_bytes:
+        raise TickError(
+            "payload_too_large",
+            f"payload of {len(payload):,} bytes is over max_payload_bytes ({max_bytes:,})",
+        )
+    try:
+        message = json.loads(payload)
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise TickError("not_json", f"payload is not JSON ({_first_line(error)})") from None
+    default_symbol = topic.rsplit("/", 1)[-1] or None
+    return parse_tick(message, default_symbol=default_symbol)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error) or type(error).__name__
+    return text.splitlines()[0][:120]
+
+
+class MqttSource:
+    """A ``[[sources]] kind = "mqtt"``: ticks from topics on an MQTT broker."""
+
+    def __init__(self, config: MqttSourceConfig, rejections: Rejections) -> None:
+        self.config = config
+        self.name = config.name
+        self.description = config.describe()
+        self._rejections = rejections
+        self.received = 0  # messages read
+        self.accepted = 0  # ticks put into the queue
+        self.duplicates = 0  # redeliveries dropped
+        self.connections = 0
+        self.connected = False
+        self._last: dict[str, Tick] = {}
+        self._client: _FlowControlledClient | None = None
+        self._logger = _client_logger(self.name)
+
+    @property
+    def backlog(self) -> int:
+        """Messages the client has read from the broker that wait for this source."""
+        return 0 if self._client is None else len(self._client.messages)
+
+    @property
+    def paused(self) -> int:
+        """How many times reading stopped because the backlog reached :data:`BACKLOG_HIGH`."""
+        return 0 if self._client is None else self._client.pauses
+
+    async def run(self, queue: TickQueue) -> None:
+        """Consume ticks into ``queue`` until cancelled, reconnecting whenever the link drops."""
+        client = self._client = self._new_client()
+        failures = 0
+        while True:
+            try:
+                async with client:
+                    await self._subscribe(client)
+                    failures = 0
+                    self._on_connected()
+                    await self._consume(client, queue)
+            except aiomqtt.MqttError as error:
+                failures += 1
+                delay = retry_delay(
+                    failures,
+                    initial=self.config.reconnect_initial_seconds,
+                    maximum=self.config.reconnect_max_seconds,
+                )
+                self._on_failure(error, failures, delay)
+                await asyncio.sleep(delay)
+
+    def _new_client(self) -> _FlowControlledClient:
+        config = self.config
+        tls_context = None
+        if config.tls:
+            cafile = None if config.ca_file is None else str(config.ca_file)
+            tls_context = ssl.create_default_context(cafile=cafile)
+        client = _FlowControlledClient(
+            config.host,
+            config.port,
+            identifier=config.client_id,
+            username=config.username,
+            password=config.password,
+            clean_session=config.clean_session,
+            keepalive=config.keepalive_seconds,
+            timeout=CONNECT_TIMEOUT_S,
+            tls_context=tls_context,
+            logger=self._logger,
+            # Nagle's algorithm holds small packets back for up to 40 ms: ticks are small.
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        )
+        if config.qos == 1:
+            # aiomqtt 2.x has no public switch for paho's manual acknowledgements.
+            _paho(client).manual_ack_set(True)
+        return client
+
+    async def _subscribe(self, client: aiomqtt.Client) -> None:
+        topics = self.config.topics
+        requests: list[tuple[str, int]] = [(topic, self.config.qos) for topic in topics]
+        granted = await client.subscribe(requests)
+        # MQTT 3.1.1 grants a QoS per filter, 0x80 meaning refused (MQTT 5: reason codes).
+        refused = [
+            topic
+            for topic, code in zip(topics, granted, strict=False)
+            if (code if isinstance(code, int) else getattr(code, "value", 0)) >= 0x80
+        ]
+        if refused:
+            log.error(
+                "mqtt_subscribe_refused",
+                source=self.name,
+                topics=refused,
+                hint="the broker refused these topic filters; check its ACL for this user",
+            )
+
+    async def _consume(self, client: _FlowControlledClient, queue: TickQueue) -> None:
+        max_bytes = self.config.max_payload_bytes
+        acknowledge = _paho(client).ack if self.config.qos == 1 else None
+        async for message in client.messages:
+            self.received += 1
+            topic = message.topic.value
+            try:
+                tick = parse_payload(topic, message.payload, max_bytes=max_bytes)
+            except TickError as error:
+                self._rejections.record(error, source=self.name, where=f"topic {topic}")
+            else:
+                if self._last.get(tick.symbol) == tick:
+                    self.duplicates += 1
+                else:
+                    self._last[tick.symbol] = tick
+                    await queue.put(tick)
+                    self.accepted += 1
+            if acknowledge is not None and message.qos > 0:
+                acknowledge(message.mid, message.qos)
+            client.resume_reading_if_drained()
+
+    def _on_connected(self) -> None:
+        self.connected = True
+        self.connections += 1
+        log.info(
+            "mqtt_connected",
+            source=self.name,
+            url=self.config.url,
+            topics=list(self.config.topics),
+            qos=self.config.qos,
+            client_id=self.config.client_id,
+            reconnect=self.connections > 1,
+        )
+
+    def _on_failure(self, error: aiomqtt.MqttError, failures: int, delay: float) -> None:
+        # One line per state change: the first failure after a connection (or
+        # at start) is a warning; the retries that follow are debug lines.
+        was_connected = self.connected
+        self.connected = False
+        details: dict[str, Any] = {
+            "source": self.name,
+            "url": self.config.url,
+            "error": str(error) or type(error).__name__,
+            "retry_in_s": round(delay, 2),
+        }
+        if was_connected:
+            log.warning("mqtt_disconnected", **details)
+        elif failures == 1:
+            log.warning(
+                "mqtt_unreachable",
+                **details,
+                hint=f"retrying with backoff up to {self.config.reconnect_max_seconds:g} s",
+            )
+        else:
+            log.debug("mqtt_retry", attempt=failures, **details)
+
+
+def _paho(client: aiomqtt.Client) -> paho.Client:
+    # Private, but stable across the pinned aiomqtt 2.x: one paho client per aiomqtt client.
+    return client._client
+
+
+class _FlowControlledClient(aiomqtt.Client):
+    """aiomqtt's client that stops reading its socket while its backlog is full.
+
+    aiomqtt 2.x reads whenever the socket is readable and queues without
+    bound. This replaces its socket reader with one that does the same (paho's
+    ``loop_read``, a broken socket ending the connection) and, past
+    :data:`BACKLOG_HIGH` waiting messages, unregisters itself until
+    :meth:`resume_reading_if_drained` finds the backlog at :data:`BACKLOG_LOW`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pauses = 0
+        self._paused_socket: paho.Client | None = None
+
+    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        super()._on_socket_open(client, userdata, sock)
+        self._paused_socket = None
+        # Runs after aiomqtt's own add_reader (same thread-safe queue): replaces its reader.
+        self._loop.call_soon_threadsafe(self._loop.add_reader, sock.fileno(), self._read, client)
+
+    def _read(self, client: paho.Client) -> None:
+        try:
+            while True:
+                client.loop_read()
+                sock = client.socket()
+                # An SSL socket can hold decoded bytes that select() does not report.
+                if isinstance(sock, ssl.SSLSocket) and sock.pending() > 0:
+                    continue
+                break
+        except Exception as error:  # as in aiomqtt: any read error ends the connection
+            if not self._disconnected.done():
+                self._disconnected.set_exception(error)
+            return
+        if len(self.messages) >= BACKLOG_HIGH:
+            sock = client.socket()
+            if sock is not None:
+                self._loop.remove_reader(sock.fileno())
+                self._paused_socket = client
+                self.pauses += 1
+
+    def resume_reading_if_drained(self) -> None:
+        client = self._paused_socket
+        if client is None or len(self.messages) > BACKLOG_LOW:
+            return
+        self._paused_socket = None
+        sock = client.socket()
+        if sock is not None:
+            self._loop.add_reader(sock.fileno(), self._read, client)
+
+
+class _ToStructlog(logging.Handler):
+    """Hands aiomqtt's and paho's own messages to structlog, as debug lines.
+
+    The source logs every state change itself (``mqtt_disconnected``…); the
+    libraries' messages about the same events ("failed to receive on socket")
+    are details for debugging, not news.
+    """
+
+    def __init__(self, source: str) -> None:
+        super().__init__(logging.WARNING)
+        self.source = source
+
+    def emit(self, record: logging.LogRecord) -> None:
+        log.debug("mqtt_client_log", source=self.source, message=record.getMessage())
+
+
+def _client_logger(source: str) -> logging.Logger:
+    logger = logging.getLogger(f"service.streams.mqtt.client.{source}")
+    logger.propagate = False
+    logger.setLevel(logging.WARNING)
+    logger.handlers = [_ToStructlog(source)]
+    return logger

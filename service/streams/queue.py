@@ -1,0 +1,71 @@
+"""The bounded queue between the tick sources and the engine.
+
+Every source awaits :meth:`TickQueue.put`; when the engine falls behind and
+the queue is full, that await is the backpressure: a websocket reader stops
+reading its socket, an MQTT reader stops acknowledging, and nothing grows
+without bound. The queue also measures the lag: how long each batch's oldest
+tick waited between a source putting it and the engine taking it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+from service.models import Tick
+
+
+class TickSink(Protocol):
+    """Where a source puts its ticks: the queue, or a wrapper around it."""
+
+    async def put(self, tick: Tick) -> None: ...
+
+
+class TickQueue:
+    """A bounded FIFO of ticks that records waits (backpressure) and lag."""
+
+    def __init__(self, maxsize: int) -> None:
+        if maxsize < 1:
+            raise ValueError(f"a tick queue needs room for at least one tick, got {maxsize}")
+        self.maxsize = maxsize
+        self._queue: asyncio.Queue[tuple[float, Tick]] = asyncio.Queue(maxsize)
+        self.put_count = 0
+        self.full_waits = 0  # puts that found the queue full and had to wait
+        self.lag_s = 0.0  # how long the last batch's oldest tick waited
+        self.max_lag_s = 0.0  # the longest such wait since take_max_lag()
+
+    async def put(self, tick: Tick) -> None:
+        """Enqueue ``tick``, waiting while the queue is full."""
+        item = (time.monotonic(), tick)
+        if self._queue.full():
+            self.full_waits += 1
+        await self._queue.put(item)
+        self.put_count += 1
+
+    async def get_batch(self, limit: int) -> list[Tick]:
+        """Wait for a tick, then take it and up to ``limit - 1`` more that are ready."""
+        enqueued, first = await self._queue.get()
+        batch = [first]
+        while len(batch) < limit and not self._queue.empty():
+            batch.append(self._queue.get_nowait()[1])
+        self.lag_s = time.monotonic() - enqueued
+        self.max_lag_s = max(self.max_lag_s, self.lag_s)
+        return batch
+
+    def task_done(self, count: int) -> None:
+        """Mark ``count`` taken ticks as processed (for :meth:`join`)."""
+        for _ in range(count):
+            self._queue.task_done()
+
+    async def join(self) -> None:
+        """Wait until every tick put has been processed."""
+        await self._queue.join()
+
+    def qsize(self) -> int:
+        return self._queue.qsize()
+
+    def take_max_lag(self) -> float:
+        """The longest lag since the last call, in seconds; resets it."""
+        lag, self.max_lag_s = self.max_lag_s, 0.0
+        return lag

@@ -1,0 +1,153 @@
+"""Websocket feed source: an exchange's or vendor's JSON stream, read with ``websockets``.
+
+After connecting, the optional ``subscribe`` message is sent; every text or
+binary frame is then decoded as JSON and read by the source's field map (see
+:mod:`service.streams.fields`). The link is checked with pings: a server that
+stops answering within ``ping_timeout_seconds`` is treated as gone. Any end of
+the connection, clean or not, is followed by a reconnect after a capped,
+jittered backoff, and the subscribe message is sent again.
+
+Backpressure is the library's: while the engine's queue is full this reader
+waits, websockets stops reading the socket once ``max_queue`` frames are
+buffered, and TCP slows the sender.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import structlog
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, WebSocketException
+
+from service.backoff import retry_delay
+from service.config import WebsocketSourceConfig
+from service.errors import TickError
+from service.streams.fields import ticks_from_message
+from service.streams.queue import TickQueue
+from service.streams.rejections import Rejections
+
+CLOSE_TIMEOUT_S = 2.0
+
+log = structlog.get_logger("service.streams.ws_feed")
+
+
+class FeedClosedError(Exception):
+    """The feed ended the connection without an error."""
+
+
+class WebsocketFeedSource:
+    """A ``[[sources]] kind = "websocket"``: ticks from a websocket feed."""
+
+    def __init__(self, config: WebsocketSourceConfig, rejections: Rejections) -> None:
+        self.config = config
+        self.name = config.name
+        self.description = config.describe()
+        self._rejections = rejections
+        self.received = 0  # messages read
+        self.accepted = 0  # ticks put into the queue
+        self.connections = 0
+        self.connected = False
+
+    async def run(self, queue: TickQueue) -> None:
+        """Consume ticks into ``queue`` until cancelled, reconnecting whenever the link ends."""
+        failures = 0
+        while True:
+            try:
+                async with self._connect() as connection:
+                    if self.config.subscribe is not None:
+                        await connection.send(self.config.subscribe)
+                    failures = 0
+                    self._on_connected()
+                    await self._consume(connection, queue)
+                    code, reason = connection.close_code, connection.close_reason
+                raise FeedClosedError(f"closed by the feed with code {code} {reason!r}")
+            except (OSError, TimeoutError, WebSocketException, FeedClosedError) as error:
+                failures += 1
+                delay = retry_delay(
+                    failures,
+                    initial=self.config.reconnect_initial_seconds,
+                    maximum=self.config.reconnect_max_seconds,
+                )
+                self._on_failure(error, failures, delay)
+                await asyncio.sleep(delay)
+
+    def _connect(self) -> connect:
+        config = self.config
+        return connect(
+            config.url,
+            additional_headers=list(config.headers) or None,
+            open_timeout=config.open_timeout_seconds,
+            ping_interval=config.ping_interval_seconds,
+            ping_timeout=config.ping_timeout_seconds,
+            close_timeout=CLOSE_TIMEOUT_S,
+            max_size=config.max_message_bytes,
+        )
+
+    async def _consume(self, connection: ClientConnection, queue: TickQueue) -> None:
+        fields = self.config.fields
+        async for frame in connection:
+            self.received += 1
+            where = f"message {self.received}"
+            try:
+                message = json.loads(frame)
+            except (UnicodeDecodeError, ValueError, RecursionError) as error:
+                reason = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+                self._rejections.record(
+                    TickError("not_json", f"message is not JSON ({reason})"),
+                    source=self.name,
+                    where=where,
+                )
+                continue
+            for item in ticks_from_message(message, fields):
+                if isinstance(item, TickError):
+                    self._rejections.record(item, source=self.name, where=where)
+                else:
+                    await queue.put(item)
+                    self.accepted += 1
+
+    def _on_connected(self) -> None:
+        self.connected = True
+        self.connections += 1
+        log.info(
+            "feed_connected",
+            source=self.name,
+            url=self.config.url,
+            reconnect=self.connections > 1,
+        )
+
+    def _on_failure(self, error: Exception, failures: int, delay: float) -> None:
+        # One line per state change, as for MQTT: retries after the first are debug lines.
+        was_connected = self.connected
+        self.connected = False
+        details: dict[str, Any] = {
+            "source": self.name,
+            "url": self.config.url,
+            "error": _describe(error),
+            "retry_in_s": round(delay, 2),
+        }
+        if was_connected:
+            log.warning("feed_disconnected", **details)
+        elif failures == 1:
+            log.warning(
+                "feed_unreachable",
+                **details,
+                hint=f"retrying with backoff up to {self.config.reconnect_max_seconds:g} s",
+            )
+        else:
+            log.debug("feed_retry", attempt=failures, **details)
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, ConnectionClosed):
+        received = error.rcvd
+        if received is None:
+            return "connection lost (no close frame; the peer stopped answering or went away)"
+        return f"closed by the feed with code {received.code} {received.reason!r}".rstrip()
+    if isinstance(error, InvalidHandshake):
+        return f"handshake refused: {error}"
+    if isinstance(error, TimeoutError):
+        return "timed out"
+    return str(error) or type(error).__name__

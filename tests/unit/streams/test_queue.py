@@ -1,0 +1,58 @@
+"""The tick queue: bounded, in order, and measuring waits and lag."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from service.streams.queue import TickQueue
+from tests.helpers import tick
+
+
+async def test_batches_come_in_put_order_up_to_the_limit() -> None:
+    queue = TickQueue(10)
+    for i in range(5):
+        await queue.put(tick(250 + i, i))
+    assert [t.price for t in await queue.get_batch(3)] == [250, 251, 252]
+    assert [t.price for t in await queue.get_batch(3)] == [253, 254]
+    assert queue.put_count == 5
+
+
+async def test_a_put_into_a_full_queue_waits_and_is_counted() -> None:
+    queue = TickQueue(2)
+    await queue.put(tick(1, 0))
+    await queue.put(tick(2, 1))
+    blocked = asyncio.create_task(queue.put(tick(3, 2)))
+    await asyncio.sleep(0.01)
+    assert not blocked.done()
+    assert queue.full_waits == 1
+    await queue.get_batch(1)
+    await asyncio.wait_for(blocked, 1)
+    assert queue.qsize() == 2
+
+
+async def test_lag_is_how_long_the_oldest_tick_of_a_batch_waited() -> None:
+    queue = TickQueue(10)
+    await queue.put(tick(1, 0))
+    await asyncio.sleep(0.05)
+    await queue.get_batch(10)
+    assert queue.lag_s >= 0.05
+    assert queue.take_max_lag() >= 0.05
+    assert queue.take_max_lag() == 0.0  # reset by the read
+
+
+async def test_join_waits_until_taken_ticks_are_marked_done() -> None:
+    queue = TickQueue(10)
+    await queue.put(tick(1, 0))
+    batch = await queue.get_batch(10)
+    joined = asyncio.create_task(queue.join())
+    await asyncio.sleep(0.01)
+    assert not joined.done()
+    queue.task_done(len(batch))
+    await asyncio.wait_for(joined, 1)
+
+
+def test_queue_needs_room() -> None:
+    with pytest.raises(ValueError, match="at least one tick"):
+        TickQueue(0)
