@@ -7,7 +7,8 @@ functions are pure; rejections carry a stable ``reason`` for counting.
 Rejection reasons: ``missing_symbol``, ``bad_symbol``, ``missing_price``,
 ``bad_price``, ``price_not_finite``, ``price_not_positive``, ``missing_ts``,
 ``bad_ts``, ``bad_volume``, ``bad_bid``, ``bad_ask``, ``not_an_object``; the
-engine adds ``out_of_order``.
+message sources add ``not_json`` and ``payload_too_large``, the engine
+``out_of_order``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ REJECTION_REASONS = (
     "bad_volume",
     "bad_bid",
     "bad_ask",
+    "not_json",
+    "payload_too_large",
     "out_of_order",
 )
 

@@ -46,6 +46,8 @@ from service.streams.rejections import Rejections
 # the high mark and resumes at the low one.
 BACKLOG_HIGH = 1_000
 BACKLOG_LOW = 100
+# QoS 1 acknowledgements sent at once while messages keep waiting.
+ACK_BATCH = 64
 CONNECT_TIMEOUT_S = 10.0
 
 log = structlog.get_logger("service.streams.mqtt")
@@ -167,6 +169,7 @@ class MqttSource:
     async def _consume(self, client: _FlowControlledClient, queue: TickQueue) -> None:
         max_bytes = self.config.max_payload_bytes
         acknowledge = _paho(client).ack if self.config.qos == 1 else None
+        unacknowledged: list[int] = []
         async for message in client.messages:
             self.received += 1
             topic = message.topic.value
@@ -182,7 +185,13 @@ class MqttSource:
                     await queue.put(tick)
                     self.accepted += 1
             if acknowledge is not None and message.qos > 0:
-                acknowledge(message.mid, message.qos)
+                # Acknowledged in order, in batches while a backlog lasts: each
+                # acknowledgement alone would cost a socket write of its own.
+                unacknowledged.append(message.mid)
+                if len(unacknowledged) >= ACK_BATCH or not len(client.messages):
+                    for mid in unacknowledged:
+                        acknowledge(mid, 1)
+                    unacknowledged.clear()
             client.resume_reading_if_drained()
 
     def _on_connected(self) -> None:

@@ -9,7 +9,13 @@ from pathlib import Path
 import structlog
 
 from service.app import App
-from service.config import Config, EngineConfig, ReplaySourceConfig
+from service.config import (
+    Config,
+    EngineConfig,
+    ReplaySourceConfig,
+    ServiceConfig,
+    SimulatorSourceConfig,
+)
 from service.models import AlertEvent, Tick
 from service.streams.queue import TickQueue
 from tests.helpers import eventually, level_rule, running, tick
@@ -96,3 +102,49 @@ async def test_app_on_stop_lets_the_engine_finish_what_was_queued() -> None:
     assert app.queue.qsize() == 0
     assert app.processor.ticks == 2_000
     assert len(alerts) == 1_000  # every second tick breaks 255 after one that re-arms
+
+
+async def test_app_with_a_simulator_alerts_and_logs_its_stats() -> None:
+    simulator = SimulatorSourceConfig(
+        name="demo", prices=(("IWM", 255.2),), rate=400.0, volatility=0.002, seed=4
+    )
+    alerts: list[AlertEvent] = []
+    app = App(
+        Config(
+            service=ServiceConfig(stats_seconds=0.1),
+            sources=(simulator,),
+            rules=(level_rule(255.0, rule_id="below", hysteresis=0.1),),
+        ),
+        sinks=[alerts.append],
+    )
+    with structlog.testing.capture_logs() as logs:
+        await run_until(app, lambda: len(alerts) >= 2 and app.processor.ticks >= 100)
+    assert {alert.rule for alert in alerts} == {"below"}
+    stats = [e for e in logs if e["event"] == "pipeline_stats"]
+    assert stats, "a pipeline_stats line every 0.1 s"
+    last = stats[-1]
+    assert last["sources"]["demo"]["ticks"] > 0
+    assert last["queue_size"] == 10_000
+    assert last["lag_max_s"] >= 0
+    [stopped] = [e for e in logs if e["event"] == "service_stopped"]
+    assert stopped["ticks"] == app.processor.ticks
+    assert stopped["sources"]["demo"]["ticks"] == app.processor.ticks
+
+
+async def test_app_when_an_alert_sink_breaks_the_engine_and_other_sinks_go_on(
+    data_dir: Path,
+) -> None:
+    alerts: list[AlertEvent] = []
+
+    def broken(_alert: AlertEvent) -> None:
+        raise RuntimeError("the sink is down")
+
+    app = App(
+        config(ReplaySourceConfig(name="day", path=data_dir / "iwm_day.csv", speed=0)),
+        sinks=[broken, alerts.append],
+    )
+    with structlog.testing.capture_logs() as logs:
+        await run_until(app, lambda: len(alerts) == 3)
+    failures = [e for e in logs if e["event"] == "alert_sink_failed"]
+    assert len(failures) == 3
+    assert failures[0]["sink"].endswith("broken")

@@ -222,6 +222,38 @@ def test_check_summarises_a_good_config() -> None:
     assert "rules: 5 on IWM, RUT, SPX" in result.stdout
 
 
+def test_check_describes_each_live_source(tmp_path: Path) -> None:
+    config = tmp_path / "live.toml"
+    config.write_text(
+        """
+[[sources]]
+kind = "mqtt"
+name = "broker"
+url = "mqtt://127.0.0.1:1883"
+topic = ["ticks/#", "fx/+"]
+
+[[sources]]
+kind = "websocket"
+name = "vendor"
+url = "wss://feed.example.com/stream"
+
+[[sources]]
+kind = "simulator"
+name = "demo"
+prices = { IWM = 260.0 }
+rate = 2
+"""
+    )
+    result = run_cli("check", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[2:5] == [
+        "  source broker: mqtt mqtt://127.0.0.1:1883 topic ticks/#, fx/+ qos 1 "
+        "as strykr-alerts-broker (persistent session)",
+        "  source vendor: websocket feed wss://feed.example.com/stream",
+        "  source demo: simulated random walk around IWM 260 at 2 ticks/s each",
+    ]
+
+
 # --- run ------------------------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -217,3 +218,24 @@ name = "feed"
 url = "ws://127.0.0.1:9000"
 """
     assert problems(text) == ['sources[1].name: duplicate source name "feed" (also sources[0])']
+
+
+def test_source_examples_commented_in_the_shipped_alerts_toml_are_valid(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[2] / "alerts.toml").read_text()
+    examples = re.findall(r"^# \[\[sources\]\]\n(?:# (?:[a-z_]+ = |# ).*\n)+", text, re.MULTILINE)
+    assert len(examples) == 4
+    (tmp_path / "ticks").mkdir()
+    (tmp_path / "ticks" / "2026-02-02.parquet").write_bytes(b"")
+    uncommented = "\n".join(
+        line.removeprefix("# ")
+        for example in examples
+        for line in example.splitlines()
+        if not line.startswith("# # ")
+    )
+    config = parse_config(uncommented, base_dir=tmp_path)
+    assert [source.kind for source in config.sources] == [
+        "replay",
+        "mqtt",
+        "websocket",
+        "simulator",
+    ]

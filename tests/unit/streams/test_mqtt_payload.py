@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from service.errors import TickError
 from service.models import Tick
+from service.streams.decode import REJECTION_REASONS
 from service.streams.mqtt import parse_payload
 
 
@@ -57,6 +58,7 @@ def test_bad_payload_is_rejected_with_its_reason(payload: bytes, reason: str) ->
     with pytest.raises(TickError) as caught:
         parse_payload("ticks/IWM", payload, max_bytes=16_384)
     assert caught.value.reason == reason
+    assert reason in REJECTION_REASONS  # documented, and counted under a known name
 
 
 def test_oversized_payload_says_its_size_and_the_limit() -> None:
