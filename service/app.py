@@ -7,7 +7,8 @@ its only consumer. The article directory is read once before any tick is
 evaluated, so the first alert already carries its article. Stopping (SIGINT,
 SIGTERM, or the ``stop`` event) stops the sources first, lets the engine
 finish what they queued, then stops the engine: all of it within
-:data:`STOP_BUDGET_S`.
+``SOURCE_CLOSE_GRACE_S + DRAIN_TIMEOUT_S``, well inside the 5 s an operator
+(or an orchestrator's stop timeout) should have to wait.
 """
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ SAMPLE_SOURCE = "sample"
 # cuts any wait short; the engine then gets DRAIN_TIMEOUT_S for what is queued.
 SOURCE_CLOSE_GRACE_S = 1.5
 DRAIN_TIMEOUT_S = 2.0
-STOP_BUDGET_S = 5.0
 
 log = structlog.get_logger("service.app")
 

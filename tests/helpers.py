@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from service.app import App
 from service.models import Direction, LevelRule, Tick
+from service.streams.queue import TickQueue
 from service.timestamps import NS_PER_SECOND, parse_timestamp
 
 # 2026-02-02 14:30:00 UTC, the open of the sample day.
@@ -58,3 +60,20 @@ async def running(app: App, *, stop_within: float = 5.0) -> AsyncIterator[App]:
     finally:
         stop.set()
         await asyncio.wait_for(task, stop_within)
+
+
+async def take(queue: TickQueue, count: int) -> list[Tick]:
+    """Take ``count`` ticks from ``queue`` as the engine would, in batches."""
+    taken: list[Tick] = []
+    while len(taken) < count:
+        batch = await queue.get_batch(100)
+        queue.task_done(len(batch))
+        taken += batch
+    return taken
+
+
+def service_config(directory: Path, body: str) -> Path:
+    """Write a config with JSON logs (for :class:`ServiceProcess`) and ``body``; return its path."""
+    path = directory / "alerts.toml"
+    path.write_text('[service]\nlog_format = "json"\n\n' + body)
+    return path

@@ -34,11 +34,11 @@ import aiomqtt
 import paho.mqtt.client as paho
 import structlog
 
-from service.backoff import retry_delay
 from service.config import MqttSourceConfig
 from service.errors import TickError
 from service.models import Tick
 from service.streams.decode import parse_tick
+from service.streams.link import Link
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
 
@@ -86,11 +86,24 @@ class MqttSource:
         self.received = 0  # messages read
         self.accepted = 0  # ticks put into the queue
         self.duplicates = 0  # redeliveries dropped
-        self.connections = 0
-        self.connected = False
+        self.link = Link(
+            source=config.name,
+            url=config.url,
+            prefix="mqtt",
+            initial_s=config.reconnect_initial_seconds,
+            maximum_s=config.reconnect_max_seconds,
+        )
         self._last: dict[str, Tick] = {}
         self._client: _FlowControlledClient | None = None
         self._logger = _client_logger(self.name)
+
+    @property
+    def connected(self) -> bool:
+        return self.link.connected
+
+    @property
+    def connections(self) -> int:
+        return self.link.connections
 
     @property
     def backlog(self) -> int:
@@ -105,23 +118,17 @@ class MqttSource:
     async def run(self, queue: TickQueue) -> None:
         """Consume ticks into ``queue`` until cancelled, reconnecting whenever the link drops."""
         client = self._client = self._new_client()
-        failures = 0
+        config = self.config
         while True:
             try:
                 async with client:
                     await self._subscribe(client)
-                    failures = 0
-                    self._on_connected()
+                    self.link.up(
+                        topics=list(config.topics), qos=config.qos, client_id=config.client_id
+                    )
                     await self._consume(client, queue)
             except aiomqtt.MqttError as error:
-                failures += 1
-                delay = retry_delay(
-                    failures,
-                    initial=self.config.reconnect_initial_seconds,
-                    maximum=self.config.reconnect_max_seconds,
-                )
-                self._on_failure(error, failures, delay)
-                await asyncio.sleep(delay)
+                await asyncio.sleep(self.link.down(str(error) or type(error).__name__))
 
     def _new_client(self) -> _FlowControlledClient:
         config = self.config
@@ -193,41 +200,6 @@ class MqttSource:
                         acknowledge(mid, 1)
                     unacknowledged.clear()
             client.resume_reading_if_drained()
-
-    def _on_connected(self) -> None:
-        self.connected = True
-        self.connections += 1
-        log.info(
-            "mqtt_connected",
-            source=self.name,
-            url=self.config.url,
-            topics=list(self.config.topics),
-            qos=self.config.qos,
-            client_id=self.config.client_id,
-            reconnect=self.connections > 1,
-        )
-
-    def _on_failure(self, error: aiomqtt.MqttError, failures: int, delay: float) -> None:
-        # One line per state change: the first failure after a connection (or
-        # at start) is a warning; the retries that follow are debug lines.
-        was_connected = self.connected
-        self.connected = False
-        details: dict[str, Any] = {
-            "source": self.name,
-            "url": self.config.url,
-            "error": str(error) or type(error).__name__,
-            "retry_in_s": round(delay, 2),
-        }
-        if was_connected:
-            log.warning("mqtt_disconnected", **details)
-        elif failures == 1:
-            log.warning(
-                "mqtt_unreachable",
-                **details,
-                hint=f"retrying with backoff up to {self.config.reconnect_max_seconds:g} s",
-            )
-        else:
-            log.debug("mqtt_retry", attempt=failures, **details)
 
 
 def _paho(client: aiomqtt.Client) -> paho.Client:

@@ -16,22 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
-import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, WebSocketException
 
-from service.backoff import retry_delay
 from service.config import WebsocketSourceConfig
 from service.errors import TickError
 from service.streams.fields import ticks_from_message
+from service.streams.link import Link
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
 
 CLOSE_TIMEOUT_S = 2.0
-
-log = structlog.get_logger("service.streams.ws_feed")
 
 
 class FeedClosedError(Exception):
@@ -48,31 +44,35 @@ class WebsocketFeedSource:
         self._rejections = rejections
         self.received = 0  # messages read
         self.accepted = 0  # ticks put into the queue
-        self.connections = 0
-        self.connected = False
+        self.link = Link(
+            source=config.name,
+            url=config.url,
+            prefix="feed",
+            initial_s=config.reconnect_initial_seconds,
+            maximum_s=config.reconnect_max_seconds,
+        )
+
+    @property
+    def connected(self) -> bool:
+        return self.link.connected
+
+    @property
+    def connections(self) -> int:
+        return self.link.connections
 
     async def run(self, queue: TickQueue) -> None:
         """Consume ticks into ``queue`` until cancelled, reconnecting whenever the link ends."""
-        failures = 0
         while True:
             try:
                 async with self._connect() as connection:
                     if self.config.subscribe is not None:
                         await connection.send(self.config.subscribe)
-                    failures = 0
-                    self._on_connected()
+                    self.link.up()
                     await self._consume(connection, queue)
                     code, reason = connection.close_code, connection.close_reason
                 raise FeedClosedError(f"closed by the feed with code {code} {reason!r}")
             except (OSError, TimeoutError, WebSocketException, FeedClosedError) as error:
-                failures += 1
-                delay = retry_delay(
-                    failures,
-                    initial=self.config.reconnect_initial_seconds,
-                    maximum=self.config.reconnect_max_seconds,
-                )
-                self._on_failure(error, failures, delay)
-                await asyncio.sleep(delay)
+                await asyncio.sleep(self.link.down(_describe(error)))
 
     def _connect(self) -> connect:
         config = self.config
@@ -107,37 +107,6 @@ class WebsocketFeedSource:
                 else:
                     await queue.put(item)
                     self.accepted += 1
-
-    def _on_connected(self) -> None:
-        self.connected = True
-        self.connections += 1
-        log.info(
-            "feed_connected",
-            source=self.name,
-            url=self.config.url,
-            reconnect=self.connections > 1,
-        )
-
-    def _on_failure(self, error: Exception, failures: int, delay: float) -> None:
-        # One line per state change, as for MQTT: retries after the first are debug lines.
-        was_connected = self.connected
-        self.connected = False
-        details: dict[str, Any] = {
-            "source": self.name,
-            "url": self.config.url,
-            "error": _describe(error),
-            "retry_in_s": round(delay, 2),
-        }
-        if was_connected:
-            log.warning("feed_disconnected", **details)
-        elif failures == 1:
-            log.warning(
-                "feed_unreachable",
-                **details,
-                hint=f"retrying with backoff up to {self.config.reconnect_max_seconds:g} s",
-            )
-        else:
-            log.debug("feed_retry", attempt=failures, **details)
 
 
 def _describe(error: Exception) -> str:

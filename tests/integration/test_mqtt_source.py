@@ -23,7 +23,7 @@ from service.streams.rejections import Rejections
 from service.streams.simulator import RandomWalk
 from service.timestamps import format_timestamp
 from tests.conftest import StartService
-from tests.helpers import at, eventually, level_rule, running, tick
+from tests.helpers import at, eventually, level_rule, running, service_config, take, tick
 from tests.mosquitto import Mosquitto, free_port
 
 RULES: tuple[Rule, ...] = (
@@ -84,12 +84,9 @@ def mqtt_source(app: App) -> MqttSource:
 def test_mosquitto_pub_ticks_alert_in_the_running_service(
     mosquitto: Mosquitto, start_service: StartService, tmp_path: Path
 ) -> None:
-    config = tmp_path / "alerts.toml"
-    config.write_text(
+    config = service_config(
+        tmp_path,
         f"""
-[service]
-log_format = "json"
-
 [[sources]]
 kind = "mqtt"
 name = "broker"
@@ -103,7 +100,7 @@ symbol = "IWM"
 level = 255.0
 direction = "below"
 confirm_ticks = 2
-"""
+""",
     )
     service = start_service("run", "--config", str(config))
     service.wait_for("mqtt_connected")
@@ -257,12 +254,8 @@ async def test_a_full_queue_pushes_back_on_the_broker_and_nothing_is_lost(
             assert (source.backlog, source.paused) == (BACKLOG_HIGH, 1)
         else:
             assert source.backlog <= BACKLOG_HIGH
-        taken: list[Tick] = []
         async with asyncio.timeout(30):
-            while len(taken) < len(ticks):
-                batch = await queue.get_batch(100)
-                queue.task_done(len(batch))
-                taken += batch
+            taken = await take(queue, len(ticks))
     finally:
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
@@ -293,12 +286,9 @@ async def test_unreachable_broker_is_logged_once_and_retried_until_it_comes(
 def test_service_stops_within_5_s_while_the_broker_is_down(
     start_service: StartService, tmp_path: Path, sig: int
 ) -> None:
-    config = tmp_path / "alerts.toml"
-    config.write_text(
+    config = service_config(
+        tmp_path,
         f"""
-[service]
-log_format = "json"
-
 [[sources]]
 kind = "mqtt"
 url = "mqtt://127.0.0.1:{free_port()}"
@@ -308,7 +298,7 @@ reconnect_max_seconds = 30
 kind = "simulator"
 prices = {{ IWM = 260.0 }}
 rate = 50
-"""
+""",
     )
     service = start_service("run", "--config", str(config))
     service.wait_for("mqtt_unreachable")

@@ -17,7 +17,7 @@ from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
 from service.streams.ws_feed import WebsocketFeedSource
 from service.timestamps import parse_timestamp
-from tests.helpers import eventually
+from tests.helpers import eventually, take
 
 VENDOR_FIELDS = FieldMap(symbol="s", price="p", ts="T", volume="q", match=(("e", "trade"),))
 SUBSCRIBE = '{"method": "SUBSCRIBE", "params": ["iwm@trade"], "id": 1}'
@@ -86,17 +86,12 @@ async def collect(source: WebsocketFeedSource, count: int, *, within: float = 10
     """Run ``source`` until it has put ``count`` ticks; return them."""
     queue = TickQueue(1_000)
     reader = asyncio.create_task(source.run(queue))
-    taken: list[Tick] = []
     try:
         async with asyncio.timeout(within):
-            while len(taken) < count:
-                batch = await queue.get_batch(100)
-                queue.task_done(len(batch))
-                taken += batch
+            return await take(queue, count)
     finally:
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
-    return taken
 
 
 async def hold(connection: ServerConnection) -> None:
