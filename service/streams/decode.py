@@ -13,13 +13,14 @@ message sources add ``not_json`` and ``payload_too_large``, the engine
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 
 from service.errors import TickError
 from service.models import Tick
 from service.symbols import normalize_symbol
-from service.text import SHOWN_CHARS, quote
+from service.text import SHOWN_CHARS, first_line, quote
 from service.timestamps import parse_timestamp
 
 REJECTION_REASONS = (
@@ -39,6 +40,15 @@ REJECTION_REASONS = (
     "payload_too_large",
     "out_of_order",
 )
+
+
+def decode_json(data: str | bytes | bytearray, *, what: str) -> object:
+    """One message's JSON, or a ``not_json`` :class:`TickError` saying why it is not."""
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        # RecursionError: nesting deeper than the parser goes, e.g. "[[[[…".
+        raise TickError("not_json", f"{what} is not JSON ({first_line(error, 120)})") from None
 
 
 def parse_tick(raw: object, *, default_symbol: str | None = None) -> Tick:

@@ -10,11 +10,26 @@ are debug lines, so a broker down for an hour costs one warning, not thousands.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import structlog
 
 from service.backoff import retry_delay
 
 log = structlog.get_logger("service.streams")
+
+
+class ReconnectingSourceConfig(Protocol):
+    """What a link needs from a source's config (MQTT and websocket sources have it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def reconnect_initial_seconds(self) -> float: ...
+    @property
+    def reconnect_max_seconds(self) -> float: ...
 
 
 class Link:
@@ -31,6 +46,16 @@ class Link:
         self.connected = False
         self.connections = 0
         self.failures = 0  # since the last connection
+
+    @classmethod
+    def for_source(cls, config: ReconnectingSourceConfig, *, prefix: str) -> Link:
+        return cls(
+            source=config.name,
+            url=config.url,
+            prefix=prefix,
+            initial_s=config.reconnect_initial_seconds,
+            maximum_s=config.reconnect_max_seconds,
+        )
 
     def up(self, **details: object) -> None:
         """The source is connected (and subscribed, where it subscribes)."""

@@ -24,7 +24,6 @@ not loss; a redelivered tick identical to the symbol's previous one is dropped.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import socket
 import ssl
@@ -37,7 +36,7 @@ import structlog
 from service.config import MqttSourceConfig
 from service.errors import TickError
 from service.models import Tick
-from service.streams.decode import parse_tick
+from service.streams.decode import decode_json, parse_tick
 from service.streams.link import Link
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
@@ -62,17 +61,9 @@ def parse_payload(topic: str, payload: object, *, max_bytes: int) -> Tick:
             "payload_too_large",
             f"payload of {len(payload):,} bytes is over max_payload_bytes ({max_bytes:,})",
         )
-    try:
-        message = json.loads(payload)
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise TickError("not_json", f"payload is not JSON ({_first_line(error)})") from None
+    message = decode_json(payload, what="payload")
     default_symbol = topic.rsplit("/", 1)[-1] or None
     return parse_tick(message, default_symbol=default_symbol)
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error) or type(error).__name__
-    return text.splitlines()[0][:120]
 
 
 class MqttSource:
@@ -86,13 +77,7 @@ class MqttSource:
         self.received = 0  # messages read
         self.accepted = 0  # ticks put into the queue
         self.duplicates = 0  # redeliveries dropped
-        self.link = Link(
-            source=config.name,
-            url=config.url,
-            prefix="mqtt",
-            initial_s=config.reconnect_initial_seconds,
-            maximum_s=config.reconnect_max_seconds,
-        )
+        self.link = Link.for_source(config, prefix="mqtt")
         self._last: dict[str, Tick] = {}
         self._client: _FlowControlledClient | None = None
         self._logger = _client_logger(self.name)

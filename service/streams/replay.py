@@ -24,6 +24,7 @@ from service.models import Tick
 from service.streams.decode import make_tick
 from service.streams.queue import TickQueue, TickSink
 from service.streams.rejections import Rejections
+from service.text import first_line
 from service.timestamps import NS_PER_SECOND
 
 REQUIRED_COLUMNS = ("ts", "symbol", "price")
@@ -107,9 +108,8 @@ def read_tick_file(path: str | Path) -> TickFile:
             str(path), "the file is empty; expected a header ts,symbol,price"
         ) from None
     except (pl.exceptions.PolarsError, OSError) as error:
-        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise SourceError(
-            str(path), f"not a readable CSV or Parquet tick file ({first_line})"
+            str(path), f"not a readable CSV or Parquet tick file ({first_line(error)})"
         ) from None
     missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
     if missing:

@@ -15,13 +15,13 @@ buffered, and TCP slows the sender.
 from __future__ import annotations
 
 import asyncio
-import json
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, WebSocketException
 
 from service.config import WebsocketSourceConfig
 from service.errors import TickError
+from service.streams.decode import decode_json
 from service.streams.fields import ticks_from_message
 from service.streams.link import Link
 from service.streams.queue import TickQueue
@@ -44,13 +44,7 @@ class WebsocketFeedSource:
         self._rejections = rejections
         self.received = 0  # messages read
         self.accepted = 0  # ticks put into the queue
-        self.link = Link(
-            source=config.name,
-            url=config.url,
-            prefix="feed",
-            initial_s=config.reconnect_initial_seconds,
-            maximum_s=config.reconnect_max_seconds,
-        )
+        self.link = Link.for_source(config, prefix="feed")
 
     @property
     def connected(self) -> bool:
@@ -92,14 +86,9 @@ class WebsocketFeedSource:
             self.received += 1
             where = f"message {self.received}"
             try:
-                message = json.loads(frame)
-            except (UnicodeDecodeError, ValueError, RecursionError) as error:
-                reason = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
-                self._rejections.record(
-                    TickError("not_json", f"message is not JSON ({reason})"),
-                    source=self.name,
-                    where=where,
-                )
+                message = decode_json(frame, what="message")
+            except TickError as error:
+                self._rejections.record(error, source=self.name, where=where)
                 continue
             for item in ticks_from_message(message, fields):
                 if isinstance(item, TickError):
