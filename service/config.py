@@ -14,24 +14,22 @@ default. A string ``"env:NAME"`` anywhere stands for the environment variable
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 from service.articles.instruments import DEFAULT_ALIASES
 from service.articles.parse import MAX_ARTICLE_BYTES
+from service.config_table import Table, http_url, mqtt_url, show_value
 from service.errors import ConfigError
 from service.models import Direction, LevelRule, RangeRule, Rule
 from service.symbols import normalize_symbol
-from service.text import quote
-from service.timestamps import parse_duration
 
 LogFormat = Literal["auto", "console", "json"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -39,11 +37,7 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-_FIELD_PATH = re.compile(r"^[^.\s]+(\.[^.\s]+)*$")
 MAX_SIMULATOR_RATE = 1_000_000
-_ENV_PREFIX = "env:"
-_MISSING: Any = object()
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -244,7 +238,7 @@ def parse_config(
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(source, [f"invalid TOML: {error}"]) from None
     problems: list[str] = []
-    root = _Table(data, "", problems, os.environ if env is None else env)
+    root = Table(data, "", problems, os.environ if env is None else env)
     base = base_dir if base_dir is not None else Path.cwd()
     service = _service(root.table("service"))
     engine = _engine(root.table("engine"))
@@ -266,7 +260,7 @@ def parse_config(
     )
 
 
-def _service(table: _Table) -> ServiceConfig:
+def _service(table: Table) -> ServiceConfig:
     level = table.choice("log_level", ("debug", "info", "warning", "error"), default="info")
     fmt = table.choice("log_format", ("auto", "console", "json"), default="auto")
     stats_seconds = table.number("stats_seconds", default=60.0, minimum=0.0)
@@ -278,7 +272,7 @@ def _service(table: _Table) -> ServiceConfig:
     )
 
 
-def _engine(table: _Table) -> EngineConfig:
+def _engine(table: Table) -> EngineConfig:
     windows = table.durations("windows")
     bars = table.durations("bars")
     queue_size = table.integer("queue_size", default=10_000, minimum=1)
@@ -286,7 +280,7 @@ def _engine(table: _Table) -> EngineConfig:
     return EngineConfig(windows=windows, bars=bars, queue_size=queue_size)
 
 
-def _sources(tables: list[_Table], base_dir: Path) -> tuple[SourceConfig, ...]:
+def _sources(tables: list[Table], base_dir: Path) -> tuple[SourceConfig, ...]:
     sources: list[SourceConfig] = []
     names: dict[str, str] = {}
     for index, table in enumerate(tables):
@@ -298,7 +292,7 @@ def _sources(tables: list[_Table], base_dir: Path) -> tuple[SourceConfig, ...]:
             pattern_hint="letters, digits and . _ - (up to 64)",
         )
         if name in names:
-            table.problem("name", f"duplicate source name {_show(name)} (also {names[name]})")
+            table.problem("name", f"duplicate source name {show_value(name)} (also {names[name]})")
         names.setdefault(name, table.path)
         source: SourceConfig | None = None
         if kind == "replay":
@@ -319,8 +313,8 @@ def _sources(tables: list[_Table], base_dir: Path) -> tuple[SourceConfig, ...]:
     return tuple(sources)
 
 
-def _mqtt_source(table: _Table, name: str, base_dir: Path) -> MqttSourceConfig:
-    tls, host, port = table.convert("url", _mqtt_url) or (False, "", 0)
+def _mqtt_source(table: Table, name: str, base_dir: Path) -> MqttSourceConfig:
+    tls, host, port = table.convert("url", mqtt_url) or (False, "", 0)
     topics = table.convert("topic", _topic_filters, default=["ticks/#"])
     qos = table.integer("qos", default=1, minimum=0)
     if table.valid("qos") and qos > 1:
@@ -363,7 +357,7 @@ def _mqtt_source(table: _Table, name: str, base_dir: Path) -> MqttSourceConfig:
     return config
 
 
-def _websocket_source(table: _Table, name: str) -> WebsocketSourceConfig:
+def _websocket_source(table: Table, name: str) -> WebsocketSourceConfig:
     url = table.convert("url", _ws_url)
     subscribe = table.convert("subscribe", _subscribe_message) if "subscribe" in table else None
     headers_table = table.table("headers")
@@ -413,7 +407,7 @@ def _websocket_source(table: _Table, name: str) -> WebsocketSourceConfig:
     return config
 
 
-def _simulator_source(table: _Table, name: str) -> SimulatorSourceConfig:
+def _simulator_source(table: Table, name: str) -> SimulatorSourceConfig:
     prices_table = table.table("prices")
     prices: list[tuple[str, float]] = []
     for key in prices_table.free_keys():
@@ -437,21 +431,21 @@ def _simulator_source(table: _Table, name: str) -> SimulatorSourceConfig:
     )
     if table.valid("volatility") and config.volatility >= 0.1:
         table.problem(
-            "volatility", f"expected a fraction below 0.1, got {_show(config.volatility)}"
+            "volatility", f"expected a fraction below 0.1, got {show_value(config.volatility)}"
         )
     if table.valid("rate") and config.rate * max(len(prices), 1) > MAX_SIMULATOR_RATE:
         table.problem(
             "rate",
             f"expected at most {MAX_SIMULATOR_RATE:,} ticks per second in all, "
-            f"got {_show(config.rate)} x {len(prices)} symbols",
+            f"got {show_value(config.rate)} x {len(prices)} symbols",
         )
     table.finish()
     return config
 
 
-def _articles(table: _Table, base_dir: Path) -> ArticlesConfig:
+def _articles(table: Table, base_dir: Path) -> ArticlesConfig:
     directory = table.existing_dir("dir", base_dir) if "dir" in table else None
-    feed_url = table.convert("feed_url", _http_url) if "feed_url" in table else None
+    feed_url = table.convert("feed_url", http_url) if "feed_url" in table else None
     defaults = table.table("rule_defaults")
     rule_defaults = RuleDefaults(
         confirm_ticks=defaults.integer("confirm_ticks", default=1, minimum=1),
@@ -473,7 +467,7 @@ def _articles(table: _Table, base_dir: Path) -> ArticlesConfig:
     return config
 
 
-def _aliases(table: _Table) -> dict[str, str]:
+def _aliases(table: Table) -> dict[str, str]:
     aliases = dict(DEFAULT_ALIASES)
     for name in table.free_keys():
         if not name.strip():
@@ -485,31 +479,6 @@ def _aliases(table: _Table) -> dict[str, str]:
     return aliases
 
 
-def _mqtt_url(value: object) -> tuple[bool, str, int]:
-    if not isinstance(value, str):
-        raise ValueError(
-            f'expected an MQTT URL such as "mqtt://127.0.0.1:1883", got {_show(value)}'
-        )
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise ValueError(
-            'expected an mqtt:// or mqtts:// URL such as "mqtt://127.0.0.1:1883", '
-            f"got {_show(value)}"
-        )
-    if parts.username is not None or parts.password is not None:
-        raise ValueError(
-            'credentials do not belong in the url; use username and password = "env:NAME"'
-        )
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"expected no path or query after host:port, got {_show(value)}")
-    tls = parts.scheme == "mqtts"
-    try:
-        port = parts.port or (8883 if tls else 1883)
-    except ValueError:
-        raise ValueError(f"expected a port from 1 to 65535, got {_show(value)}") from None
-    return tls, parts.hostname, port
-
-
 def _topic_filters(value: object) -> list[str]:
     items = value if isinstance(value, list) else [value]
     if not items:
@@ -517,7 +486,7 @@ def _topic_filters(value: object) -> list[str]:
     topics: list[str] = []
     for item in items:
         if not isinstance(item, str) or not item:
-            raise ValueError(f'expected a topic filter such as "ticks/#", got {_show(item)}')
+            raise ValueError(f'expected a topic filter such as "ticks/#", got {show_value(item)}')
         levels = item.split("/")
         bad_wildcard = any(
             ("#" in level and (level != "#" or index != len(levels) - 1))
@@ -526,21 +495,21 @@ def _topic_filters(value: object) -> list[str]:
         )
         if bad_wildcard or "\0" in item:
             raise ValueError(
-                f"{_show(item)} is not a valid topic filter: + must be a whole level "
+                f"{show_value(item)} is not a valid topic filter: + must be a whole level "
                 "and # the whole last level"
             )
         if item in topics:
-            raise ValueError(f"duplicate topic filter {_show(item)}")
+            raise ValueError(f"duplicate topic filter {show_value(item)}")
         topics.append(item)
     return topics
 
 
 def _ws_url(value: object) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"expected a ws:// or wss:// URL, got {_show(value)}")
+        raise ValueError(f"expected a ws:// or wss:// URL, got {show_value(value)}")
     parts = urlsplit(value.strip())
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise ValueError(f"expected a ws:// or wss:// URL, got {_show(value)}")
+        raise ValueError(f"expected a ws:// or wss:// URL, got {show_value(value)}")
     return value.strip()
 
 
@@ -550,31 +519,24 @@ def _subscribe_message(value: object) -> str:
         return value
     if isinstance(value, dict | list):
         return json.dumps(value, separators=(",", ":"))
-    raise ValueError(f"expected a string or a table, got {_show(value)}")
+    raise ValueError(f"expected a string or a table, got {show_value(value)}")
 
 
 def _match_value(value: object) -> str | int | float | bool:
     if isinstance(value, str | int | float | bool):
         return value
-    raise ValueError(f"expected a string, number or boolean to compare with, got {_show(value)}")
+    raise ValueError(
+        f"expected a string, number or boolean to compare with, got {show_value(value)}"
+    )
 
 
-def _http_url(value: object) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"expected an http(s) URL, got {_show(value)}")
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"expected an http:// or https:// URL, got {_show(value)}")
-    return value.strip()
-
-
-def _rules(tables: list[_Table]) -> tuple[Rule, ...]:
+def _rules(tables: list[Table]) -> tuple[Rule, ...]:
     rules: list[Rule] = []
     ids: dict[str, str] = {}
     for table in tables:
         rule_id = table.string("id", pattern=_RULE_ID, pattern_hint="letters, digits and . _ : -")
         if rule_id in ids:
-            table.problem("id", f"duplicate rule id {_show(rule_id)} (also {ids[rule_id]})")
+            table.problem("id", f"duplicate rule id {show_value(rule_id)} (also {ids[rule_id]})")
         elif rule_id:
             ids[rule_id] = table.path
         rule_type = table.choice("type", ("level", "range"), default="level")
@@ -601,13 +563,14 @@ def _rules(tables: list[_Table]) -> tuple[Rule, ...]:
             high = table.number("high", exclusive_minimum=0.0)
             if table.valid("low", "high") and low >= high:
                 table.problem(
-                    "high", f"expected a price above low ({_show(low)}), got {_show(high)}"
+                    "high",
+                    f"expected a price above low ({show_value(low)}), got {show_value(high)}",
                 )
             hysteresis = common["hysteresis"]
             if table.valid("hysteresis", "high") and hysteresis >= high:
                 table.problem(
                     "hysteresis",
-                    f"expected less than high ({_show(high)}), got {_show(hysteresis)}",
+                    f"expected less than high ({show_value(high)}), got {show_value(hysteresis)}",
                 )
             table.finish()
             if table.ok:
@@ -621,8 +584,8 @@ def _rules(tables: list[_Table]) -> tuple[Rule, ...]:
             ):
                 table.problem(
                     "hysteresis",
-                    f"expected less than the level ({_show(level)}) for an above rule, "
-                    f"got {_show(hysteresis)}",
+                    f"expected less than the level ({show_value(level)}) for an above rule, "
+                    f"got {show_value(hysteresis)}",
                 )
             table.finish()
             if table.ok:
@@ -630,244 +593,3 @@ def _rules(tables: list[_Table]) -> tuple[Rule, ...]:
         if rule is not None:
             rules.append(rule)
     return tuple(rules)
-
-
-class _Table:
-    """One TOML table being read: typed getters that record problems by path.
-
-    A getter that finds a bad value records a problem, marks the table not
-    ``ok`` and returns a placeholder, so that one pass reports every problem.
-    """
-
-    def __init__(
-        self, data: Mapping[str, Any], path: str, problems: list[str], env: Mapping[str, str]
-    ) -> None:
-        self._data = data
-        self.path = path
-        self._problems = problems
-        self._env = env
-        self._read: set[str] = set()
-        self._bad: set[str] = set()
-        self.ok = True
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._data
-
-    def problem(self, key: str, message: str) -> None:
-        where = f"{self.path}.{key}" if self.path else key
-        self._problems.append(f"{where}: {message}")
-        self._read.add(key.split("[", 1)[0])
-        self._bad.add(key)
-        self.ok = False
-
-    def valid(self, *keys: str) -> bool:
-        """Whether every one of ``keys`` was read without a problem."""
-        return self._bad.isdisjoint(keys)
-
-    def finish(self, *, ignore_unknown: bool = False) -> None:
-        """Report every key nobody asked for."""
-        if ignore_unknown:
-            return
-        known = sorted(self._read)
-        for key in self._data:
-            if key not in self._read:
-                close = difflib.get_close_matches(key, known, n=1)
-                hint = f'; did you mean "{close[0]}"?' if close else ""
-                if not close and known:
-                    hint = f" (known keys: {', '.join(known)})"
-                self.problem(key, f"unknown key{hint}")
-
-    def _value(self, key: str, default: Any) -> Any:
-        self._read.add(key)
-        value = self._data.get(key, _MISSING)
-        if value is _MISSING:
-            if default is _MISSING:
-                self.problem(key, "missing; this key is required")
-            return default
-        if isinstance(value, str) and value.startswith(_ENV_PREFIX):
-            name = value[len(_ENV_PREFIX) :]
-            if name not in self._env:
-                self.problem(key, f"environment variable {name} is not set")
-                return _MISSING
-            return self._env[name]
-        return value
-
-    def _typed(self, key: str, default: Any, check: Callable[[Any], bool], expected: str) -> Any:
-        value = self._value(key, default)
-        if value is _MISSING:
-            return None
-        if value is default or check(value):
-            return value
-        self.problem(key, f"expected {expected}, got {_show(value)}")
-        return None
-
-    def string(
-        self,
-        key: str,
-        *,
-        default: str = _MISSING,
-        pattern: re.Pattern[str] | None = None,
-        pattern_hint: str = "",
-    ) -> str:
-        value = self._typed(key, default, lambda v: isinstance(v, str), "a string")
-        if value is None:
-            return ""
-        if pattern is not None and not pattern.match(value):
-            self.problem(key, f"expected {pattern_hint}, got {_show(value)}")
-            return ""
-        return cast(str, value)
-
-    def field_path(self, key: str, *, default: str = _MISSING) -> str:
-        return self.string(
-            key, default=default, pattern=_FIELD_PATH, pattern_hint="a dotted path such as data.p"
-        )
-
-    def choice(self, key: str, choices: Sequence[str], *, default: str = _MISSING) -> str:
-        value = self._value(key, default)
-        if value is _MISSING:
-            return ""
-        if value not in choices:
-            options = [f'"{choice}"' for choice in choices]
-            listed = (
-                options[0] if len(options) == 1 else ", ".join(options[:-1]) + f" or {options[-1]}"
-            )
-            self.problem(key, f"expected {listed}, got {_show(value)}")
-            return ""
-        return cast(str, value)
-
-    def number(
-        self,
-        key: str,
-        *,
-        default: float = _MISSING,
-        minimum: float | None = None,
-        exclusive_minimum: float | None = None,
-    ) -> float:
-        value = self._typed(key, default, _is_number, "a number")
-        if value is None:
-            return 0.0
-        number = float(value)
-        if number != number or number in (float("inf"), float("-inf")):
-            self.problem(key, f"expected a finite number, got {_show(value)}")
-        elif minimum is not None and number < minimum:
-            self.problem(key, f"expected a number >= {minimum:g}, got {_show(value)}")
-        elif exclusive_minimum is not None and number <= exclusive_minimum:
-            self.problem(key, f"expected a number > {exclusive_minimum:g}, got {_show(value)}")
-        return number
-
-    def integer(self, key: str, *, default: int = _MISSING, minimum: int | None = None) -> int:
-        value = self._typed(
-            key, default, lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"
-        )
-        if value is None:
-            return 0
-        if minimum is not None and value < minimum:
-            self.problem(key, f"expected an integer >= {minimum}, got {_show(value)}")
-        return cast(int, value)
-
-    def convert(self, key: str, parse: Callable[[Any], T], *, default: Any = _MISSING) -> T:
-        """Read a value through ``parse``, which raises ``ValueError`` saying what it expected."""
-        value = self._value(key, default)
-        if value is _MISSING:
-            return cast(T, None)
-        try:
-            return parse(value)
-        except ValueError as error:
-            self.problem(key, str(error))
-            return cast(T, None)
-
-    def duration(self, key: str, *, default: str = _MISSING) -> str:
-        value = self.string(key, default=default)
-        if value:
-            try:
-                parse_duration(value)
-            except ValueError as error:
-                self.problem(key, str(error))
-                return ""
-        return value
-
-    def durations(self, key: str) -> tuple[str, ...]:
-        value = self._typed(key, (), lambda v: isinstance(v, list), "an array of durations")
-        if not value:
-            return ()
-        labels: list[str] = []
-        for index, item in enumerate(value):
-            try:
-                if not isinstance(item, str):
-                    raise ValueError(f'expected a duration such as "1m", got {_show(item)}')
-                parse_duration(item)
-            except ValueError as error:
-                self.problem(f"{key}[{index}]", str(error))
-                continue
-            if item in labels:
-                self.problem(f"{key}[{index}]", f"duplicate {_show(item)}")
-                continue
-            labels.append(item)
-        return tuple(labels)
-
-    def free_keys(self) -> list[str]:
-        """Every key of the table, each counted as read (for tables of free-form keys)."""
-        self._read.update(self._data)
-        return list(self._data)
-
-    def boolean(self, key: str, *, default: bool = _MISSING) -> bool:
-        value = self._typed(key, default, lambda v: isinstance(v, bool), "true or false")
-        return bool(value)
-
-    def existing_dir(self, key: str, base_dir: Path) -> Path:
-        path = self._path(key, base_dir)
-        if path is not None and not path.is_dir():
-            self.problem(key, f"no such directory: {path}")
-        return path or Path()
-
-    def _path(self, key: str, base_dir: Path) -> Path | None:
-        value = self.string(key)
-        if not value:
-            return None
-        path = Path(value).expanduser()
-        return path if path.is_absolute() else base_dir / path
-
-    def existing_file(self, key: str, base_dir: Path) -> Path:
-        path = self._path(key, base_dir)
-        if path is not None and not path.is_file():
-            self.problem(key, f"no such file: {path}")
-        return path or Path()
-
-    def table(self, key: str) -> _Table:
-        value = self._typed(key, {}, lambda v: isinstance(v, dict), "a table")
-        path = f"{self.path}.{key}" if self.path else key
-        return _Table(value or {}, path, self._problems, self._env)
-
-    def tables(self, key: str) -> list[_Table]:
-        value = self._typed(
-            key,
-            [],
-            lambda v: isinstance(v, list) and all(isinstance(item, dict) for item in v),
-            f"an array of tables ([[{key}]])",
-        )
-        path = f"{self.path}.{key}" if self.path else key
-        return [
-            _Table(item, f"{path}[{index}]", self._problems, self._env)
-            for index, item in enumerate(value or [])
-        ]
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _show(value: object) -> str:
-    """Show a found value as TOML would write it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return quote(value, limit=60)
-    if isinstance(value, float) and value.is_integer():
-        return repr(int(value))  # 255, as written, not 255.0
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return type(value).__name__
