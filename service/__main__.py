@@ -272,6 +272,26 @@ def _check(args: argparse.Namespace) -> int:
     else:
         auto = "on" if articles.auto_levels else "off"
         print(f"  auto levels: {auto} (article levels become rules)")
+    print(f"  journal: {config.service.journal or 'in memory (lost on exit)'}")
+    hub = config.websocket
+    if hub is None:
+        print("  websocket hub: off")
+    else:
+        auth = "token required" if hub.tokens else "no token"
+        print(f"  websocket hub: ws://{hub.host}:{hub.port} ({auth})")
+    channels = [
+        name
+        for name, on in (
+            ("dashboards", hub is not None),
+            ("email", config.email is not None),
+            ("push", True),
+            ("webpush", config.push.vapid_private_key is not None),
+            ("webhook", True),
+            ("mqtt", config.mqtt_out is not None),
+        )
+        if on
+    ]
+    print(f"  subscribers: {len(config.subscribers)} in the file; channels: {', '.join(channels)}")
     return 0
 
 

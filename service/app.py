@@ -31,6 +31,14 @@ from service.config import (
     SourceConfig,
     WebsocketSourceConfig,
 )
+from service.delivery.email import EmailSender
+from service.delivery.journal import SqliteJournal
+from service.delivery.mqtt_out import MqttOutSender
+from service.delivery.pipeline import DeliveryPipeline, Sender
+from service.delivery.push import AppriseSender, WebPushSender
+from service.delivery.tokens import UNSUBSCRIBE, sign_token
+from service.delivery.webhook import WebhookSender
+from service.delivery.ws_hub import WebsocketHub
 from service.pipeline import AlertSink, TickProcessor, log_alert, run_engine
 from service.streams.mqtt import MqttSource
 from service.streams.queue import TickQueue
@@ -48,6 +56,10 @@ SAMPLE_SOURCE = "sample"
 # cuts any wait short; the engine then gets DRAIN_TIMEOUT_S for what is queued.
 SOURCE_CLOSE_GRACE_S = 1.5
 DRAIN_TIMEOUT_S = 2.0
+# Delivery workers finish the sends in hand within this; the hub and MQTT out close within
+# EDGE_CLOSE_GRACE_S.
+DELIVERY_GRACE_S = 1.0
+EDGE_CLOSE_GRACE_S = 1.0
 
 log = structlog.get_logger("service.app")
 
@@ -94,6 +106,22 @@ class App:
                     max_bytes=articles.max_bytes,
                 )
             )
+        self.journal = SqliteJournal(config.service.journal or ":memory:")
+        self.hub = (
+            None
+            if config.websocket is None
+            else WebsocketHub(config.websocket, history=self.journal, snapshot=self.processor)
+        )
+        self.mqtt_out = None if config.mqtt_out is None else MqttOutSender(config.mqtt_out)
+        self.delivery = DeliveryPipeline(
+            self.journal,
+            senders=self._senders(),
+            subscribers=config.subscribers,
+            config=config.delivery,
+            hub=self.hub,
+            mqtt_topic=None if config.mqtt_out is None else config.mqtt_out.topic,
+        )
+        self.processor.listeners.append(self.delivery.on_batch)
         self.queue = TickQueue(config.engine.queue_size)
         self._resources = contextlib.ExitStack()
         self.sources: list[Source] = [self._source(spec) for spec in config.sources]
@@ -106,6 +134,26 @@ class App:
                     rejections=self.rejections,
                 )
             )
+
+    def _senders(self) -> list[Sender]:
+        """One sender per configured channel."""
+        config = self.config
+        concurrency = config.delivery.concurrency
+        senders: list[Sender] = [
+            AppriseSender(config.push, concurrency=concurrency),
+            WebPushSender(config.push, concurrency=concurrency),
+            WebhookSender(config.webhook, concurrency=concurrency),
+        ]
+        if config.email is not None:
+            senders.append(EmailSender(config.email, unsubscribe=self.unsubscribe_link))
+        if self.mqtt_out is not None:
+            senders.append(self.mqtt_out)
+        return senders
+
+    def unsubscribe_link(self, subscriber_id: str) -> tuple[str, str]:
+        """(URL, token) of the one-click unsubscribe link of ``subscriber_id`` (RFC 8058)."""
+        token = sign_token(self.journal.secret(), UNSUBSCRIBE, subscriber_id)
+        return f"{self.config.service.public_url}/api/v1/unsubscribe?token={token}", token
 
     def _source(self, spec: SourceConfig) -> Source:
         if isinstance(spec, MqttSourceConfig):
@@ -139,6 +187,16 @@ class App:
                 engine_task = group.create_task(
                     run_engine(self.queue, self.processor), name="engine"
                 )
+                delivery_task = group.create_task(self.delivery.run(), name="delivery")
+                edge_tasks = []
+                if self.hub is not None:
+                    edge_tasks.append(group.create_task(self.hub.run(), name="ws_hub"))
+                if self.mqtt_out is not None:
+                    edge_tasks.append(
+                        group.create_task(
+                            self._supervise("mqtt_out", self.mqtt_out.run()), name="mqtt_out"
+                        )
+                    )
                 stats_task = None
                 if self.config.service.stats_seconds > 0:
                     stats_task = group.create_task(
@@ -149,11 +207,19 @@ class App:
                 await _cancel(source_tasks, grace=SOURCE_CLOSE_GRACE_S)
                 await self._drain()
                 engine_task.cancel()
+                # Deliveries in hand are finished and recorded; the rest wait in the journal.
+                self.delivery.stop()
+                _, unfinished = await asyncio.wait([delivery_task], timeout=DELIVERY_GRACE_S)
+                await _cancel(list(unfinished), grace=DELIVERY_GRACE_S)
+                await _cancel(edge_tasks, grace=EDGE_CLOSE_GRACE_S)
                 if stats_task is not None:
                     stats_task.cancel()
         finally:
             self._resources.close()
-        log.info("service_stopped", **self.stats())
+        try:
+            log.info("service_stopped", **self.stats())
+        finally:
+            self.journal.close()
 
     async def _supervise(self, name: str, work: Coroutine[object, object, None]) -> None:
         """Run one source; its failure is logged and never stops the others."""
@@ -195,6 +261,8 @@ class App:
             "sources": {source.name: _source_stats(source) for source in self.sources},
             "articles": self.intake.loaded,
             "articles_rejected": self.intake.rejected.total(),
+            "deliveries": self.delivery.stats(),
+            "ws": None if self.hub is None else self.hub.stats(),
         }
 
     def describe(self) -> dict[str, object]:
@@ -208,6 +276,12 @@ class App:
             "articles_dir": None if articles.dir is None else str(articles.dir),
             "articles_feed": articles.feed_url,
             "auto_levels": articles.auto_levels,
+            "journal": self.journal.path,
+            "ws_hub": None
+            if self.config.websocket is None
+            else f"ws://{self.config.websocket.host}:{self.config.websocket.port}",
+            "channels": sorted(self.delivery.senders),
+            "subscribers": len(self.delivery.subscribers),
         }
 
 
@@ -227,7 +301,7 @@ async def _cancel(tasks: Sequence[asyncio.Task[None]], *, grace: float) -> None:
         return
     _, pending = await asyncio.wait(tasks, timeout=grace)
     for task in pending:
-        log.warning("source_slow_to_stop", task=task.get_name(), grace_s=grace)
+        log.warning("task_slow_to_stop", task=task.get_name(), grace_s=grace)
         task.cancel()
     if pending:
         await asyncio.wait(pending)

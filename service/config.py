@@ -27,6 +27,22 @@ from urllib.parse import urlsplit
 from service.articles.instruments import DEFAULT_ALIASES
 from service.articles.parse import MAX_ARTICLE_BYTES
 from service.config_table import Table, http_url, mqtt_url, show_value
+from service.delivery.settings import (
+    DeliveryConfig,
+    EmailConfig,
+    MqttOutConfig,
+    PushConfig,
+    WebhookConfig,
+    WebsocketHubConfig,
+    read_delivery,
+    read_email,
+    read_mqtt_out,
+    read_push,
+    read_subscribers,
+    read_webhook,
+    read_websocket_hub,
+)
+from service.delivery.subscribers import Subscriber
 from service.errors import ConfigError
 from service.models import Direction, LevelRule, RangeRule, Rule
 from service.symbols import normalize_symbol
@@ -38,6 +54,7 @@ _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 MAX_SIMULATOR_RATE = 1_000_000
+DEFAULT_JOURNAL = "var/alerts.db"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +63,10 @@ class ServiceConfig:
     log_format: LogFormat = "auto"
     # How often the running service logs its counters (pipeline_stats); 0 never.
     stats_seconds: float = 60.0
+    # The alert journal and delivery outbox (SQLite); None keeps it in memory.
+    journal: Path | None = None
+    # Where people reach the HTTP API: the base of links in mail (unsubscribe).
+    public_url: str = "http://127.0.0.1:8080"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -199,6 +220,14 @@ class Config:
     articles: ArticlesConfig = field(default_factory=ArticlesConfig)
     # Instrument names in articles → symbols: the defaults, then [aliases].
     aliases: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ALIASES))
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    # None: no hub (a config file always has one, 127.0.0.1:8765 unless it says otherwise).
+    websocket: WebsocketHubConfig | None = None
+    email: EmailConfig | None = None
+    push: PushConfig = field(default_factory=PushConfig)
+    webhook: WebhookConfig = field(default_factory=WebhookConfig)
+    mqtt_out: MqttOutConfig | None = None
+    subscribers: tuple[Subscriber, ...] = ()
 
     @property
     def symbols(self) -> list[str]:
@@ -240,12 +269,19 @@ def parse_config(
     problems: list[str] = []
     root = Table(data, "", problems, os.environ if env is None else env)
     base = base_dir if base_dir is not None else Path.cwd()
-    service = _service(root.table("service"))
+    service = _service(root.table("service"), base)
     engine = _engine(root.table("engine"))
     sources = _sources(root.tables("sources"), base)
     rules = _rules(root.tables("rules"))
     articles = _articles(root.table("articles"), base)
     aliases = _aliases(root.table("aliases"))
+    delivery = read_delivery(root.table("delivery"))
+    websocket = _websocket(root.table("websocket"))
+    email = read_email(root.table("email")) if "email" in root else None
+    push = read_push(root.table("push"))
+    webhook = read_webhook(root.table("webhook"))
+    mqtt_out = read_mqtt_out(root.table("mqtt_out"), base) if "mqtt_out" in root else None
+    subscribers = read_subscribers(root.tables("subscribers"), email=email is not None)
     root.finish()
     if problems:
         raise ConfigError(source, problems)
@@ -257,19 +293,41 @@ def parse_config(
         rules=rules,
         articles=articles,
         aliases=aliases,
+        delivery=delivery,
+        websocket=websocket,
+        email=email,
+        push=push,
+        webhook=webhook,
+        mqtt_out=mqtt_out,
+        subscribers=subscribers,
     )
 
 
-def _service(table: Table) -> ServiceConfig:
+def _service(table: Table, base_dir: Path) -> ServiceConfig:
     level = table.choice("log_level", ("debug", "info", "warning", "error"), default="info")
     fmt = table.choice("log_format", ("auto", "console", "json"), default="auto")
     stats_seconds = table.number("stats_seconds", default=60.0, minimum=0.0)
+    journal = table.string("journal", default=DEFAULT_JOURNAL)
+    public_url = table.convert("public_url", http_url, default="http://127.0.0.1:8080")
     table.finish()
     return ServiceConfig(
         log_level=cast(LogLevel, level),
         log_format=cast(LogFormat, fmt),
         stats_seconds=stats_seconds,
+        journal=None if journal in ("", ":memory:") else _relative(journal, base_dir),
+        public_url=(public_url or "").rstrip("/"),
     )
+
+
+def _relative(value: str, base_dir: Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base_dir / path
+
+
+def _websocket(table: Table) -> WebsocketHubConfig | None:
+    enabled = table.boolean("enabled", default=True)
+    hub = read_websocket_hub(table)
+    return hub if enabled else None
 
 
 def _engine(table: Table) -> EngineConfig:

@@ -10,7 +10,11 @@ logs, tests) never parse message text::
     ├── TickError            one tick is unusable; the tick is skipped, never fatal
     │   └── TickOutOfOrderError   older than the last accepted tick of its symbol
     ├── SourceError          a tick source cannot be read at all (missing file, bad columns)
-    └── ArticleError         an article input (file, feed reply) cannot be used; never fatal
+    ├── ArticleError         an article input (file, feed reply) cannot be used; never fatal
+    ├── JournalError         the alert journal cannot be opened or written (exit 1)
+    └── DeliveryError        one attempt to send one alert on one channel failed
+        ├── RetryableDeliveryError   worth another attempt later (SMTP 4xx, HTTP 5xx, no link)
+        └── PermanentDeliveryError   will never succeed (SMTP 5xx, HTTP 4xx, bad address)
 """
 
 from __future__ import annotations
@@ -87,3 +91,32 @@ class ArticleError(StrykrError):
         self.reason = reason
         self.detail = detail
         super().__init__(f"{source}: {detail}")
+
+
+class JournalError(StrykrError):
+    """The alert journal cannot be used: unreadable, not writable, or from a newer version."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(f"journal {path}: {detail}")
+
+
+class DeliveryError(StrykrError):
+    """One attempt to send an alert failed; ``detail`` says why, never with a secret in it."""
+
+    retryable = False
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(detail)
+
+
+class RetryableDeliveryError(DeliveryError):
+    """The attempt may succeed later: the delivery is retried with backoff."""
+
+    retryable = True
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The attempt can never succeed: the delivery is marked dead at once."""

@@ -273,6 +273,7 @@ class AlertEvent:
             "trigger": self.trigger,
             "bar": self.bar,
             "article": None if self.article is None else self.article.to_dict(),
+            "headline": self.headline(),
         }
 
 

@@ -10,10 +10,10 @@ from collections.abc import Callable, Sequence
 
 import structlog
 
-from service.articles.tracker import ArticleTracker
+from service.articles.tracker import AUTO_RULE_PREFIX, ArticleTracker
 from service.config import Config
 from service.errors import TickOutOfOrderError
-from service.models import AlertEvent, Article, Tick, format_published
+from service.models import AlertEvent, Article, RangeRule, Tick, format_published
 from service.rules import RuleEngine
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
@@ -25,6 +25,8 @@ BATCH_SIZE = 256
 log = structlog.get_logger("service.pipeline")
 
 AlertSink = Callable[[AlertEvent], None]
+# Called after each batch with its ticks and the alerts they fired (delivery, the hub).
+BatchListener = Callable[[Sequence[Tick], Sequence[AlertEvent]], None]
 
 
 class TickProcessor:
@@ -44,10 +46,12 @@ class TickProcessor:
         sinks: Sequence[AlertSink] = (),
         *,
         tracker: ArticleTracker | None = None,
+        listeners: Sequence[BatchListener] = (),
     ) -> None:
         self.engine = engine
         self.rejections = rejections
         self.sinks = list(sinks)
+        self.listeners = list(listeners)
         self.tracker = tracker
         self.ticks = 0  # accepted and evaluated
         self.alerts = 0
@@ -68,10 +72,11 @@ class TickProcessor:
         sinks: Sequence[AlertSink],
         *,
         tracker: ArticleTracker | None = None,
+        listeners: Sequence[BatchListener] = (),
     ) -> TickProcessor:
         """The engine of ``config``'s rules and settings: the same for ``run`` and ``replay``."""
         engine = RuleEngine(config.rules, windows=config.engine.windows, bars=config.engine.bars)
-        return cls(engine, rejections, sinks, tracker=tracker)
+        return cls(engine, rejections, sinks, tracker=tracker, listeners=listeners)
 
     def add_article(self, article: Article, *, received_ns: int) -> None:
         """A new article (or a new version of one) arrived: attach it and watch its levels."""
@@ -124,17 +129,16 @@ class TickProcessor:
     def _evaluate(self, ticks: Sequence[Tick], source: str) -> list[AlertEvent]:
         if not ticks:
             return []
-        rejected = 0
+        rejected: list[Tick] = []
 
         def reject(tick: Tick, error: TickOutOfOrderError) -> None:
-            nonlocal rejected
-            rejected += 1
+            rejected.append(tick)
             self.rejections.record(error, source=source, where=f"{tick.symbol} at {tick.at}")
 
         alerts = self.engine.on_ticks(ticks, on_reject=reject)
         if self.tracker is not None and alerts:
             alerts = [self.tracker.attach(alert) for alert in alerts]
-        self.ticks += len(ticks) - rejected
+        self.ticks += len(ticks) - len(rejected)
         self.alerts += len(alerts)
         for alert in alerts:
             for sink in self.sinks:
@@ -143,7 +147,53 @@ class TickProcessor:
                 except Exception:
                     # One broken sink must not stop the engine or starve the other sinks.
                     log.exception("alert_sink_failed", sink=_name_of(sink), alert_id=alert.id)
+        if self.listeners and rejected:
+            dropped = {id(tick) for tick in rejected}
+            ticks = [tick for tick in ticks if id(tick) not in dropped]
+        for listener in self.listeners:
+            try:
+                listener(ticks, alerts)
+            except Exception:
+                log.exception(
+                    "alert_sink_failed",
+                    sink=_name_of(listener),
+                    alert_ids=[alert.id for alert in alerts],
+                )
         return alerts
+
+    def levels(self, symbols: frozenset[str] | None) -> list[dict[str, object]]:
+        """The levels being watched (of ``symbols``; ``None``: all), for dashboards and the API."""
+        levels: list[dict[str, object]] = []
+        for rule in self.engine.rules:
+            if symbols is not None and rule.symbol not in symbols:
+                continue
+            sides = rule.sides() if isinstance(rule, RangeRule) else (rule,)
+            origin = "article" if rule.id.startswith(AUTO_RULE_PREFIX) else "config"
+            levels += [
+                {
+                    "rule": side.id,
+                    "symbol": side.symbol,
+                    "level": side.level,
+                    "direction": side.direction,
+                    "side": "support" if side.direction == "below" else "resistance",
+                    "origin": origin,
+                }
+                for side in sides
+            ]
+        return levels
+
+    def articles(self, symbols: frozenset[str] | None) -> dict[str, dict[str, object]]:
+        """The latest article per symbol (of ``symbols``; ``None``: all), as alerts carry it."""
+        if self.tracker is None:
+            return {}
+        store = self.tracker.store
+        wanted = store.symbols() if symbols is None else sorted(symbols)
+        latest: dict[str, dict[str, object]] = {}
+        for symbol in wanted:
+            article = store.latest(symbol)
+            if article is not None:
+                latest[symbol] = article.attachment(symbol).to_dict()
+        return latest
 
 
 async def run_engine(queue: TickQueue, processor: TickProcessor) -> None:
@@ -156,7 +206,7 @@ async def run_engine(queue: TickQueue, processor: TickProcessor) -> None:
             queue.task_done(len(batch))
 
 
-def _name_of(sink: AlertSink) -> str:
+def _name_of(sink: Callable[..., object]) -> str:
     return getattr(sink, "__qualname__", None) or type(sink).__name__
 
 

@@ -73,7 +73,12 @@ async def take(queue: TickQueue, count: int) -> list[Tick]:
 
 
 def service_config(directory: Path, body: str) -> Path:
-    """Write a config with JSON logs (for :class:`ServiceProcess`) and ``body``; return its path."""
+    """Write a config with JSON logs (for :class:`ServiceProcess`) and ``body``; return its path.
+
+    The journal goes to ``directory``; the websocket hub, unless ``body``
+    configures it, listens on a free port.
+    """
     path = directory / "alerts.toml"
-    path.write_text('[service]\nlog_format = "json"\n\n' + body)
+    hub = "" if "[websocket]" in body else "[websocket]\nport = 0\n\n"
+    path.write_text('[service]\nlog_format = "json"\n\n' + hub + body)
     return path

@@ -113,6 +113,8 @@ def test_running_service_reads_an_article_dropped_into_its_directory(
         """
 [service]
 log_format = "json"
+[websocket]
+port = 0
 [[sources]]
 kind = "replay"
 path = "ticks.csv"

@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conftest import CLI, StartService, run_cli
+from tests.conftest import CLI, REPO, StartService, run_cli
 
 # --- replay ---------------------------------------------------------------------------
 
@@ -282,11 +282,26 @@ def test_run_stops_on_sigint_too(start_service: StartService, data_dir: Path) ->
     assert service.stop(signal.SIGINT) == 0
 
 
+def shipped_config_in(directory: Path) -> Path:
+    """The shipped alerts.toml, with its journal in ``directory`` and its hub on a free port."""
+    text = (REPO / "alerts.toml").read_text()
+    for old, new in (
+        ('journal = "var/alerts.db"', f'journal = "{directory / "alerts.db"}"'),
+        ("port = 8765", "port = 0"),
+        ('dir = "articles"', f'dir = "{REPO / "articles"}"'),
+    ):
+        assert old in text, f"alerts.toml no longer has {old!r}; update this test"
+        text = text.replace(old, new)
+    path = directory / "alerts.toml"
+    path.write_text(text)
+    return path
+
+
 def test_run_without_sources_replays_the_sample_day_and_alerts_within_a_minute(
-    start_service: StartService,
+    start_service: StartService, tmp_path: Path
 ) -> None:
     started = time.monotonic()
-    service = start_service("run", "--config", "alerts.toml")
+    service = start_service("run", "--config", str(shipped_config_in(tmp_path)))
     (hello,) = service.wait_for("service_started")
     assert "bundled sample day" in str(hello["note"])
     (first,) = service.wait_for("alert_fired", timeout=60)

@@ -1,0 +1,214 @@
+"""Alert mail: composed as a pure function, sent over one SMTP connection (aiosmtplib).
+
+Every header value passes through :func:`~service.text.one_line`, so no text
+from a tick, an article or a subscriber can end a header line and start
+another; the HTML part escapes it. The ``Message-ID`` is derived from the alert
+and the subscriber, so a retry after a lost reply carries the same id and
+the recipient's server (or mail client) can fold the copies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import html
+from collections.abc import Callable, Mapping
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import quote as url_quote
+
+import aiosmtplib
+
+from service.delivery.journal import Delivery
+from service.delivery.outcomes import delivery_error, smtp_outcome
+from service.delivery.settings import EmailConfig
+from service.delivery.subscribers import Channel, Subscriber
+from service.errors import RetryableDeliveryError
+from service.text import first_line, one_line
+
+MAX_SUBJECT_CHARS = 200
+
+
+def message_id(alert_id: str, subscriber_id: str, sender: str) -> str:
+    """The same on every attempt for one alert and one subscriber."""
+    who = hashlib.blake2b(subscriber_id.encode(), digest_size=6).hexdigest()
+    domain = one_line(sender.rpartition("@")[2]) or "localhost"
+    return f"<{one_line(alert_id)}.{who}@{domain}>"
+
+
+def compose_alert_email(
+    alert: Mapping[str, Any],
+    *,
+    subscriber_id: str,
+    recipient: str,
+    sender: str,
+    unsubscribe_url: str,
+    unsubscribe_token: str,
+) -> EmailMessage:
+    """The alert mail: subject, plain-text and HTML parts, RFC 8058 unsubscribe headers."""
+    message = EmailMessage()
+    message["From"] = one_line(sender)
+    message["To"] = one_line(recipient)
+    message["Subject"] = one_line(str(alert["headline"]), MAX_SUBJECT_CHARS)
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = message_id(str(alert["id"]), subscriber_id, sender)
+    mailto = f"mailto:{one_line(sender)}?subject={url_quote('unsubscribe ' + unsubscribe_token)}"
+    message["List-Unsubscribe"] = f"<{one_line(unsubscribe_url)}>, <{mailto}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Strykr-Alert-Id"] = one_line(str(alert["id"]))
+    message.set_content(_plain(alert, unsubscribe_url))
+    message.add_alternative(_html(alert, unsubscribe_url), subtype="html")
+    return message
+
+
+def _facts(alert: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [
+        ("Symbol", str(alert["symbol"])),
+        ("Level", f"{alert['level']}"),
+        ("Price", f"{alert['price']}"),
+        ("At", str(alert["at"])),
+        ("Rule", str(alert["rule"])),
+    ]
+
+
+def _article_facts(article: Mapping[str, Any]) -> list[tuple[str, str]]:
+    facts: list[tuple[str, str]] = []
+    for label, key in (
+        ("Article", "title"),
+        ("Published", "published"),
+        ("Pulse", "pulse"),
+        ("Threat level", "threat_level"),
+        ("Bias", "bias"),
+        ("Strykr Take", "take"),
+        ("Link", "url"),
+    ):
+        value = article.get(key)
+        if value not in (None, ""):
+            facts.append((label, str(value)))
+    return facts
+
+
+def _plain(alert: Mapping[str, Any], unsubscribe_url: str) -> str:
+    lines = [str(alert["headline"]), ""]
+    lines += [f"{label}: {value}" for label, value in _facts(alert)]
+    article = alert.get("article")
+    if article:
+        lines += ["", "Latest Strykr analysis"]
+        lines += [f"{label}: {value}" for label, value in _article_facts(article)]
+    lines += ["", f"Unsubscribe: {unsubscribe_url}", ""]
+    return "\n".join(lines)
+
+
+def _html(alert: Mapping[str, Any], unsubscribe_url: str) -> str:
+    def rows(facts: list[tuple[str, str]]) -> str:
+        return "".join(
+            f"<tr><th align='left'>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>"
+            for label, value in facts
+        )
+
+    parts = [
+        "<!doctype html><html><body>",
+        f"<h2>{html.escape(str(alert['headline']))}</h2>",
+        f"<table>{rows(_facts(alert))}</table>",
+    ]
+    article = alert.get("article")
+    if article:
+        facts = [(label, value) for label, value in _article_facts(article) if label != "Link"]
+        parts += ["<h3>Latest Strykr analysis</h3>", f"<table>{rows(facts)}</table>"]
+        url = article.get("url")
+        if isinstance(url, str) and url.startswith(("https://", "http://")):
+            parts.append(f'<p><a href="{html.escape(url)}">Read the analysis</a></p>')
+    parts += [
+        f'<p><small><a href="{html.escape(unsubscribe_url)}">Unsubscribe</a></small></p>',
+        "</body></html>",
+    ]
+    return "".join(parts)
+
+
+class EmailSender:
+    """Sends alert mail through one SMTP connection, opened when needed and kept open."""
+
+    name: Channel = "email"
+
+    def __init__(
+        self, config: EmailConfig, *, unsubscribe: Callable[[str], tuple[str, str]]
+    ) -> None:
+        self.config = config
+        self.concurrency = 1  # one SMTP connection, one transaction at a time
+        self._unsubscribe = unsubscribe  # subscriber id -> (URL, token)
+        self._client: aiosmtplib.SMTP | None = None
+        self._lock = asyncio.Lock()
+
+    async def send(self, delivery: Delivery, subscriber: Subscriber | None) -> None:
+        assert subscriber is not None
+        url, token = self._unsubscribe(subscriber.id)
+        message = compose_alert_email(
+            delivery.alert,
+            subscriber_id=subscriber.id,
+            recipient=delivery.target,
+            sender=self.config.sender,
+            unsubscribe_url=url,
+            unsubscribe_token=token,
+        )
+        async with self._lock:
+            client = await self._connected()
+            try:
+                errors, _reply = await client.send_message(message)
+            except aiosmtplib.SMTPSenderRefused as error:
+                # The server's view of our sender, not of this recipient: try again later.
+                raise RetryableDeliveryError(f"SMTP {error.code} {first_line(error)}") from None
+            except aiosmtplib.SMTPRecipientsRefused as error:
+                refused = error.recipients[0]
+                raise delivery_error(
+                    smtp_outcome(refused.code), f"SMTP {refused.code} {refused.message}"
+                ) from None
+            except aiosmtplib.SMTPResponseException as error:
+                await self._drop()
+                raise delivery_error(
+                    smtp_outcome(error.code), f"SMTP {error.code} {first_line(error)}"
+                ) from None
+            except (aiosmtplib.SMTPException, OSError) as error:
+                await self._drop()
+                raise RetryableDeliveryError(f"SMTP: {first_line(error)}") from None
+        for code, text in errors.values():  # per-recipient refusals that did not stop the mail
+            raise delivery_error(smtp_outcome(code), f"SMTP {code} {text}")
+
+    async def _connected(self) -> aiosmtplib.SMTP:
+        if self._client is not None and self._client.is_connected:
+            return self._client
+        config = self.config
+        client = aiosmtplib.SMTP(
+            hostname=config.host,
+            port=config.port,
+            use_tls=config.tls,
+            start_tls=config.starttls and not config.tls,
+            username=config.username,
+            password=config.password,
+            timeout=config.timeout_seconds,
+        )
+        try:
+            # Refusals here (greeting, STARTTLS, login) concern the server or our
+            # settings, not the recipient: retried until someone fixes them.
+            await client.connect()
+        except (aiosmtplib.SMTPException, OSError) as error:
+            raise RetryableDeliveryError(
+                f"SMTP {config.host}:{config.port}: {first_line(error)}"
+            ) from None
+        self._client = client
+        return client
+
+    async def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    async def close(self) -> None:
+        async with self._lock:
+            client, self._client = self._client, None
+            if client is not None and client.is_connected:
+                try:
+                    await asyncio.wait_for(client.quit(), timeout=1.0)
+                except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                    client.close()

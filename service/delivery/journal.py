@@ -1,0 +1,442 @@
+"""The alert journal and delivery outbox: written before anything is sent.
+
+Every new alert is stored with one delivery row per (subscriber, channel,
+address) in one transaction; only then do the hub and the delivery workers
+see it. Alert ids are deterministic, so an alert replayed or re-detected
+after a restart finds its row and is neither stored nor delivered again.
+
+:class:`Journal` is the interface the rest of the service uses;
+:class:`SqliteJournal` is the embedded implementation (WAL, ``synchronous =
+FULL``: a committed alert survives a power cut). A server database can
+replace it behind the same methods.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from service.delivery.subscribers import Channel, Planned, Subscriber, WebPushSubscription
+from service.errors import JournalError
+from service.models import AlertEvent
+
+Status = Literal["pending", "retry", "sent", "dead", "cancelled"]
+STATUSES: tuple[Status, ...] = ("pending", "retry", "sent", "dead", "cancelled")
+SCHEMA_VERSION = 1
+# Errors are stored for people to read; a reply can be long.
+MAX_ERROR_CHARS = 500
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS alerts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    symbol TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    ts_ns INTEGER NOT NULL,
+    recorded_ns INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_by_symbol ON alerts (symbol, seq);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY,
+    alert_id TEXT NOT NULL REFERENCES alerts (id),
+    subscriber TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    target TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ns INTEGER NOT NULL,
+    last_error TEXT,
+    updated_ns INTEGER NOT NULL,
+    UNIQUE (alert_id, subscriber, channel, target)
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (channel, next_attempt_ns)
+    WHERE status IN ('pending', 'retry');
+CREATE TABLE IF NOT EXISTS subscribers (
+    id TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    created_ns INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delivery:
+    """A delivery row that is due: what to send, where, and how many tries so far."""
+
+    id: int
+    alert_id: str
+    subscriber: str
+    channel: Channel
+    target: str
+    attempts: int
+    alert: dict[str, Any]  # the ALERT object, as every channel sends it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryRecord:
+    """A delivery row as stored, for people and tests."""
+
+    alert_id: str
+    subscriber: str
+    channel: Channel
+    target: str
+    status: Status
+    attempts: int
+    last_error: str | None
+
+
+class UnknownAlertError(LookupError):
+    """``since`` names an alert the journal does not hold."""
+
+
+class Journal(Protocol):
+    """What the service needs of a journal; every method is short and synchronous."""
+
+    def record_alerts(
+        self, alerts: Sequence[tuple[AlertEvent, Sequence[Planned]]], *, now_ns: int
+    ) -> list[AlertEvent]: ...
+
+    def alerts_after(
+        self, since: str | None, symbols: Iterable[str] | None, *, limit: int | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    def due(self, channel: Channel, *, now_ns: int, limit: int) -> list[Delivery]: ...
+
+    def next_due_ns(self, channel: Channel) -> int | None: ...
+
+    def mark_sent(self, delivery_id: int, *, now_ns: int) -> None: ...
+
+    def mark_retry(self, delivery_id: int, error: str, *, next_ns: int, now_ns: int) -> None: ...
+
+    def mark_dead(self, delivery_id: int, error: str, *, now_ns: int) -> None: ...
+
+    def mark_cancelled(self, delivery_id: int, reason: str, *, now_ns: int) -> None: ...
+
+    def delivery_counts(self) -> dict[tuple[str, str], int]: ...
+
+    def subscribers(self) -> list[Subscriber]: ...
+
+    def put_subscriber(self, subscriber: Subscriber, *, now_ns: int) -> None: ...
+
+    def remove_subscriber(self, subscriber_id: str) -> bool: ...
+
+    def secret(self) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class SqliteJournal:
+    """The journal in one SQLite file (``":memory:"`` for a journal that dies with the process).
+
+    One writer: the service's event loop thread. Every method commits before
+    it returns.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise JournalError(self.path, f"cannot create its directory: {error}") from None
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.execute("PRAGMA busy_timeout = 5000")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise JournalError(
+                    self.path,
+                    f"written by a newer strykr-alerts (schema {version}, this one reads "
+                    f"{SCHEMA_VERSION}); upgrade, or point [service] journal elsewhere",
+                )
+            # Every statement is idempotent (IF NOT EXISTS): a fresh file gets the schema,
+            # an existing one is left as it is.
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.Error as error:
+            raise JournalError(self.path, f"cannot be opened: {error}") from None
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db, self.path)
+
+    def record_alerts(
+        self, alerts: Sequence[tuple[AlertEvent, Sequence[Planned]]], *, now_ns: int
+    ) -> list[AlertEvent]:
+        """Store each alert with its deliveries, in one transaction; return the new alerts.
+
+        An alert already in the journal (same id) is skipped with its
+        deliveries: it was stored, and is being delivered, already.
+        """
+        new: list[AlertEvent] = []
+        with self._transaction():
+            for alert, planned in alerts:
+                cursor = self._db.execute(
+                    "INSERT OR IGNORE INTO alerts (id, symbol, kind, ts_ns, recorded_ns, body) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        alert.id,
+                        alert.symbol,
+                        alert.kind,
+                        alert.ts_ns,
+                        now_ns,
+                        json.dumps(alert.to_dict(), separators=(",", ":")),
+                    ),
+                )
+                if cursor.rowcount != 1:
+                    continue
+                new.append(alert)
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO deliveries "
+                    "(alert_id, subscriber, channel, target, next_attempt_ns, updated_ns) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (alert.id, p.subscriber, p.channel, p.target, now_ns, now_ns)
+                        for p in planned
+                    ],
+                )
+        return new
+
+    def alerts_after(
+        self, since: str | None, symbols: Iterable[str] | None, *, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Alerts recorded after the alert ``since`` (all, when ``None``), oldest first.
+
+        ``symbols`` ``None`` means every symbol. Raises :class:`UnknownAlertError`
+        when ``since`` is not in the journal.
+        """
+        after = 0
+        if since is not None:
+            row = self._db.execute("SELECT seq FROM alerts WHERE id = ?", (since,)).fetchone()
+            if row is None:
+                raise UnknownAlertError(since)
+            after = row[0]
+        query = "SELECT body FROM alerts WHERE seq > ?"
+        params: list[object] = [after]
+        if symbols is not None:
+            wanted = sorted(set(symbols))
+            query += f" AND symbol IN ({', '.join('?' * len(wanted))})"
+            params += wanted
+        query += " ORDER BY seq"
+        if limit is not None:
+            query += " LIMIT ?"
+            params.append(limit)
+        return [json.loads(body) for (body,) in self._db.execute(query, params)]
+
+    def recent_alerts(self, *, symbol: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest ``limit`` alerts (of ``symbol``), oldest first."""
+        query = "SELECT body FROM alerts"
+        params: list[object] = []
+        if symbol is not None:
+            query += " WHERE symbol = ?"
+            params.append(symbol)
+        query += " ORDER BY seq DESC LIMIT ?"
+        params.append(limit)
+        rows = self._db.execute(query, params).fetchall()
+        return [json.loads(body) for (body,) in reversed(rows)]
+
+    def due(self, channel: Channel, *, now_ns: int, limit: int) -> list[Delivery]:
+        """Deliveries of ``channel`` to try now, oldest first."""
+        rows = self._db.execute(
+            "SELECT d.id, d.alert_id, d.subscriber, d.channel, d.target, d.attempts, a.body "
+            "FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
+            "WHERE d.channel = ? AND d.status IN ('pending', 'retry') AND d.next_attempt_ns <= ? "
+            "ORDER BY d.next_attempt_ns, d.id LIMIT ?",
+            (channel, now_ns, limit),
+        ).fetchall()
+        return [
+            Delivery(
+                id=row[0],
+                alert_id=row[1],
+                subscriber=row[2],
+                channel=row[3],
+                target=row[4],
+                attempts=row[5],
+                alert=json.loads(row[6]),
+            )
+            for row in rows
+        ]
+
+    def next_due_ns(self, channel: Channel) -> int | None:
+        """When the next delivery of ``channel`` is due (``None``: none is waiting)."""
+        row = self._db.execute(
+            "SELECT MIN(next_attempt_ns) FROM deliveries "
+            "WHERE channel = ? AND status IN ('pending', 'retry')",
+            (channel,),
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def mark_sent(self, delivery_id: int, *, now_ns: int) -> None:
+        self._update(delivery_id, "sent", None, now_ns)
+
+    def mark_retry(self, delivery_id: int, error: str, *, next_ns: int, now_ns: int) -> None:
+        self._update(delivery_id, "retry", error, now_ns, next_ns=next_ns)
+
+    def mark_dead(self, delivery_id: int, error: str, *, now_ns: int) -> None:
+        self._update(delivery_id, "dead", error, now_ns)
+
+    def mark_cancelled(self, delivery_id: int, reason: str, *, now_ns: int) -> None:
+        self._update(delivery_id, "cancelled", reason, now_ns, attempted=False)
+
+    def _update(
+        self,
+        delivery_id: int,
+        status: Status,
+        error: str | None,
+        now_ns: int,
+        *,
+        next_ns: int | None = None,
+        attempted: bool = True,
+    ) -> None:
+        with self._transaction():
+            self._db.execute(
+                "UPDATE deliveries SET status = ?, attempts = attempts + ?, "
+                "last_error = COALESCE(?, last_error), "
+                "next_attempt_ns = COALESCE(?, next_attempt_ns), updated_ns = ? WHERE id = ?",
+                (
+                    status,
+                    1 if attempted else 0,
+                    None if error is None else error[:MAX_ERROR_CHARS],
+                    next_ns,
+                    now_ns,
+                    delivery_id,
+                ),
+            )
+
+    def deliveries(self, *, alert_id: str | None = None) -> list[DeliveryRecord]:
+        """Every delivery row (of ``alert_id``), in the order they were planned."""
+        query = (
+            "SELECT alert_id, subscriber, channel, target, status, attempts, last_error "
+            "FROM deliveries"
+        )
+        params: tuple[object, ...] = ()
+        if alert_id is not None:
+            query += " WHERE alert_id = ?"
+            params = (alert_id,)
+        return [
+            DeliveryRecord(
+                alert_id=row[0],
+                subscriber=row[1],
+                channel=row[2],
+                target=row[3],
+                status=row[4],
+                attempts=row[5],
+                last_error=row[6],
+            )
+            for row in self._db.execute(query + " ORDER BY id", params)
+        ]
+
+    def delivery_counts(self) -> dict[tuple[str, str], int]:
+        """Deliveries by (channel, status)."""
+        rows = self._db.execute(
+            "SELECT channel, status, COUNT(*) FROM deliveries GROUP BY channel, status"
+        )
+        return {(channel, status): count for channel, status, count in rows}
+
+    def alert_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0])
+
+    def subscribers(self) -> list[Subscriber]:
+        """The subscribers added through the API, oldest first."""
+        rows = self._db.execute("SELECT body FROM subscribers ORDER BY created_ns, id")
+        return [_subscriber_from_json(body) for (body,) in rows]
+
+    def put_subscriber(self, subscriber: Subscriber, *, now_ns: int) -> None:
+        """Add ``subscriber``, or replace the one with its id."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO subscribers (id, body, created_ns) VALUES (?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                (subscriber.id, _subscriber_to_json(subscriber), now_ns),
+            )
+
+    def remove_subscriber(self, subscriber_id: str) -> bool:
+        with self._transaction():
+            cursor = self._db.execute("DELETE FROM subscribers WHERE id = ?", (subscriber_id,))
+        return cursor.rowcount == 1
+
+    def secret(self) -> bytes:
+        """This journal's signing key (made on first use): it signs unsubscribe links."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'secret'").fetchone()
+        if row is not None:
+            return bytes.fromhex(row[0])
+        value = secrets.token_bytes(32)
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('secret', ?)", (value.hex(),)
+            )
+        return self.secret()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` on an error.
+
+    A database error (disk full, file gone read-only) leaves as a
+    :class:`JournalError` that names the journal.
+    """
+
+    def __init__(self, db: sqlite3.Connection, path: str) -> None:
+        self._db = db
+        self._path = path
+
+    def __enter__(self) -> None:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise JournalError(self._path, f"cannot be written: {error}") from None
+
+    def __exit__(self, kind: object, error: object, traceback: object) -> None:
+        try:
+            self._db.execute("ROLLBACK" if error is not None else "COMMIT")
+        except sqlite3.Error as failure:
+            raise JournalError(self._path, f"cannot be written: {failure}") from None
+        if isinstance(error, sqlite3.Error):
+            raise JournalError(self._path, f"cannot be written: {error}") from None
+
+
+def _subscriber_to_json(subscriber: Subscriber) -> str:
+    return json.dumps(
+        {
+            "id": subscriber.id,
+            "email": subscriber.email,
+            "push": list(subscriber.push),
+            "webpush": [sub.to_dict() for sub in subscriber.webpush],
+            "webhook": subscriber.webhook,
+            "webhook_secret": subscriber.webhook_secret,
+            "symbols": list(subscriber.symbols),
+            "kinds": list(subscriber.kinds),
+            "confirmed": subscriber.confirmed,
+        }
+    )
+
+
+def _subscriber_from_json(body: str) -> Subscriber:
+    data = json.loads(body)
+    return Subscriber(
+        id=data["id"],
+        email=data["email"],
+        push=tuple(data["push"]),
+        webpush=tuple(
+            WebPushSubscription(
+                endpoint=sub["endpoint"], p256dh=sub["keys"]["p256dh"], auth=sub["keys"]["auth"]
+            )
+            for sub in data["webpush"]
+        ),
+        webhook=data["webhook"],
+        webhook_secret=data["webhook_secret"],
+        symbols=tuple(data["symbols"]),
+        kinds=tuple(data["kinds"]),
+        confirmed=data["confirmed"],
+    )

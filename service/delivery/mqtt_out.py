@@ -1,0 +1,82 @@
+"""MQTT out: every alert published to ``alerts/{symbol}`` (QoS 1), for other systems to react.
+
+One long-lived connection, kept by :meth:`MqttOutSender.run` with the same
+backoff and log lines as the MQTT source; a delivery made while the broker is
+away fails as retryable and is sent once the link is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import ssl
+
+import aiomqtt
+
+from service.delivery.journal import Delivery
+from service.delivery.settings import MqttOutConfig
+from service.delivery.subscribers import Channel, Subscriber
+from service.errors import RetryableDeliveryError
+from service.streams.link import Link
+from service.text import first_line
+
+CONNECT_TIMEOUT_S = 10.0
+PUBLISH_TIMEOUT_S = 10.0
+
+
+class MqttOutSender:
+    name: Channel = "mqtt"
+
+    def __init__(self, config: MqttOutConfig) -> None:
+        self.config = config
+        self.concurrency = 16  # publishes wait for their PUBACK in parallel
+        self.link = Link.for_source(config, prefix="mqtt_out")
+        self._client: aiomqtt.Client | None = None
+        self.connected = asyncio.Event()
+
+    async def run(self) -> None:
+        """Keep the connection up until cancelled."""
+        config = self.config
+        tls_context = None
+        if config.tls:
+            cafile = None if config.ca_file is None else str(config.ca_file)
+            tls_context = ssl.create_default_context(cafile=cafile)
+        client = aiomqtt.Client(
+            config.host,
+            config.port,
+            identifier=config.client_id,
+            username=config.username,
+            password=config.password,
+            timeout=CONNECT_TIMEOUT_S,
+            tls_context=tls_context,
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        )
+        while True:
+            try:
+                async with client:
+                    self._client = client
+                    self.connected.set()
+                    self.link.up(topic=f"{config.topic_prefix}/{{symbol}}", qos=config.qos)
+                    # aiomqtt raises from the messages iterator when the link drops.
+                    async for _message in client.messages:
+                        pass
+            except aiomqtt.MqttError as error:
+                self._client = None
+                self.connected.clear()
+                await asyncio.sleep(self.link.down(str(error) or type(error).__name__))
+
+    async def send(self, delivery: Delivery, subscriber: Subscriber | None) -> None:
+        client = self._client
+        if client is None:
+            raise RetryableDeliveryError(f"not connected to {self.config.url}")
+        payload = json.dumps(delivery.alert, separators=(",", ":"))
+        try:
+            await client.publish(
+                delivery.target, payload, qos=self.config.qos, timeout=PUBLISH_TIMEOUT_S
+            )
+        except aiomqtt.MqttError as error:
+            raise RetryableDeliveryError(f"{self.config.url}: {first_line(error, 200)}") from None
+
+    async def close(self) -> None:
+        return None

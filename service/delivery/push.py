@@ -1,0 +1,152 @@
+"""Push: apprise URLs (ntfy, Telegram, Slack, Discord, Pushover, …) and browser Web Push.
+
+The text is short: the headline, the article's title, a link. Titles become
+HTTP headers in some apprise services (ntfy's ``X-Title``), so they are made
+one line first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import apprise
+from pywebpush import WebPushException, webpush_async
+
+from service.delivery.journal import Delivery
+from service.delivery.outcomes import delivery_error, http_outcome
+from service.delivery.settings import PushConfig
+from service.delivery.subscribers import Channel, Subscriber
+from service.errors import PermanentDeliveryError, RetryableDeliveryError
+from service.text import first_line, one_line
+
+MAX_TITLE_CHARS = 120
+MAX_BODY_CHARS = 400
+# Web Push services keep an undelivered message this long (the browser may be off).
+WEBPUSH_TTL_SECONDS = 3600
+
+
+def push_url_problem(url: str) -> str | None:
+    """Why apprise cannot use ``url`` (``None``: it can). The message never repeats the URL."""
+    if apprise.Apprise.instantiate(url) is None:
+        scheme = urlsplit(url).scheme or "(none)"
+        return (
+            f"not a push URL apprise understands (scheme {scheme}); "
+            "see https://github.com/caronc/apprise/wiki for ntfy://, tgram://, json://, …"
+        )
+    return None
+
+
+def push_text(alert: Mapping[str, Any]) -> tuple[str, str]:
+    """(title, body) of a push: the headline, then the article's title and link."""
+    title = one_line(str(alert["headline"]), MAX_TITLE_CHARS)
+    lines = [title]
+    article = alert.get("article") or {}
+    if article.get("title"):
+        lines.append(one_line(str(article["title"]), MAX_TITLE_CHARS))
+    if article.get("url"):
+        lines.append(one_line(str(article["url"])))
+    return title, "\n".join(lines)[:MAX_BODY_CHARS]
+
+
+def redact_url(url: str) -> str:
+    """``scheme://host`` of a URL: push URLs carry tokens in every other part."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}"
+
+
+class AppriseSender:
+    """One apprise URL per delivery, so each service is retried on its own."""
+
+    name: Channel = "push"
+
+    def __init__(self, config: PushConfig, *, concurrency: int) -> None:
+        self.config = config
+        self.concurrency = concurrency
+
+    async def send(self, delivery: Delivery, subscriber: Subscriber | None) -> None:
+        title, body = push_text(delivery.alert)
+        notifier = apprise.Apprise()
+        if not notifier.add(delivery.target):
+            raise PermanentDeliveryError(f"{redact_url(delivery.target)}: not a valid push URL")
+        problems: list[str] = []
+
+        def remember(entry: Any, _plugin: Any) -> None:
+            problems.append(str(getattr(entry, "message", entry)))
+
+        result = await notifier.async_notify(
+            body=body,
+            title=title,
+            timeout=self.config.timeout_seconds,
+            log_callback=remember,
+        )
+        if not result:
+            reason = problems[-1] if problems else getattr(result.status, "name", "failed")
+            raise RetryableDeliveryError(
+                f"{redact_url(delivery.target)}: {one_line(reason, 200).lower()}"
+            )
+
+    async def close(self) -> None:
+        return None
+
+
+class WebPushSender:
+    """Browser Web Push (pywebpush, VAPID), for subscriptions registered through the API.
+
+    The ``Topic`` header is the alert id, so a retried push replaces the one
+    the push service may already hold instead of showing twice.
+    """
+
+    name: Channel = "webpush"
+
+    def __init__(self, config: PushConfig, *, concurrency: int) -> None:
+        self.config = config
+        self.concurrency = concurrency
+        self._session: aiohttp.ClientSession | None = None
+
+    async def send(self, delivery: Delivery, subscriber: Subscriber | None) -> None:
+        assert subscriber is not None
+        if self.config.vapid_private_key is None:
+            raise RetryableDeliveryError("no [push] vapid_private_key is configured")
+        subscription = next(
+            (sub for sub in subscriber.webpush if sub.endpoint == delivery.target), None
+        )
+        if subscription is None:
+            raise PermanentDeliveryError("the browser subscription is gone")
+        title, body = push_text(delivery.alert)
+        article = delivery.alert.get("article") or {}
+        data = json.dumps(
+            {"title": title, "body": body, "url": article.get("url"), "alert": delivery.alert}
+        )
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.config.timeout_seconds)
+            )
+        try:
+            await webpush_async(
+                subscription.to_dict(),
+                data=data,
+                vapid_private_key=self.config.vapid_private_key,
+                vapid_claims={"sub": self.config.vapid_subject},
+                ttl=WEBPUSH_TTL_SECONDS,
+                headers={"Topic": delivery.alert_id[:32], "Urgency": "high"},
+                aiohttp_session=self._session,
+            )
+        except WebPushException as error:
+            status = getattr(error.response, "status", None)
+            where = redact_url(delivery.target)
+            if status is None:
+                raise RetryableDeliveryError(f"{where}: {first_line(error, 200)}") from None
+            raise delivery_error(http_outcome(status), f"{where}: HTTP {status}") from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            raise RetryableDeliveryError(
+                f"{redact_url(delivery.target)}: {first_line(error, 200) or 'timed out'}"
+            ) from None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,104 @@
+"""Who gets which alert, on which channels: pure decisions, no I/O."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from service.models import AlertEvent
+
+Channel = Literal["email", "push", "webpush", "webhook", "mqtt"]
+CHANNELS: tuple[Channel, ...] = ("email", "push", "webpush", "webhook", "mqtt")
+# The subscriber id of deliveries that belong to no subscriber (MQTT out).
+OPS_SUBSCRIBER = "-"
+
+# Deliberately plain: one @, no spaces or control characters, a dot in the
+# domain. Whether the mailbox exists is for the mail server to say.
+EMAIL_ADDRESS = re.compile(
+    r"^[^@\s\x00-\x1f\x7f<>,;\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$"
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebPushSubscription:
+    """A browser's push subscription (PushSubscription.toJSON())."""
+
+    endpoint: str
+    p256dh: str
+    auth: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Subscriber:
+    """Someone who gets alerts: on ``symbols`` (``("*",)``: all) and ``kinds`` (empty: all).
+
+    ``confirmed`` is false for an email subscriber who has not yet clicked the
+    opt-in link; nothing is sent to such a subscriber.
+    """
+
+    id: str
+    email: str | None = None
+    push: tuple[str, ...] = field(default=(), repr=False)  # apprise URLs hold tokens
+    webpush: tuple[WebPushSubscription, ...] = field(default=(), repr=False)
+    webhook: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    symbols: tuple[str, ...] = ("*",)
+    kinds: tuple[str, ...] = ()
+    confirmed: bool = True
+
+    def wants(self, alert: AlertEvent) -> bool:
+        if not self.confirmed:
+            return False
+        if "*" not in self.symbols and alert.symbol not in self.symbols:
+            return False
+        return not self.kinds or alert.kind in self.kinds
+
+    def targets(self) -> list[tuple[Channel, str]]:
+        """Every (channel, address) this subscriber receives on."""
+        targets: list[tuple[Channel, str]] = []
+        if self.email:
+            targets.append(("email", self.email))
+        targets += [("push", url) for url in self.push]
+        targets += [("webpush", sub.endpoint) for sub in self.webpush]
+        if self.webhook:
+            targets.append(("webhook", self.webhook))
+        return targets
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One delivery to make: ``alert`` to ``target`` on ``channel`` for ``subscriber``."""
+
+    subscriber: str
+    channel: Channel
+    target: str
+
+
+def plan_deliveries(
+    alert: AlertEvent,
+    subscribers: Iterable[Subscriber],
+    channels: Iterable[Channel],
+    *,
+    mqtt_topic: str | None = None,
+) -> list[Planned]:
+    """The deliveries ``alert`` makes: one per subscriber, channel and address.
+
+    Only channels that are configured (``channels``) get rows; with
+    ``mqtt_topic`` the alert is also published there once, for no subscriber.
+    """
+    enabled = set(channels)
+    planned = [
+        Planned(subscriber.id, channel, target)
+        for subscriber in subscribers
+        if subscriber.wants(alert)
+        for channel, target in subscriber.targets()
+        if channel in enabled
+    ]
+    if mqtt_topic is not None and "mqtt" in enabled:
+        planned.append(Planned(OPS_SUBSCRIBER, "mqtt", mqtt_topic))
+    return list(dict.fromkeys(planned))

@@ -1,0 +1,448 @@
+"""The websocket hub traders' dashboards connect to (the ``websockets`` server).
+
+Protocol, JSON text frames (docs/protocol.md has the full reference)::
+
+    client → {"op": "subscribe", "symbols": ["IWM"], "ticks": true, "since": "<alert id>"}
+    server → {"type": "subscribed", "symbols": [...], "levels": [...], "articles": {...}}
+             {"type": "alert", "data": ALERT}            every journaled alert after "since",
+                                                         then live ones
+             {"type": "tick", "data": {"symbol", "price", "at"}}   at most tick_hz per symbol
+             {"type": "error", "message": "..."}         a bad client message; never fatal
+
+A slow client never slows the engine or the other clients. Each frame is
+encoded once; a client whose socket takes it at once gets it written
+directly (as ``websockets.broadcast`` would), while a client with a full
+socket buffer gets alerts queued, up to ``max_pending_alerts``, and no ticks
+(the next flush sends it the latest ones). Past that bound it is closed with
+1013 ("try again later"), and reconnects with ``since`` to miss nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+from collections import deque
+from collections.abc import Iterable, Sequence
+from http import HTTPStatus
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+import structlog
+from websockets.asyncio.server import ServerConnection, broadcast, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.typing import Origin
+
+from service.delivery.journal import UnknownAlertError
+from service.delivery.settings import WebsocketHubConfig
+from service.models import AlertEvent, Tick
+from service.symbols import normalize_symbol
+from service.text import first_line, quote
+
+log = structlog.get_logger("service.ws_hub")
+
+MAX_SYMBOLS = 256
+MAX_ALERT_ID_CHARS = 64
+SLOW_CLIENT_CODE = 1013  # "Try Again Later"
+CLOSE_TIMEOUT_S = 2.0
+
+
+class HubSnapshot(Protocol):
+    """What a new subscriber is told first: the levels watched and the latest articles."""
+
+    def levels(self, symbols: frozenset[str] | None) -> list[dict[str, object]]: ...
+
+    def articles(self, symbols: frozenset[str] | None) -> dict[str, dict[str, object]]: ...
+
+
+class AlertHistory(Protocol):
+    def alerts_after(
+        self, since: str | None, symbols: Iterable[str] | None, *, limit: int | None = None
+    ) -> list[dict[str, Any]]: ...
+
+
+class ClientMessageError(ValueError):
+    """A client sent something the protocol does not allow; the message says what."""
+
+
+class HubClient:
+    """One connected dashboard: what it wants, and what it is owed."""
+
+    __slots__ = (
+        "backlog",
+        "closing",
+        "connection",
+        "pending",
+        "symbols",
+        "ticks",
+        "wake",
+        "writing",
+    )
+
+    def __init__(self, connection: ServerConnection) -> None:
+        self.connection = connection
+        self.symbols: frozenset[str] | None = frozenset()  # None: every symbol
+        self.ticks = False
+        self.backlog: deque[bytes] = deque()  # the subscribe reply and its history
+        self.pending: deque[bytes] = deque()  # live alerts that could not be written at once
+        self.wake = asyncio.Event()
+        self.writing = False
+        self.closing = False
+
+    def takes_now(self, limit: int) -> bool:
+        """Whether a frame can be written now without queueing behind others."""
+        if self.writing or self.backlog or self.pending or self.closing:
+            return False
+        transport = self.connection.transport
+        return transport is not None and transport.get_write_buffer_size() <= limit
+
+
+def parse_subscribe(text: str | bytes) -> tuple[frozenset[str] | None, bool, str | None]:
+    """A subscribe message → (symbols, ticks, since); ``None`` symbols means all.
+
+    Raises :class:`ClientMessageError` saying what is wrong.
+    """
+    if isinstance(text, bytes):
+        raise ClientMessageError("send JSON text frames, not binary ones")
+    try:
+        message = json.loads(text)
+    except ValueError as error:
+        raise ClientMessageError(f"not JSON: {first_line(error, 100)}") from None
+    if not isinstance(message, dict):
+        raise ClientMessageError('expected a JSON object such as {"op": "subscribe", ...}')
+    op = message.get("op")
+    if op != "subscribe":
+        shown = quote(op) if isinstance(op, str) else json.dumps(op)
+        raise ClientMessageError(f'unknown op {shown}; the only op is "subscribe"')
+    unknown = sorted(set(message) - {"op", "symbols", "ticks", "since"})
+    if unknown:
+        raise ClientMessageError(f"unknown key {quote(unknown[0])} in subscribe")
+    symbols = message.get("symbols")
+    if not isinstance(symbols, list) or not symbols or len(symbols) > MAX_SYMBOLS:
+        raise ClientMessageError(
+            f'symbols: expected a list of 1 to {MAX_SYMBOLS} symbols, or ["*"] for all'
+        )
+    wanted: set[str] = set()
+    for item in symbols:
+        if item == "*":
+            return _rest(message, None)
+        try:
+            wanted.add(normalize_symbol(item))
+        except ValueError as error:
+            raise ClientMessageError(f"symbols: {error}") from None
+    return _rest(message, frozenset(wanted))
+
+
+def _rest(
+    message: dict[str, Any], symbols: frozenset[str] | None
+) -> tuple[frozenset[str] | None, bool, str | None]:
+    ticks = message.get("ticks", False)
+    if not isinstance(ticks, bool):
+        raise ClientMessageError("ticks: expected true or false")
+    since = message.get("since")
+    if since is not None and (
+        not isinstance(since, str) or not 0 < len(since) <= MAX_ALERT_ID_CHARS
+    ):
+        raise ClientMessageError("since: expected the id of the last alert you received")
+    return symbols, ticks, since
+
+
+def encode(message: dict[str, object]) -> bytes:
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
+class WebsocketHub:
+    """Serves dashboards: a snapshot on subscribe, missed alerts, then live alerts and ticks."""
+
+    def __init__(
+        self, config: WebsocketHubConfig, *, history: AlertHistory, snapshot: HubSnapshot
+    ) -> None:
+        self.config = config
+        self.history = history
+        self.snapshot = snapshot
+        self.port: int | None = None  # once listening (config.port 0 picks a free one)
+        self.listening = asyncio.Event()
+        self._clients: set[HubClient] = set()
+        self._by_symbol: dict[str, set[HubClient]] = {}
+        self._everything: set[HubClient] = set()
+        self._latest: dict[str, Tick] = {}  # ticks not yet flushed, latest per symbol
+        self.alerts_published = 0
+        self.slow_disconnects = 0
+        self.ticks_dropped = 0
+        self.bad_messages = 0
+        self.refused = 0
+
+    @property
+    def client_count(self) -> int:
+        return len(self._clients)
+
+    # The engine's side: synchronous, called from the engine task.
+
+    def observe_ticks(self, ticks: Sequence[Tick]) -> None:
+        latest = self._latest
+        for tick in ticks:
+            latest[tick.symbol] = tick
+
+    def publish_alert(self, alert: AlertEvent) -> None:
+        """Send ``alert`` to every client subscribed to its symbol (it is journaled already)."""
+        self.alerts_published += 1
+        frame = encode({"type": "alert", "data": alert.to_dict()})
+        limit = self.config.write_limit_bytes
+        now: list[ServerConnection] = []
+        for client in _chain(self._by_symbol.get(alert.symbol), self._everything):
+            if client.takes_now(limit):
+                now.append(client.connection)
+            else:
+                self._queue(client, frame)
+        if now:
+            broadcast(now, frame, text=True)
+
+    def _queue(self, client: HubClient, frame: bytes) -> None:
+        if client.closing:
+            return
+        if len(client.pending) >= self.config.max_pending_alerts:
+            self._drop_slow(client)
+            return
+        client.pending.append(frame)
+        client.wake.set()
+
+    def _drop_slow(self, client: HubClient) -> None:
+        self.slow_disconnects += 1
+        client.closing = True
+        client.pending.clear()
+        client.backlog.clear()
+        self._unindex(client)
+        log.warning(
+            "ws_client_too_slow",
+            client=_peer(client.connection),
+            pending=self.config.max_pending_alerts,
+            hint="disconnected with 1013; it should reconnect with since",
+        )
+        task = asyncio.get_running_loop().create_task(
+            client.connection.close(SLOW_CLIENT_CODE, "too slow; reconnect with since")
+        )
+        task.add_done_callback(_ignore_result)
+
+    # The network's side.
+
+    async def run(self) -> None:
+        """Listen until cancelled; flush coalesced ticks ``tick_hz`` times a second."""
+        config = self.config
+        async with serve(
+            self._serve_client,
+            config.host,
+            config.port,
+            process_request=self._authorize,
+            origins=_origins(config.allowed_origins),
+            max_size=config.max_message_bytes,
+            max_queue=4,
+            write_limit=config.write_limit_bytes,
+            compression=None,  # encoding once per frame, not once per client
+            ping_interval=config.ping_interval_seconds,
+            ping_timeout=config.ping_timeout_seconds,
+            close_timeout=CLOSE_TIMEOUT_S,
+        ) as server:
+            socket = next(iter(server.sockets))
+            self.port = socket.getsockname()[1]
+            self.listening.set()
+            log.info(
+                "ws_hub_listening",
+                url=f"ws://{config.host}:{self.port}",
+                auth="token" if config.tokens else "none",
+            )
+            interval = 1.0 / config.tick_hz
+            while True:
+                await asyncio.sleep(interval)
+                self._flush_ticks()
+
+    def _authorize(self, connection: ServerConnection, request: Request) -> Response | None:
+        tokens = self.config.tokens
+        if not tokens:
+            return None
+        offered = _offered_token(request.headers, request.path)
+        if offered is not None and any(
+            hmac.compare_digest(offered.encode(), token.encode()) for token in tokens
+        ):
+            return None
+        self.refused += 1
+        log.warning("ws_client_refused", client=_peer(connection), reason="no valid token")
+        response = connection.respond(
+            HTTPStatus.UNAUTHORIZED,
+            "A token is required: send 'Authorization: Bearer <token>' or ?token=<token>.\n",
+        )
+        response.headers["WWW-Authenticate"] = 'Bearer realm="strykr-alerts"'
+        return response
+
+    async def _serve_client(self, connection: ServerConnection) -> None:
+        client = HubClient(connection)
+        self._clients.add(client)
+        writer = asyncio.get_running_loop().create_task(self._write(client))
+        log.info("ws_client_connected", client=_peer(connection), clients=len(self._clients))
+        try:
+            async for message in connection:
+                self._on_message(client, message)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._clients.discard(client)
+            self._unindex(client)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+            log.info(
+                "ws_client_disconnected",
+                client=_peer(connection),
+                code=connection.close_code,
+                clients=len(self._clients),
+            )
+
+    def _on_message(self, client: HubClient, message: str | bytes) -> None:
+        if client.closing:
+            return
+        try:
+            symbols, ticks, since = parse_subscribe(message)
+        except ClientMessageError as error:
+            self.bad_messages += 1
+            log.info(
+                "ws_client_message_rejected", client=_peer(client.connection), error=str(error)
+            )
+            client.backlog.append(encode({"type": "error", "message": str(error)}))
+            client.wake.set()
+            return
+        self._subscribe(client, symbols, ticks, since)
+
+    def _subscribe(
+        self, client: HubClient, symbols: frozenset[str] | None, ticks: bool, since: str | None
+    ) -> None:
+        # No await from here to the end: the history read and the registration for
+        # live alerts happen in one step of the loop, so no alert falls between them
+        # and none comes twice.
+        self._unindex(client)
+        client.symbols = symbols
+        client.ticks = ticks
+        listed = None if symbols is None else sorted(symbols)
+        client.backlog.append(
+            encode(
+                {
+                    "type": "subscribed",
+                    "symbols": ["*"] if listed is None else listed,
+                    "levels": self.snapshot.levels(symbols),
+                    "articles": self.snapshot.articles(symbols),
+                }
+            )
+        )
+        if since is not None:
+            try:
+                missed = self.history.alerts_after(since, listed)
+            except UnknownAlertError:
+                client.backlog.append(
+                    encode(
+                        {
+                            "type": "error",
+                            "message": f"since: no alert {quote(since)} in the journal; "
+                            "live alerts follow, fetch older ones from /api/v1/alerts",
+                        }
+                    )
+                )
+            else:
+                client.backlog.extend(encode({"type": "alert", "data": alert}) for alert in missed)
+        if symbols is None:
+            self._everything.add(client)
+        else:
+            for symbol in symbols:
+                self._by_symbol.setdefault(symbol, set()).add(client)
+        client.wake.set()
+
+    def _unindex(self, client: HubClient) -> None:
+        self._everything.discard(client)
+        for symbol in client.symbols or ():
+            members = self._by_symbol.get(symbol)
+            if members is not None:
+                members.discard(client)
+                if not members:
+                    del self._by_symbol[symbol]
+
+    async def _write(self, client: HubClient) -> None:
+        """Send what ``client`` is owed, in order, at the pace its socket takes it."""
+        connection = client.connection
+        while True:
+            await client.wake.wait()
+            client.wake.clear()
+            client.writing = True
+            try:
+                while client.backlog or client.pending:
+                    queue = client.backlog if client.backlog else client.pending
+                    await connection.send(queue.popleft(), text=True)
+            except ConnectionClosed:
+                return
+            finally:
+                client.writing = False
+
+    def _flush_ticks(self) -> None:
+        if not self._latest:
+            return
+        latest, self._latest = self._latest, {}
+        limit = self.config.write_limit_bytes
+        for symbol, tick in latest.items():
+            now: list[ServerConnection] = []
+            for client in _chain(self._by_symbol.get(symbol), self._everything):
+                if not client.ticks:
+                    continue
+                if client.takes_now(limit):
+                    now.append(client.connection)
+                else:
+                    self.ticks_dropped += 1
+            if now:
+                frame = encode(
+                    {
+                        "type": "tick",
+                        "data": {"symbol": tick.symbol, "price": tick.price, "at": tick.at},
+                    }
+                )
+                broadcast(now, frame, text=True)
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "clients": len(self._clients),
+            "alerts_published": self.alerts_published,
+            "slow_disconnects": self.slow_disconnects,
+            "ticks_dropped": self.ticks_dropped,
+            "bad_messages": self.bad_messages,
+            "refused": self.refused,
+        }
+
+
+def _origins(allowed: Sequence[str]) -> list[Origin | None] | None:
+    if not allowed:
+        return None
+    # Browsers always send Origin; other clients may not, and an Origin is no
+    # credential anyway (tokens are): a missing one passes.
+    return [*(Origin(origin) for origin in allowed), None]
+
+
+def _chain(first: set[HubClient] | None, second: set[HubClient]) -> Iterable[HubClient]:
+    if first:
+        yield from first
+    yield from second
+
+
+def _offered_token(headers: Headers, path: str) -> str | None:
+    authorization = headers.get("Authorization", "")
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    values = parse_qs(urlsplit(path).query).get("token")
+    return values[0] if values else None
+
+
+def _peer(connection: ServerConnection) -> str:
+    address = connection.remote_address
+    return f"{address[0]}:{address[1]}" if address else "?"
+
+
+def _ignore_result(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
