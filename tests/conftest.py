@@ -9,13 +9,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
 from tests.mosquitto import Mosquitto
+from tests.receivers import HttpReceiver, SmtpServer
 
 # Speed is measured in bench/, never asserted in tests: no per-example deadline,
 # which would turn a busy CI machine into a failing test.
@@ -136,3 +137,21 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     broker.start()
     yield broker
     broker.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """An SMTP server (aiosmtpd) of the test's own on a free port; stopped at teardown."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def http_receiver() -> AsyncIterator[HttpReceiver]:
+    """An HTTP server (aiohttp) that records POSTs, on a free port; stopped at teardown."""
+    receiver = HttpReceiver()
+    await receiver.start()
+    yield receiver
+    await receiver.stop()

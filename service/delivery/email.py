@@ -127,6 +127,10 @@ def _html(alert: Mapping[str, Any], unsubscribe_url: str) -> str:
     return "".join(parts)
 
 
+def _reply(code: int, text: str) -> str:
+    return f"SMTP {code} {one_line(text, 200)}"
+
+
 class EmailSender:
     """Sends alert mail through one SMTP connection, opened when needed and kept open."""
 
@@ -155,25 +159,26 @@ class EmailSender:
         async with self._lock:
             client = await self._connected()
             try:
-                errors, _reply = await client.send_message(message)
+                errors, _ = await client.send_message(message)
             except aiosmtplib.SMTPSenderRefused as error:
                 # The server's view of our sender, not of this recipient: try again later.
-                raise RetryableDeliveryError(f"SMTP {error.code} {first_line(error)}") from None
+                raise RetryableDeliveryError(_reply(error.code, error.message)) from None
             except aiosmtplib.SMTPRecipientsRefused as error:
                 refused = error.recipients[0]
                 raise delivery_error(
-                    smtp_outcome(refused.code), f"SMTP {refused.code} {refused.message}"
+                    smtp_outcome(refused.code),
+                    f"SMTP {refused.code} {one_line(refused.message, 200)}",
                 ) from None
             except aiosmtplib.SMTPResponseException as error:
                 await self._drop()
                 raise delivery_error(
-                    smtp_outcome(error.code), f"SMTP {error.code} {first_line(error)}"
+                    smtp_outcome(error.code), _reply(error.code, error.message)
                 ) from None
             except (aiosmtplib.SMTPException, OSError) as error:
                 await self._drop()
                 raise RetryableDeliveryError(f"SMTP: {first_line(error)}") from None
         for code, text in errors.values():  # per-recipient refusals that did not stop the mail
-            raise delivery_error(smtp_outcome(code), f"SMTP {code} {text}")
+            raise delivery_error(smtp_outcome(code), _reply(code, text))
 
     async def _connected(self) -> aiosmtplib.SMTP:
         if self._client is not None and self._client.is_connected:

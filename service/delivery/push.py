@@ -41,9 +41,11 @@ def push_url_problem(url: str) -> str | None:
 
 
 def push_text(alert: Mapping[str, Any]) -> tuple[str, str]:
-    """(title, body) of a push: the headline, then the article's title and link."""
+    """(title, body) of a push: the headline and its time, then the article's title and link."""
     title = one_line(str(alert["headline"]), MAX_TITLE_CHARS)
-    lines = [title]
+    at = str(alert.get("at") or "")
+    # "2026-02-02T14:30:14.000Z" -> "14:30:14 UTC": the moment is what a trader needs.
+    lines = [f"{title} ({at[11:19]} UTC)" if len(at) >= 19 else title]
     article = alert.get("article") or {}
     if article.get("title"):
         lines.append(one_line(str(article["title"]), MAX_TITLE_CHARS))

@@ -192,22 +192,20 @@ class WebsocketHub:
         frame = encode({"type": "alert", "data": alert.to_dict()})
         limit = self.config.write_limit_bytes
         now: list[ServerConnection] = []
+        too_slow: list[HubClient] = []
         for client in _chain(self._by_symbol.get(alert.symbol), self._everything):
             if client.takes_now(limit):
                 now.append(client.connection)
-            else:
-                self._queue(client, frame)
+            elif not client.closing:
+                if len(client.pending) >= self.config.max_pending_alerts:
+                    too_slow.append(client)  # dropped after the loop: it changes the sets
+                else:
+                    client.pending.append(frame)
+                    client.wake.set()
         if now:
             broadcast(now, frame, text=True)
-
-    def _queue(self, client: HubClient, frame: bytes) -> None:
-        if client.closing:
-            return
-        if len(client.pending) >= self.config.max_pending_alerts:
+        for client in too_slow:
             self._drop_slow(client)
-            return
-        client.pending.append(frame)
-        client.wake.set()
 
     def _drop_slow(self, client: HubClient) -> None:
         self.slow_disconnects += 1
@@ -407,6 +405,7 @@ class WebsocketHub:
     def stats(self) -> dict[str, object]:
         return {
             "clients": len(self._clients),
+            "queued_alerts": sum(len(client.pending) for client in self._clients),
             "alerts_published": self.alerts_published,
             "slow_disconnects": self.slow_disconnects,
             "ticks_dropped": self.ticks_dropped,

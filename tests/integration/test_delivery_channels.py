@@ -1,0 +1,284 @@
+"""Email, webhook and apprise push against real servers: aiosmtpd and an aiohttp receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from service.delivery.email import EmailSender
+from service.delivery.journal import SqliteJournal
+from service.delivery.pipeline import DeliveryPipeline, Sender
+from service.delivery.push import AppriseSender
+from service.delivery.settings import DeliveryConfig, EmailConfig, PushConfig, WebhookConfig
+from service.delivery.subscribers import Subscriber
+from service.delivery.webhook import WebhookSender
+from service.models import AlertEvent, AttachedArticle, Level, alert_id
+from tests.helpers import at, eventually
+from tests.receivers import HttpReceiver, SmtpServer
+
+FAST_RETRIES = DeliveryConfig(max_attempts=3, retry_initial_seconds=0.05, retry_max_seconds=0.1)
+UNSUBSCRIBE_URL = "http://127.0.0.1:8080/api/v1/unsubscribe?token=TOKEN"
+SECRET = "hook-secret"
+
+
+def make_alert(price: float = 254.6, seconds: float = 14, title: str = "Small caps are stuck"):
+    article = AttachedArticle(
+        title=title,
+        url="https://strykr.example/articles/small-caps",
+        published_ns=at(-3600),
+        pulse=40,
+        threat_level=3,
+        bias="bearish",
+        take="Trade the range until it breaks.",
+        levels=(Level(symbol="IWM", price=255.0, side="support"),),
+    )
+    key = {
+        "rule": "iwm-below-255",
+        "kind": "break_below",
+        "level": 255.0,
+        "symbol": "IWM",
+        "ts_ns": at(seconds),
+        "price": price,
+    }
+    return AlertEvent(id=alert_id(**key), article=article, **key)  # type: ignore[arg-type]
+
+
+def email_sender(smtp: SmtpServer) -> EmailSender:
+    config = EmailConfig(
+        host="127.0.0.1", port=smtp.port, starttls=False, sender="alerts@strykr.test"
+    )
+    return EmailSender(config, unsubscribe=lambda _id: (UNSUBSCRIBE_URL, "TOKEN"))
+
+
+@contextlib.asynccontextmanager
+async def delivering(
+    tmp_path: Path, senders: Sequence[Sender], subscribers: Sequence[Subscriber]
+) -> AsyncIterator[DeliveryPipeline]:
+    journal = SqliteJournal(tmp_path / "alerts.db")
+    pipeline = DeliveryPipeline(
+        journal, senders=senders, subscribers=subscribers, config=FAST_RETRIES
+    )
+    task = asyncio.create_task(pipeline.run())
+    try:
+        yield pipeline
+    finally:
+        pipeline.stop()
+        await asyncio.wait_for(task, 5)
+        journal.close()
+
+
+def statuses(pipeline: DeliveryPipeline) -> list[tuple[str, str, int]]:
+    journal = pipeline.journal
+    assert isinstance(journal, SqliteJournal)
+    return [(row.channel, row.status, row.attempts) for row in journal.deliveries()]
+
+
+async def test_email_carries_the_alert_the_article_and_one_click_unsubscribe(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    reader = Subscriber(id="reader", email="reader@example.com", symbols=("IWM",))
+    async with delivering(tmp_path, [email_sender(smtp_server)], [reader]) as pipeline:
+        alert = make_alert()
+        pipeline.on_batch([], [alert])
+        await eventually(lambda: len(smtp_server.receiver.mails) == 1, what="one mail")
+        await eventually(lambda: statuses(pipeline) == [("email", "sent", 1)])
+
+    (mail,) = smtp_server.receiver.mails
+    message = mail.message
+    assert mail.recipients == ["reader@example.com"]
+    assert message["Subject"] == "IWM broke below 255.00 at 254.60"
+    assert message["From"] == "alerts@strykr.test"
+    assert message["Message-ID"].startswith(f"<{alert.id}.")
+    assert message["List-Unsubscribe"] == (
+        f"<{UNSUBSCRIBE_URL}>, <mailto:alerts@strykr.test?subject=unsubscribe%20TOKEN>"
+    )
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    plain = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert plain is not None
+    assert html is not None
+    for part in (plain.get_content(), html.get_content()):
+        for text in (
+            "IWM broke below 255.00 at 254.60",
+            "Small caps are stuck",
+            "40",
+            "bearish",
+            "Trade the range until it breaks.",
+            "https://strykr.example/articles/small-caps",
+        ):
+            assert text in part, f"{text!r} missing from a part"
+
+
+async def test_email_answered_451_then_250_arrives_once_with_the_same_message_id(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    smtp_server.receiver.data_replies.append("451 4.3.0 try again later")
+    reader = Subscriber(id="reader", email="reader@example.com")
+    async with delivering(tmp_path, [email_sender(smtp_server)], [reader]) as pipeline:
+        pipeline.on_batch([], [make_alert()])
+        await eventually(lambda: statuses(pipeline) == [("email", "sent", 2)])
+        await asyncio.sleep(0.3)  # time for a wrong third attempt to show
+        assert statuses(pipeline) == [("email", "sent", 2)]
+
+    assert smtp_server.receiver.data_commands == 2
+    assert len(smtp_server.receiver.mails) == 1
+
+
+async def test_email_refused_550_for_a_recipient_is_dead_and_the_others_still_get_it(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    smtp_server.receiver.refuse["gone@example.com"] = "550 5.1.1 no such user"
+    subscribers = [
+        Subscriber(id="gone", email="gone@example.com"),
+        Subscriber(id="reader", email="reader@example.com"),
+    ]
+    async with delivering(tmp_path, [email_sender(smtp_server)], subscribers) as pipeline:
+        pipeline.on_batch([], [make_alert()])
+        await eventually(lambda: len(smtp_server.receiver.mails) == 1)
+        await eventually(lambda: {s for _c, s, _a in statuses(pipeline)} == {"dead", "sent"})
+        journal = pipeline.journal
+        assert isinstance(journal, SqliteJournal)
+        dead = [row for row in journal.deliveries() if row.status == "dead"]
+
+    assert [row.subscriber for row in dead] == ["gone"]
+    assert dead[0].attempts == 1
+    assert "550" in (dead[0].last_error or "")
+    assert smtp_server.receiver.mails[0].recipients == ["reader@example.com"]
+
+
+async def test_article_title_with_crlf_bcc_leaks_no_header_and_is_escaped_in_html(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    title = "Small caps\r\nBcc: x@y\r\n\r\n<script>alert(1)</script>"
+    reader = Subscriber(id="reader", email="reader@example.com")
+    async with delivering(tmp_path, [email_sender(smtp_server)], [reader]) as pipeline:
+        pipeline.on_batch([], [make_alert(title=title)])
+        await eventually(lambda: len(smtp_server.receiver.mails) == 1)
+
+    (mail,) = smtp_server.receiver.mails
+    assert mail.recipients == ["reader@example.com"]
+    assert mail.message["Bcc"] is None
+    headers = mail.raw.split(b"\r\n\r\n", 1)[0]
+    assert b"x@y" not in headers
+    assert all(not line.lower().startswith(b"bcc") for line in headers.split(b"\r\n"))
+    html = mail.message.get_body(("html",))
+    assert html is not None
+    assert "<script>" not in html.get_content()
+    assert "&lt;script&gt;" in html.get_content()
+
+
+async def test_webhook_is_signed_over_its_body_and_a_500_is_retried(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    http_receiver.statuses["/hook"] = deque([500])
+    hook = Subscriber(
+        id="ops", webhook=http_receiver.url("/hook"), webhook_secret=SECRET, symbols=("*",)
+    )
+    sender = WebhookSender(WebhookConfig(timeout_seconds=5), concurrency=4)
+    async with delivering(tmp_path, [sender], [hook]) as pipeline:
+        alert = make_alert()
+        pipeline.on_batch([], [alert])
+        await eventually(lambda: statuses(pipeline) == [("webhook", "sent", 2)])
+
+    (request,) = http_receiver.posts("/hook")
+    expected = hmac.new(SECRET.encode(), request.body, hashlib.sha256).hexdigest()
+    assert request.headers["X-Strykr-Signature"] == f"sha256={expected}"
+    assert request.headers["X-Strykr-Alert-Id"] == alert.id
+    assert request.json() == alert.to_dict()
+
+
+async def test_webhook_answered_404_is_dead_at_once(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    http_receiver.statuses["/hook"] = deque([404])
+    hook = Subscriber(id="ops", webhook=http_receiver.url("/hook"), webhook_secret=SECRET)
+    sender = WebhookSender(WebhookConfig(timeout_seconds=5), concurrency=4)
+    async with delivering(tmp_path, [sender], [hook]) as pipeline:
+        pipeline.on_batch([], [make_alert()])
+        await eventually(lambda: statuses(pipeline) == [("webhook", "dead", 1)])
+
+
+async def test_apprise_json_push_is_short_and_names_the_article(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    url = f"json://127.0.0.1:{http_receiver.port}/push"
+    phone = Subscriber(id="phone", push=(url,), symbols=("IWM",))
+    sender = AppriseSender(PushConfig(timeout_seconds=5), concurrency=4)
+    async with delivering(tmp_path, [sender], [phone]) as pipeline:
+        pipeline.on_batch([], [make_alert()])
+        await eventually(lambda: statuses(pipeline) == [("push", "sent", 1)])
+
+    (request,) = http_receiver.posts("/push")
+    payload = request.json()
+    assert payload["title"] == "IWM broke below 255.00 at 254.60"
+    assert payload["message"].splitlines() == [
+        "IWM broke below 255.00 at 254.60 (14:30:14 UTC)",
+        "Small caps are stuck",
+        "https://strykr.example/articles/small-caps",
+    ]
+
+
+async def test_subscriber_gets_only_its_symbols_and_kinds(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    def hook(name: str, **wants: tuple[str, ...]) -> Subscriber:
+        url = http_receiver.url(f"/{name}")
+        return Subscriber(id=name, webhook=url, webhook_secret=SECRET, **wants)  # type: ignore[arg-type]
+
+    subscribers = [
+        hook("iwm", symbols=("IWM",)),
+        hook("spx", symbols=("SPX",)),
+        hook("above", symbols=("*",), kinds=("break_above",)),
+        hook("below", symbols=("*",), kinds=("break_below",)),
+    ]
+    sender = WebhookSender(WebhookConfig(timeout_seconds=5), concurrency=4)
+    async with delivering(tmp_path, [sender], subscribers) as pipeline:
+        pipeline.on_batch([], [make_alert()])
+        await eventually(lambda: len(http_receiver.requests) == 2)
+        await asyncio.sleep(0.2)
+
+    assert sorted(request.path for request in http_receiver.requests) == ["/below", "/iwm"]
+
+
+async def test_pending_deliveries_are_sent_by_the_next_run_and_removed_subscribers_cancelled(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    stay = Subscriber(id="stay", webhook=http_receiver.url("/stay"), webhook_secret=SECRET)
+    leave = Subscriber(id="leave", webhook=http_receiver.url("/leave"), webhook_secret=SECRET)
+    journal = SqliteJournal(tmp_path / "alerts.db")
+    sender = WebhookSender(WebhookConfig(timeout_seconds=5), concurrency=4)
+    first = DeliveryPipeline(journal, senders=[sender], subscribers=[stay, leave])
+    first.on_batch([], [make_alert()])  # journaled; the service stops before any send
+    journal.close()
+
+    async with delivering(tmp_path, [sender], [stay]) as pipeline:
+        await eventually(
+            lambda: sorted(s for _c, s, _a in statuses(pipeline)) == ["cancelled", "sent"]
+        )
+        pipeline.on_batch([], [make_alert()])  # re-detected after the restart: stored once
+        await asyncio.sleep(0.2)
+
+    assert [request.path for request in http_receiver.requests] == ["/stay"]
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_webhook_gives_up_after_max_attempts(
+    tmp_path: Path, http_receiver: HttpReceiver, status: int
+) -> None:
+    http_receiver.statuses["/hook"] = deque([status] * 10)
+    hook = Subscriber(id="ops", webhook=http_receiver.url("/hook"), webhook_secret=SECRET)
+    sender = WebhookSender(WebhookConfig(timeout_seconds=5), concurrency=4)
+    async with delivering(tmp_path, [sender], [hook]) as pipeline:
+        pipeline.on_batch([], [make_alert()])
+        await eventually(lambda: statuses(pipeline) == [("webhook", "dead", 3)])
+        journal = pipeline.journal
+        assert isinstance(journal, SqliteJournal)
+        (row,) = journal.deliveries()
+    assert f"HTTP {status}" in (row.last_error or "")
