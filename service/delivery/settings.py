@@ -9,6 +9,7 @@ by path, as the rest of the config does.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast, get_args
@@ -143,8 +144,8 @@ def read_email(table: Table) -> EmailConfig:
         port=_port(table, default=587),
         starttls=table.boolean("starttls", default=True),
         tls=table.boolean("tls", default=False),
-        username=table.string("username") if "username" in table else None,
-        password=table.string("password") if "password" in table else None,
+        username=table.string("username", default="") or None,
+        password=table.string("password", default="") or None,
         sender=sender,
         timeout_seconds=table.number("timeout_seconds", default=30.0, exclusive_minimum=0.0),
     )
@@ -156,9 +157,7 @@ def read_email(table: Table) -> EmailConfig:
 
 def read_push(table: Table) -> PushConfig:
     config = PushConfig(
-        vapid_private_key=(
-            table.string("vapid_private_key") if "vapid_private_key" in table else None
-        ),
+        vapid_private_key=table.string("vapid_private_key", default="") or None,
         vapid_subject=table.string("vapid_subject", default="mailto:alerts@localhost"),
         timeout_seconds=table.number("timeout_seconds", default=10.0, exclusive_minimum=0.0),
     )
@@ -188,8 +187,8 @@ def read_mqtt_out(table: Table, base_dir: Path) -> MqttOutConfig:
         port=port,
         tls=tls,
         ca_file=table.existing_file("ca_file", base_dir) if "ca_file" in table else None,
-        username=table.string("username") if "username" in table else None,
-        password=table.string("password") if "password" in table else None,
+        username=table.string("username", default="") or None,
+        password=table.string("password", default="") or None,
         client_id=table.string(
             "client_id",
             default="strykr-alerts-out",
@@ -223,14 +222,14 @@ def read_subscribers(tables: list[Table], *, email: bool) -> tuple[Subscriber, .
             )
         elif subscriber_id:
             ids[subscriber_id] = table.path
-        address = table.string("email") if "email" in table else None
-        if address is not None and address and not EMAIL_ADDRESS.match(address):
+        address = table.string("email", default="")
+        if address and not EMAIL_ADDRESS.match(address):
             table.problem("email", f"expected an email address, got {show_value(address)}")
         if address and not email:
             table.problem("email", "no [email] server is configured to send it through")
         push = _push_urls(table)
-        webhook = table.convert("webhook", http_url) if "webhook" in table else None
-        secret = table.string("webhook_secret") if "webhook_secret" in table else None
+        webhook = table.convert("webhook", _optional(http_url), default="")
+        secret = table.string("webhook_secret", default="")
         if webhook and not secret:
             table.problem(
                 "webhook_secret",
@@ -247,12 +246,17 @@ def read_subscribers(tables: list[Table], *, email: bool) -> tuple[Subscriber, .
                 email=address or None,
                 push=push,
                 webhook=webhook or None,
-                webhook_secret=secret,
+                webhook_secret=secret or None,
                 symbols=symbols,
                 kinds=kinds,
             )
         )
     return tuple(subscribers)
+
+
+def _optional(parse: Callable[[object], str]) -> Callable[[object], str]:
+    """``parse``, except that the empty default stays empty."""
+    return lambda value: "" if value == "" else parse(value)
 
 
 def _port(table: Table, *, default: int) -> int:
