@@ -166,6 +166,8 @@ class App:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; then shut down in order and return."""
+        if self.hub is not None:
+            await self.hub.start()  # a port already taken stops start-up with a clear message
         for article_source in self.article_sources:
             if isinstance(article_source, ArticleDirectory):
                 article_source.load()

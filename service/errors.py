@@ -12,6 +12,7 @@ logs, tests) never parse message text::
     ├── SourceError          a tick source cannot be read at all (missing file, bad columns)
     ├── ArticleError         an article input (file, feed reply) cannot be used; never fatal
     ├── JournalError         the alert journal cannot be opened or written (exit 1)
+    ├── ListenError          a server of the service cannot listen (port taken; exit 1)
     └── DeliveryError        one attempt to send one alert on one channel failed
         ├── RetryableDeliveryError   worth another attempt later (SMTP 4xx, HTTP 5xx, no link)
         └── PermanentDeliveryError   will never succeed (SMTP 5xx, HTTP 4xx, bad address)
@@ -100,6 +101,10 @@ class JournalError(StrykrError):
         self.path = path
         self.detail = detail
         super().__init__(f"journal {path}: {detail}")
+
+
+class ListenError(StrykrError):
+    """A server of the service (the websocket hub) cannot listen; the message says what to set."""
 
 
 class DeliveryError(StrykrError):

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import structlog
-from websockets.asyncio.server import ServerConnection, broadcast, serve
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -38,6 +38,7 @@ from websockets.typing import Origin
 
 from service.delivery.journal import UnknownAlertError
 from service.delivery.settings import WebsocketHubConfig
+from service.errors import ListenError
 from service.models import AlertEvent, Tick
 from service.symbols import normalize_symbol
 from service.text import first_line, quote
@@ -47,6 +48,9 @@ log = structlog.get_logger("service.ws_hub")
 MAX_SYMBOLS = 256
 MAX_ALERT_ID_CHARS = 64
 SLOW_CLIENT_CODE = 1013  # "Try Again Later"
+POLICY_VIOLATION_CODE = 1008
+# Replies (the subscribe answer, history, errors) waiting for a client that reads none.
+MAX_UNREAD_REPLIES = 64
 CLOSE_TIMEOUT_S = 2.0
 
 
@@ -165,6 +169,7 @@ class WebsocketHub:
         self.snapshot = snapshot
         self.port: int | None = None  # once listening (config.port 0 picks a free one)
         self.listening = asyncio.Event()
+        self._server: Server | None = None
         self._clients: set[HubClient] = set()
         self._by_symbol: dict[str, set[HubClient]] = {}
         self._everything: set[HubClient] = set()
@@ -209,52 +214,69 @@ class WebsocketHub:
 
     def _drop_slow(self, client: HubClient) -> None:
         self.slow_disconnects += 1
-        client.closing = True
         client.pending.clear()
         client.backlog.clear()
-        self._unindex(client)
         log.warning(
             "ws_client_too_slow",
             client=_peer(client.connection),
             pending=self.config.max_pending_alerts,
             hint="disconnected with 1013; it should reconnect with since",
         )
-        task = asyncio.get_running_loop().create_task(
-            client.connection.close(SLOW_CLIENT_CODE, "too slow; reconnect with since")
-        )
+        self._close(client, SLOW_CLIENT_CODE, "too slow; reconnect with since")
+
+    def _close(self, client: HubClient, code: int, reason: str) -> None:
+        client.closing = True
+        self._unindex(client)
+        task = asyncio.get_running_loop().create_task(client.connection.close(code, reason))
         task.add_done_callback(_ignore_result)
 
     # The network's side.
 
-    async def run(self) -> None:
-        """Listen until cancelled; flush coalesced ticks ``tick_hz`` times a second."""
+    async def start(self) -> None:
+        """Listen (port 0 picks a free one); a port taken raises :class:`ListenError`."""
         config = self.config
-        async with serve(
-            self._serve_client,
-            config.host,
-            config.port,
-            process_request=self._authorize,
-            origins=_origins(config.allowed_origins),
-            max_size=config.max_message_bytes,
-            max_queue=4,
-            write_limit=config.write_limit_bytes,
-            compression=None,  # encoding once per frame, not once per client
-            ping_interval=config.ping_interval_seconds,
-            ping_timeout=config.ping_timeout_seconds,
-            close_timeout=CLOSE_TIMEOUT_S,
-        ) as server:
-            socket = next(iter(server.sockets))
-            self.port = socket.getsockname()[1]
-            self.listening.set()
-            log.info(
-                "ws_hub_listening",
-                url=f"ws://{config.host}:{self.port}",
-                auth="token" if config.tokens else "none",
+        try:
+            self._server = await serve(
+                self._serve_client,
+                config.host,
+                config.port,
+                process_request=self._authorize,
+                origins=_origins(config.allowed_origins),
+                max_size=config.max_message_bytes,
+                max_queue=4,
+                write_limit=config.write_limit_bytes,
+                compression=None,  # encoding once per frame, not once per client
+                ping_interval=config.ping_interval_seconds,
+                ping_timeout=config.ping_timeout_seconds,
+                close_timeout=CLOSE_TIMEOUT_S,
             )
-            interval = 1.0 / config.tick_hz
+        except OSError as error:
+            raise ListenError(
+                f"the websocket hub cannot listen on {config.host}:{config.port}: "
+                f"{error.strerror or error}; set [websocket] port (or enabled = false)"
+            ) from None
+        socket = next(iter(self._server.sockets))
+        self.port = socket.getsockname()[1]
+        self.listening.set()
+        log.info(
+            "ws_hub_listening",
+            url=f"ws://{config.host}:{self.port}",
+            auth="token" if config.tokens else "none",
+        )
+
+    async def run(self) -> None:
+        """Serve until cancelled (listening first, unless :meth:`start` did); flush ticks."""
+        if self._server is None:
+            await self.start()
+        assert self._server is not None
+        try:
+            interval = 1.0 / self.config.tick_hz
             while True:
                 await asyncio.sleep(interval)
                 self._flush_ticks()
+        finally:
+            self._server.close()
+            await self._server.wait_closed()
 
     def _authorize(self, connection: ServerConnection, request: Request) -> Response | None:
         tokens = self.config.tokens
@@ -307,6 +329,10 @@ class WebsocketHub:
             log.info(
                 "ws_client_message_rejected", client=_peer(client.connection), error=str(error)
             )
+            if len(client.backlog) >= MAX_UNREAD_REPLIES:
+                # It sends bad messages and reads none of the replies: not a dashboard.
+                self._close(client, POLICY_VIOLATION_CODE, "too many bad messages")
+                return
             client.backlog.append(encode({"type": "error", "message": str(error)}))
             client.wake.set()
             return

@@ -7,6 +7,7 @@ import os
 import pty
 import select
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -308,3 +309,17 @@ def test_run_without_sources_replays_the_sample_day_and_alerts_within_a_minute(
     assert time.monotonic() - started < 60
     assert first["headline"] == "IWM broke above 265.00 at 265.05"
     assert service.stop() == 0
+
+
+def test_run_with_the_hub_port_taken_says_so_and_exits_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "alerts.toml"
+        config.write_text(f"[websocket]\nport = {port}\n")
+        result = run_cli("run", "--config", str(config))
+    assert result.returncode == 1
+    assert f"the websocket hub cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "set [websocket] port" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import hmac
+import json
+import os
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+import http_ece
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from py_vapid import Vapid01
 
 from service.delivery.email import EmailSender
 from service.delivery.journal import SqliteJournal
 from service.delivery.pipeline import DeliveryPipeline, Sender
-from service.delivery.push import AppriseSender
+from service.delivery.push import AppriseSender, WebPushSender
 from service.delivery.settings import DeliveryConfig, EmailConfig, PushConfig, WebhookConfig
-from service.delivery.subscribers import Subscriber
+from service.delivery.subscribers import Subscriber, WebPushSubscription
 from service.delivery.webhook import WebhookSender
 from service.models import AlertEvent, AttachedArticle, Level, alert_id
 from tests.helpers import at, eventually
@@ -282,3 +289,61 @@ async def test_webhook_gives_up_after_max_attempts(
         assert isinstance(journal, SqliteJournal)
         (row,) = journal.deliveries()
     assert f"HTTP {status}" in (row.last_error or "")
+
+
+class Browser:
+    """A browser's push subscription: its keys decrypt what the push service is sent."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.auth = os.urandom(16)
+        public = self.key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        self.subscription = WebPushSubscription(
+            endpoint=endpoint, p256dh=b64(public), auth=b64(self.auth)
+        )
+
+    def decrypt(self, body: bytes) -> dict[str, object]:
+        plain = http_ece.decrypt(
+            body, private_key=self.key, auth_secret=self.auth, version="aes128gcm"
+        )
+        result: dict[str, object] = json.loads(plain)
+        return result
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def vapid_key() -> str:
+    vapid = Vapid01()
+    vapid.generate_keys()
+    return b64(vapid.private_key.private_numbers().private_value.to_bytes(32, "big"))
+
+
+async def test_web_push_is_encrypted_for_the_browser_with_the_alert_id_as_topic(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    browser = Browser(http_receiver.url("/push-service/1"))
+    gone = Browser(http_receiver.url("/push-service/2"))
+    http_receiver.statuses["/push-service/2"] = deque([410])
+    subscriber = Subscriber(id="web-1", webpush=(browser.subscription, gone.subscription))
+    config = PushConfig(vapid_private_key=vapid_key(), vapid_subject="mailto:ops@strykr.test")
+    sender = WebPushSender(config, concurrency=4)
+    alert = make_alert()
+    async with delivering(tmp_path, [sender], [subscriber]) as pipeline:
+        pipeline.on_batch([], [alert])
+        await eventually(
+            lambda: sorted(statuses(pipeline)) == [("webpush", "dead", 1), ("webpush", "sent", 1)]
+        )
+
+    (request,) = http_receiver.posts("/push-service/1")
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    assert headers["topic"] == alert.id
+    assert headers["content-encoding"] == "aes128gcm"
+    assert headers["authorization"].startswith("vapid t=")
+    payload = browser.decrypt(request.body)
+    assert payload["title"] == "IWM broke below 255.00 at 254.60"
+    assert payload["url"] == "https://strykr.example/articles/small-caps"
+    assert payload["alert"] == alert.to_dict()
