@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from service.app import App
-from service.models import Direction, LevelRule, Tick
+from service.models import AlertEvent, Direction, LevelRule, Tick, alert_id
 from service.streams.queue import TickQueue
 from service.timestamps import NS_PER_SECOND, parse_timestamp
 
@@ -26,6 +26,19 @@ def tick(
     price: float, seconds: float = 0.0, symbol: str = "IWM", volume: float | None = None
 ) -> Tick:
     return Tick(symbol=symbol, price=price, ts_ns=at(seconds), volume=volume)
+
+
+def alert_at(seconds: float, symbol: str = "IWM", *, price: float = 254.0) -> AlertEvent:
+    """A break of 255 below, at T0 + ``seconds``, with its deterministic id."""
+    key = {
+        "rule": f"{symbol.lower()}-below-255",
+        "kind": "break_below",
+        "level": 255.0,
+        "symbol": symbol,
+        "ts_ns": at(seconds),
+        "price": price,
+    }
+    return AlertEvent(id=alert_id(**key), **key)  # type: ignore[arg-type]
 
 
 def level_rule(

@@ -19,8 +19,8 @@ from service.delivery.journal import SqliteJournal
 from service.delivery.pipeline import DeliveryPipeline
 from service.delivery.settings import WebsocketHubConfig
 from service.delivery.ws_hub import WebsocketHub
-from service.models import AlertEvent, alert_id
-from tests.helpers import at, tick
+from service.models import AlertEvent
+from tests.helpers import alert_at, tick
 
 HUB = WebsocketHubConfig(port=0, tick_hz=20.0)
 
@@ -35,18 +35,6 @@ class Snapshot:
 
     def articles(self, symbols: frozenset[str] | None) -> dict[str, dict[str, object]]:
         return {"IWM": {"title": "Small caps are stuck"}} if not symbols or "IWM" in symbols else {}
-
-
-def make_alert(n: int, symbol: str = "IWM") -> AlertEvent:
-    key = {
-        "rule": f"{symbol.lower()}-below",
-        "kind": "break_below",
-        "level": 255.0,
-        "symbol": symbol,
-        "ts_ns": at(n),
-        "price": 254.0,
-    }
-    return AlertEvent(id=alert_id(**key), **key)  # type: ignore[arg-type]
 
 
 class Hub:
@@ -107,8 +95,8 @@ async def test_subscriber_gets_levels_articles_then_only_its_symbols_alerts(
             "articles": {"IWM": {"title": "Small caps are stuck"}},
         }
         everything, _ = await subscribe(hub.url, symbols=["*"])
-        hub.alert(make_alert(1, "SPX"), make_alert(2, "IWM"))
-        assert await receive(client) == {"type": "alert", "data": make_alert(2).to_dict()}
+        hub.alert(alert_at(1, "SPX"), alert_at(2, "IWM"))
+        assert await receive(client) == {"type": "alert", "data": alert_at(2).to_dict()}
         assert [(await receive(everything))["data"]["symbol"] for _ in range(2)] == ["SPX", "IWM"]
         await client.close()
         await everything.close()
@@ -119,19 +107,19 @@ async def test_client_reconnecting_with_since_gets_exactly_the_alerts_it_missed(
 ) -> None:
     async with running_hub(tmp_path) as hub:
         client, _ = await subscribe(hub.url, symbols=["IWM"])
-        hub.alert(*(make_alert(n) for n in range(3)))
+        hub.alert(*(alert_at(n) for n in range(3)))
         seen = [(await receive(client))["data"]["id"] for _ in range(3)]
         await client.close()
 
-        hub.alert(*(make_alert(n) for n in range(3, 6)), make_alert(6, "SPX"))
+        hub.alert(*(alert_at(n) for n in range(3, 6)), alert_at(6, "SPX"))
         again, hello = await subscribe(hub.url, symbols=["IWM"], since=seen[-1])
         assert hello["type"] == "subscribed"
         missed = [(await receive(again))["data"]["id"] for _ in range(3)]
-        hub.alert(make_alert(7))
+        hub.alert(alert_at(7))
         live = await receive(again)
 
-        assert missed == [make_alert(n).id for n in range(3, 6)]
-        assert live["data"]["id"] == make_alert(7).id
+        assert missed == [alert_at(n).id for n in range(3, 6)]
+        assert live["data"]["id"] == alert_at(7).id
         with pytest.raises(TimeoutError):
             await receive(again, within=0.2)  # nothing twice, nothing of SPX
         await again.close()
@@ -143,7 +131,7 @@ async def test_since_an_unknown_alert_says_so_and_goes_on_live(tmp_path: Path) -
         error = await receive(client)
         assert error["type"] == "error"
         assert "0123456789abcdef0123" in error["message"]
-        hub.alert(make_alert(1))
+        hub.alert(alert_at(1))
         assert (await receive(client))["type"] == "alert"
         await client.close()
 
@@ -157,7 +145,7 @@ async def test_client_that_never_reads_delays_no_other_client_by_more_than_50_ms
         stuck.transport.pause_reading()  # reads nothing from now on
         readers = [(await subscribe(hub.url, symbols=["IWM"]))[0] for _ in range(3)]
         # Big alerts fill the stuck client's socket buffers within a few rounds.
-        alerts = [replace(make_alert(n), rule="x" * 60_000) for n in range(300)]
+        alerts = [replace(alert_at(n), rule="x" * 60_000) for n in range(300)]
         delays: list[float] = []
         for alert in alerts:
             sent = time.perf_counter()
@@ -182,7 +170,7 @@ async def test_client_past_its_pending_bound_is_closed_with_1013(tmp_path: Path)
         stuck, _ = await subscribe(hub.url, symbols=["IWM"])
         stuck.transport.pause_reading()
         for n in range(300):
-            hub.alert(replace(make_alert(n), rule="x" * 60_000))
+            hub.alert(replace(alert_at(n), rule="x" * 60_000))
             await asyncio.sleep(0)
         assert hub.hub.stats()["slow_disconnects"] == 1
         stuck.transport.resume_reading()

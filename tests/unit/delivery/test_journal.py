@@ -10,22 +10,9 @@ import pytest
 from service.delivery.journal import SqliteJournal, UnknownAlertError
 from service.delivery.subscribers import Planned, Subscriber, WebPushSubscription
 from service.errors import JournalError
-from service.models import AlertEvent, alert_id
-from tests.helpers import at
+from tests.helpers import alert_at, at
 
 NOW = at(0)
-
-
-def make_alert(n: int, symbol: str = "IWM") -> AlertEvent:
-    key = {
-        "rule": "r",
-        "kind": "break_below",
-        "level": 255.0,
-        "symbol": symbol,
-        "ts_ns": at(n),
-        "price": 254.0,
-    }
-    return AlertEvent(id=alert_id(**key), **key)  # type: ignore[arg-type]
 
 
 PLAN = [Planned("reader", "email", "reader@example.com"), Planned("reader", "webhook", "http://h")]
@@ -45,28 +32,26 @@ def test_journal_file_is_created_in_wal_mode_with_full_sync(journal: SqliteJourn
 
 
 def test_alert_recorded_twice_is_stored_and_planned_once(journal: SqliteJournal) -> None:
-    alert = make_alert(1)
+    alert = alert_at(1)
     assert journal.record_alerts([(alert, PLAN)], now_ns=NOW) == [alert]
-    assert journal.record_alerts([(alert, PLAN), (make_alert(2), PLAN)], now_ns=NOW) == [
-        make_alert(2)
-    ]
+    assert journal.record_alerts([(alert, PLAN), (alert_at(2), PLAN)], now_ns=NOW) == [alert_at(2)]
     assert journal.alert_count() == 2
     assert len(journal.deliveries(alert_id=alert.id)) == 2
 
 
 def test_alert_and_deliveries_survive_reopening(tmp_path: Path) -> None:
     first = SqliteJournal(tmp_path / "alerts.db")
-    first.record_alerts([(make_alert(1), PLAN)], now_ns=NOW)
+    first.record_alerts([(alert_at(1), PLAN)], now_ns=NOW)
     first.close()
     again = SqliteJournal(tmp_path / "alerts.db")
     assert [row.status for row in again.deliveries()] == ["pending", "pending"]
-    assert again.record_alerts([(make_alert(1), PLAN)], now_ns=NOW) == []
+    assert again.record_alerts([(alert_at(1), PLAN)], now_ns=NOW) == []
 
 
 def test_due_rows_follow_sent_retry_and_dead(journal: SqliteJournal) -> None:
-    journal.record_alerts([(make_alert(1), PLAN)], now_ns=NOW)
+    journal.record_alerts([(alert_at(1), PLAN)], now_ns=NOW)
     (email,) = journal.due("email", now_ns=NOW, limit=10)
-    assert email.alert["id"] == make_alert(1).id
+    assert email.alert["id"] == alert_at(1).id
     journal.mark_retry(email.id, "SMTP 451 later", next_ns=NOW + 5, now_ns=NOW)
     assert journal.due("email", now_ns=NOW + 4, limit=10) == []
     assert journal.next_due_ns("email") == NOW + 5
@@ -86,7 +71,7 @@ def test_due_rows_follow_sent_retry_and_dead(journal: SqliteJournal) -> None:
 def test_alerts_after_since_are_those_recorded_later_for_the_symbols(
     journal: SqliteJournal,
 ) -> None:
-    alerts = [make_alert(n, "IWM" if n % 2 else "SPX") for n in range(6)]
+    alerts = [alert_at(n, "IWM" if n % 2 else "SPX") for n in range(6)]
     journal.record_alerts([(alert, []) for alert in alerts], now_ns=NOW)
     after = journal.alerts_after(alerts[1].id, ["IWM"])
     assert [a["id"] for a in after] == [alerts[3].id, alerts[5].id]
@@ -136,4 +121,4 @@ def test_journal_that_cannot_be_written_is_a_journal_error(tmp_path: Path) -> No
     journal = SqliteJournal(tmp_path / "alerts.db")
     journal._db.execute("PRAGMA query_only = ON")
     with pytest.raises(JournalError, match="cannot be written"):
-        journal.record_alerts([(make_alert(1), PLAN)], now_ns=NOW)
+        journal.record_alerts([(alert_at(1), PLAN)], now_ns=NOW)
