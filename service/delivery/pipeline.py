@@ -40,6 +40,8 @@ log = structlog.get_logger("service.delivery")
 ROWS_PER_SLOT = 4
 # A worker that cannot read or write the journal tries again after this long.
 JOURNAL_RETRY_S = 1.0
+# Alerts kept in memory while the journal cannot be written; the oldest go past this.
+MAX_UNJOURNALED = 10_000
 
 
 class Sender(Protocol):
@@ -88,6 +90,7 @@ class DeliveryPipeline:
         self._stopping = False
         self.outcomes: Counter[tuple[str, str]] = Counter()  # (channel, status) this run
         self.journal_failures = 0
+        self._unjournaled: list[tuple[AlertEvent, list[Planned]]] = []
 
     def reload_subscribers(self) -> None:
         """Read the subscribers again: those of alerts.toml, then those added through the API."""
@@ -107,22 +110,20 @@ class DeliveryPipeline:
         """Called by the engine task after each batch: journal, then publish, then wake."""
         if self.hub is not None and ticks:
             self.hub.observe_ticks(ticks)
-        if not alerts:
+        if not alerts and not self._unjournaled:
             return
-        planned = [(alert, self._plan(alert)) for alert in alerts]
+        # Alerts a failed write left behind go first, so that order is kept.
+        planned = self._unjournaled + [(alert, self._plan(alert)) for alert in alerts]
         try:
             new = self.journal.record_alerts(planned, now_ns=self._clock_ns())
         except JournalError as error:
-            self.journal_failures += 1
-            log.error(
-                "journal_write_failed",
-                error=str(error),
-                alert_ids=[alert.id for alert in alerts],
-                hint="these alerts are not delivered; check the journal's disk",
-            )
+            self._hold(planned, str(error))
             return
+        if self._unjournaled:
+            log.info("journal_recovered", alerts=len(self._unjournaled))
+            self._unjournaled = []
         new_ids = {alert.id for alert in new}
-        for alert in alerts:
+        for alert, _ in planned:
             if alert.id not in new_ids:
                 log.info("alert_already_journaled", alert_id=alert.id, symbol=alert.symbol)
         if self.hub is not None:
@@ -133,6 +134,19 @@ class DeliveryPipeline:
         }
         for channel in woken:
             self._wakes[channel].set()
+
+    def _hold(self, planned: list[tuple[AlertEvent, list[Planned]]], error: str) -> None:
+        """Keep alerts the journal refused, to write them with the next batch."""
+        self.journal_failures += 1
+        dropped = max(0, len(planned) - MAX_UNJOURNALED)
+        self._unjournaled = planned[dropped:]
+        log.error(
+            "journal_write_failed",
+            error=error,
+            held=len(self._unjournaled),
+            dropped=dropped,
+            hint="the alerts are kept in memory and written once the journal's disk works again",
+        )
 
     def _plan(self, alert: AlertEvent) -> list[Planned]:
         topic = None if self._mqtt_topic is None else self._mqtt_topic(alert.symbol)

@@ -347,3 +347,25 @@ async def test_web_push_is_encrypted_for_the_browser_with_the_alert_id_as_topic(
     assert payload["title"] == "IWM broke below 255.00 at 254.60"
     assert payload["url"] == "https://strykr.example/articles/small-caps"
     assert payload["alert"] == alert.to_dict()
+
+
+async def test_alerts_the_journal_refuses_are_held_and_delivered_once_it_recovers(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    hook = Subscriber(id="ops", webhook=http_receiver.url("/hook"), webhook_secret=SECRET)
+    sender = WebhookSender(WebhookConfig(timeout_seconds=5), concurrency=4)
+    async with delivering(tmp_path, [sender], [hook]) as pipeline:
+        journal = pipeline.journal
+        assert isinstance(journal, SqliteJournal)
+        journal._db.execute("PRAGMA query_only = ON")  # as a full disk would
+        first, second = make_alert(seconds=1), make_alert(seconds=2)
+        pipeline.on_batch([], [first])
+        await asyncio.sleep(0.2)
+        assert http_receiver.requests == []
+        journal._db.execute("PRAGMA query_only = OFF")
+        pipeline.on_batch([], [second])
+        await eventually(lambda: len(http_receiver.requests) == 2)
+
+    delivered = sorted(request.json()["id"] for request in http_receiver.requests)
+    assert delivered == sorted([first.id, second.id])
+    assert pipeline.journal_failures == 1
