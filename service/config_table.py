@@ -197,6 +197,25 @@ class Table:
             labels.append(item)
         return tuple(labels)
 
+    def strings(self, key: str) -> tuple[str, ...]:
+        """An array of non-empty strings (empty when absent); each may be ``"env:NAME"``."""
+        value = self._typed(
+            key,
+            [],
+            lambda v: isinstance(v, list) and all(isinstance(item, str) and item for item in v),
+            "an array of non-empty strings",
+        )
+        items: list[str] = []
+        for index, item in enumerate(value or []):
+            if item.startswith(ENV_PREFIX):
+                name = item[len(ENV_PREFIX) :]
+                if name not in self._env:
+                    self.problem(f"{key}[{index}]", f"environment variable {name} is not set")
+                    continue
+                item = self._env[name]
+            items.append(item)
+        return tuple(items)
+
     def free_keys(self) -> list[str]:
         """Every key of the table, each counted as read (for tables of free-form keys)."""
         self._read.update(self._data)

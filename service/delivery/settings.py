@@ -122,8 +122,8 @@ def read_websocket_hub(table: Table) -> WebsocketHubConfig:
     config = WebsocketHubConfig(
         host=table.string("host", default="127.0.0.1"),
         port=_port(table, default=8765),
-        tokens=_strings(table, "tokens"),
-        allowed_origins=_strings(table, "allowed_origins"),
+        tokens=table.strings("tokens"),
+        allowed_origins=table.strings("allowed_origins"),
         tick_hz=table.number("tick_hz", default=4.0, exclusive_minimum=0.0),
         max_pending_alerts=table.integer("max_pending_alerts", default=1_000, minimum=1),
         max_message_bytes=table.integer("max_message_bytes", default=64 * 1024, minimum=256),
@@ -266,11 +266,6 @@ def _port(table: Table, *, default: int) -> int:
     return port
 
 
-def _strings(table: Table, key: str) -> tuple[str, ...]:
-    value = table.convert(key, _string_list, default=[])
-    return tuple(value or ())
-
-
 def _string_list(value: object) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
         raise ValueError(f"expected an array of non-empty strings, got {show_value(value)}")
@@ -303,7 +298,7 @@ def _kinds(table: Table) -> tuple[str, ...]:
 
 
 def _push_urls(table: Table) -> tuple[str, ...]:
-    urls = _strings(table, "push")
+    urls = table.strings("push")
     if urls:
         from service.delivery.push import push_url_problem  # apprise loads only when needed
 

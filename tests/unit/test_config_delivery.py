@@ -44,6 +44,20 @@ def test_hub_can_be_turned_off_and_journal_kept_in_memory() -> None:
     assert config.service.journal is None
 
 
+def test_secrets_in_arrays_come_from_the_environment() -> None:
+    config = parse_config(
+        '[websocket]\ntokens = ["env:WS_TOKEN", "plain"]\n'
+        '[[subscribers]]\nid = "a"\npush = ["env:NTFY"]\nsymbols = ["*"]\n',
+        env={"WS_TOKEN": "t0ken", "NTFY": "ntfy://ntfy.sh/secret-topic"},
+    )
+    assert config.websocket is not None
+    assert config.websocket.tokens == ("t0ken", "plain")
+    assert config.subscribers[0].push == ("ntfy://ntfy.sh/secret-topic",)
+    assert problems('[websocket]\ntokens = ["env:NOPE"]') == [
+        "websocket.tokens[0]: environment variable NOPE is not set"
+    ]
+
+
 def test_static_subscriber_with_every_channel_is_read_and_confirmed() -> None:
     config = parse_config(
         EMAIL
