@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import ssl
 
 import aiomqtt
 
@@ -19,9 +18,9 @@ from service.delivery.settings import MqttOutConfig
 from service.delivery.subscribers import Channel, Subscriber
 from service.errors import RetryableDeliveryError
 from service.streams.link import Link
+from service.streams.mqtt import CONNECT_TIMEOUT_S, tls_context
 from service.text import first_line
 
-CONNECT_TIMEOUT_S = 10.0
 PUBLISH_TIMEOUT_S = 10.0
 
 
@@ -38,10 +37,6 @@ class MqttOutSender:
     async def run(self) -> None:
         """Keep the connection up until cancelled."""
         config = self.config
-        tls_context = None
-        if config.tls:
-            cafile = None if config.ca_file is None else str(config.ca_file)
-            tls_context = ssl.create_default_context(cafile=cafile)
         client = aiomqtt.Client(
             config.host,
             config.port,
@@ -49,7 +44,7 @@ class MqttOutSender:
             username=config.username,
             password=config.password,
             timeout=CONNECT_TIMEOUT_S,
-            tls_context=tls_context,
+            tls_context=tls_context(config.tls, config.ca_file),
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
         while True:

@@ -16,6 +16,7 @@ import aiohttp
 import apprise
 from pywebpush import WebPushException, webpush_async
 
+from service.delivery.http import HttpSession, redact_url
 from service.delivery.journal import Delivery
 from service.delivery.outcomes import delivery_error, http_outcome
 from service.delivery.settings import PushConfig
@@ -52,12 +53,6 @@ def push_text(alert: Mapping[str, Any]) -> tuple[str, str]:
     if article.get("url"):
         lines.append(one_line(str(article["url"])))
     return title, "\n".join(lines)[:MAX_BODY_CHARS]
-
-
-def redact_url(url: str) -> str:
-    """``scheme://host`` of a URL: push URLs carry tokens in every other part."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}"
 
 
 class AppriseSender:
@@ -107,7 +102,7 @@ class WebPushSender:
     def __init__(self, config: PushConfig, *, concurrency: int) -> None:
         self.config = config
         self.concurrency = concurrency
-        self._session: aiohttp.ClientSession | None = None
+        self._http = HttpSession(config.timeout_seconds)
 
     async def send(self, delivery: Delivery, subscriber: Subscriber | None) -> None:
         assert subscriber is not None
@@ -123,10 +118,6 @@ class WebPushSender:
         data = json.dumps(
             {"title": title, "body": body, "url": article.get("url"), "alert": delivery.alert}
         )
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.config.timeout_seconds)
-            )
         try:
             await webpush_async(
                 subscription.to_dict(),
@@ -135,7 +126,7 @@ class WebPushSender:
                 vapid_claims={"sub": self.config.vapid_subject},
                 ttl=WEBPUSH_TTL_SECONDS,
                 headers={"Topic": delivery.alert_id[:32], "Urgency": "high"},
-                aiohttp_session=self._session,
+                aiohttp_session=self._http.get(),
             )
         except WebPushException as error:
             status = getattr(error.response, "status", None)
@@ -149,6 +140,4 @@ class WebPushSender:
             ) from None
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()

@@ -14,9 +14,9 @@ import json
 
 import aiohttp
 
+from service.delivery.http import HttpSession, redact_url
 from service.delivery.journal import Delivery
 from service.delivery.outcomes import delivery_error, http_outcome
-from service.delivery.push import redact_url
 from service.delivery.settings import WebhookConfig
 from service.delivery.subscribers import Channel, Subscriber
 from service.errors import PermanentDeliveryError, RetryableDeliveryError
@@ -36,7 +36,7 @@ class WebhookSender:
     def __init__(self, config: WebhookConfig, *, concurrency: int) -> None:
         self.config = config
         self.concurrency = concurrency
-        self._session: aiohttp.ClientSession | None = None
+        self._http = HttpSession(config.timeout_seconds)
 
     async def send(self, delivery: Delivery, subscriber: Subscriber | None) -> None:
         assert subscriber is not None
@@ -49,13 +49,9 @@ class WebhookSender:
             "X-Strykr-Alert-Id": delivery.alert_id,
             "User-Agent": "strykr-alerts",
         }
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.config.timeout_seconds)
-            )
         where = redact_url(delivery.target)
         try:
-            async with self._session.post(
+            async with self._http.get().post(
                 delivery.target, data=body, headers=headers, allow_redirects=False
             ) as response:
                 status = response.status
@@ -67,6 +63,4 @@ class WebhookSender:
             raise delivery_error(http_outcome(status), f"{where}: HTTP {status}")
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()

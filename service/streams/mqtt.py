@@ -27,6 +27,7 @@ import asyncio
 import logging
 import socket
 import ssl
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -117,10 +118,6 @@ class MqttSource:
 
     def _new_client(self) -> _FlowControlledClient:
         config = self.config
-        tls_context = None
-        if config.tls:
-            cafile = None if config.ca_file is None else str(config.ca_file)
-            tls_context = ssl.create_default_context(cafile=cafile)
         client = _FlowControlledClient(
             config.host,
             config.port,
@@ -130,7 +127,7 @@ class MqttSource:
             clean_session=config.clean_session,
             keepalive=config.keepalive_seconds,
             timeout=CONNECT_TIMEOUT_S,
-            tls_context=tls_context,
+            tls_context=tls_context(config.tls, config.ca_file),
             logger=self._logger,
             # Nagle's algorithm holds small packets back for up to 40 ms: ticks are small.
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
@@ -185,6 +182,13 @@ class MqttSource:
                         acknowledge(mid, 1)
                     unacknowledged.clear()
             client.resume_reading_if_drained()
+
+
+def tls_context(tls: bool, ca_file: Path | None) -> ssl.SSLContext | None:
+    """The TLS context of an mqtts:// connection (``ca_file`` trusts a private CA), or ``None``."""
+    if not tls:
+        return None
+    return ssl.create_default_context(cafile=None if ca_file is None else str(ca_file))
 
 
 def _paho(client: aiomqtt.Client) -> paho.Client:
