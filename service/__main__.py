@@ -18,7 +18,6 @@ from typing import TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from service.app import serve
 from service.articles.instruments import Instruments
 from service.articles.sources import ArticleIntake, article_files, read_article_file
 from service.articles.tracker import ArticleTracker
@@ -126,6 +125,10 @@ def _load(args: argparse.Namespace) -> Config:
 
 def _run(args: argparse.Namespace) -> int:
     config = _load(args)
+    # Only `run` needs the service's channels and servers (apprise, pywebpush, …):
+    # the other commands start without loading them.
+    from service.app import serve
+
     asyncio.run(serve(config))
     return 0
 
