@@ -32,7 +32,6 @@ class MqttOutSender:
         self.concurrency = 16  # publishes wait for their PUBACK in parallel
         self.link = Link.for_source(config, prefix="mqtt_out")
         self._client: aiomqtt.Client | None = None
-        self.connected = asyncio.Event()
 
     async def run(self) -> None:
         """Keep the connection up until cancelled."""
@@ -51,14 +50,12 @@ class MqttOutSender:
             try:
                 async with client:
                     self._client = client
-                    self.connected.set()
                     self.link.up(topic=f"{config.topic_prefix}/{{symbol}}", qos=config.qos)
                     # aiomqtt raises from the messages iterator when the link drops.
                     async for _message in client.messages:
                         pass
             except aiomqtt.MqttError as error:
                 self._client = None
-                self.connected.clear()
                 await asyncio.sleep(self.link.down(str(error) or type(error).__name__))
 
     async def send(self, delivery: Delivery, subscriber: Subscriber | None) -> None:

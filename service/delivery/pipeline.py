@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
@@ -88,7 +87,6 @@ class DeliveryPipeline:
         self.reload_subscribers()
         self._wakes = {name: asyncio.Event() for name in self.senders}
         self._stopping = False
-        self.outcomes: Counter[tuple[str, str]] = Counter()  # (channel, status) this run
         self.journal_failures = 0
         self._unjournaled: list[tuple[AlertEvent, list[Planned]]] = []
 
@@ -211,7 +209,6 @@ class DeliveryPipeline:
                 self.journal.mark_cancelled(
                     row.id, "the subscriber or this address was removed", now_ns=self._clock_ns()
                 )
-                self.outcomes[(row.channel, "cancelled")] += 1
                 return
         try:
             await sender.send(row, subscriber)
@@ -223,7 +220,6 @@ class DeliveryPipeline:
             self._failed(row, f"internal error: {first_line(error, 200)}", retryable=True)
         else:
             self.journal.mark_sent(row.id, now_ns=self._clock_ns())
-            self.outcomes[(row.channel, "sent")] += 1
             log.debug(
                 "delivery_sent",
                 channel=row.channel,
@@ -244,7 +240,6 @@ class DeliveryPipeline:
         }
         if not retryable or attempt >= self.config.max_attempts:
             self.journal.mark_dead(row.id, error, now_ns=now_ns)
-            self.outcomes[(row.channel, "dead")] += 1
             reason = "permanent failure" if not retryable else "out of attempts"
             log.error("delivery_dead", **context, reason=reason)
             return
@@ -254,7 +249,6 @@ class DeliveryPipeline:
             maximum=self.config.retry_max_seconds,
         )
         self.journal.mark_retry(row.id, error, next_ns=now_ns + int(delay_s * 1e9), now_ns=now_ns)
-        self.outcomes[(row.channel, "retry")] += 1
         log.warning("delivery_failed", **context, retry_in_s=round(delay_s, 2))
 
     def stats(self) -> dict[str, object]:
@@ -265,6 +259,7 @@ class DeliveryPipeline:
             ),
             "by_channel": _by_channel(counts.items()),
             "subscribers": len(self.subscribers),
+            "journal_failures": self.journal_failures,
         }
 
 

@@ -180,10 +180,6 @@ class WebsocketHub:
         self.bad_messages = 0
         self.refused = 0
 
-    @property
-    def client_count(self) -> int:
-        return len(self._clients)
-
     # The engine's side: synchronous, called from the engine task.
 
     def observe_ticks(self, ticks: Sequence[Tick]) -> None:
