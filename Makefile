@@ -28,7 +28,14 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
-install: $(VENV)/.synced
+# The dashboard's chart library, from the npm registry, exactly as package-lock.json pins it.
+WEB := service/web
+$(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm is needed for the dashboard's chart library: install Node.js (apt-get install npm)" >&2; exit 1; }
+	npm ci --prefix $(WEB) --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install: $(VENV)/.synced $(WEB)/node_modules/.installed
 
 # Programs the tests start themselves (Mosquitto); installed when missing and possible.
 system-deps:
@@ -60,4 +67,4 @@ bench: install system-deps
 	$(BIN)/python bench/fanout.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(WEB)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The system programs the tests start for themselves: the Mosquitto broker and
-# its clients (mosquitto_pub). Installed from Debian's packages when missing and
+# its clients (mosquitto_pub), and Chromium for the dashboard's browser test
+# (driven by Playwright; its own browser download is not used). Installed from Debian's packages when missing and
 # this user can install packages; otherwise says what to install and carries on
 # (the tests that need a program fail with the same advice).
 set -euo pipefail
@@ -8,6 +9,7 @@ set -euo pipefail
 missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
