@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
+from service.api.settings import HttpConfig, read_http
 from service.articles.instruments import DEFAULT_ALIASES
 from service.articles.parse import MAX_ARTICLE_BYTES
 from service.config_table import Table, http_url, mqtt_url, show_value
@@ -76,6 +77,8 @@ class EngineConfig:
     windows: tuple[str, ...] = ()
     bars: tuple[str, ...] = ()
     queue_size: int = 10_000
+    # A symbol with no tick for this long fires a stale_feed alert; 0: never.
+    stale_seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -228,6 +231,8 @@ class Config:
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
     mqtt_out: MqttOutConfig | None = None
     subscribers: tuple[Subscriber, ...] = ()
+    # None: no HTTP face (a config file always has one, 127.0.0.1:8080 unless it says otherwise).
+    http: HttpConfig | None = None
 
     @property
     def symbols(self) -> list[str]:
@@ -282,6 +287,7 @@ def parse_config(
     webhook = read_webhook(root.table("webhook"))
     mqtt_out = read_mqtt_out(root.table("mqtt_out"), base) if "mqtt_out" in root else None
     subscribers = read_subscribers(root.tables("subscribers"), email=email is not None)
+    http = read_http(root.table("http"))
     root.finish()
     if problems:
         raise ConfigError(source, problems)
@@ -300,6 +306,7 @@ def parse_config(
         webhook=webhook,
         mqtt_out=mqtt_out,
         subscribers=subscribers,
+        http=http,
     )
 
 
@@ -334,8 +341,11 @@ def _engine(table: Table) -> EngineConfig:
     windows = table.durations("windows")
     bars = table.durations("bars")
     queue_size = table.integer("queue_size", default=10_000, minimum=1)
+    stale_seconds = table.number("stale_seconds", default=0.0, minimum=0.0)
     table.finish()
-    return EngineConfig(windows=windows, bars=bars, queue_size=queue_size)
+    return EngineConfig(
+        windows=windows, bars=bars, queue_size=queue_size, stale_seconds=stale_seconds
+    )
 
 
 def _sources(tables: list[Table], base_dir: Path) -> tuple[SourceConfig, ...]:

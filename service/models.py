@@ -13,7 +13,10 @@ from typing import Literal
 from service.timestamps import format_timestamp
 
 Direction = Literal["below", "above"]
-AlertKind = Literal["break_below", "break_above"]
+AlertKind = Literal["break_below", "break_above", "stale_feed"]
+# Alerts about the service's feeds, not the market: sent only to subscribers who ask
+# for them by kind (ops), and to dashboards, webhooks, MQTT out and metrics.
+OPS_KINDS: frozenset[str] = frozenset({"stale_feed"})
 Trigger = Literal["tick", "bar_close"]
 
 KIND_OF_DIRECTION: dict[Direction, AlertKind] = {"below": "break_below", "above": "break_above"}
@@ -235,7 +238,11 @@ def format_published(ts_ns: int | None) -> str | None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AlertEvent:
-    """A rule fired. ``price`` and ``ts_ns`` are those of the tick (or bar close) that fired it."""
+    """A rule fired. ``price`` and ``ts_ns`` are those of the tick (or bar close) that fired it.
+
+    A ``stale_feed`` alert is the service's own: ``level`` is the silence, in
+    seconds, that fired it, ``price`` the symbol's last price, ``ts_ns`` when it fired.
+    """
 
     id: str
     rule: str
@@ -254,6 +261,9 @@ class AlertEvent:
 
     def headline(self) -> str:
         """One line for people: ``IWM broke below 255.00 at 254.60``."""
+        if self.kind == "stale_feed":
+            last = "none since start-up" if self.price == 0 else f"last {format_price(self.price)}"
+            return f"{self.symbol} feed stale: no tick for {self.level:g} s ({last})"
         verb = "broke below" if self.kind == "break_below" else "broke above"
         basis = f" ({self.bar} close)" if self.trigger == "bar_close" else ""
         return (

@@ -6,6 +6,8 @@ so ticks are evaluated in arrival order, and replay and live share every step.
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 import structlog
@@ -15,6 +17,7 @@ from service.config import Config
 from service.errors import TickOutOfOrderError
 from service.models import AlertEvent, Article, RangeRule, Tick, format_published
 from service.rules import RuleEngine
+from service.rules.stale import StaleFeedWatch
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
 
@@ -47,14 +50,19 @@ class TickProcessor:
         *,
         tracker: ArticleTracker | None = None,
         listeners: Sequence[BatchListener] = (),
+        stale: StaleFeedWatch | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.engine = engine
         self.rejections = rejections
         self.sinks = list(sinks)
         self.listeners = list(listeners)
         self.tracker = tracker
+        self.stale = stale
+        self._clock_ns = clock_ns
         self.ticks = 0  # accepted and evaluated
         self.alerts = 0
+        self.alerts_by: Counter[tuple[str, str]] = Counter()  # (symbol, kind)
         # Replay with auto levels: when the next article's rules take effect. (Attachment
         # needs no such list: it looks up the article in effect at each alert's time.)
         self._activations: list[int] = []
@@ -136,10 +144,33 @@ class TickProcessor:
             self.rejections.record(error, source=source, where=f"{tick.symbol} at {tick.at}")
 
         alerts = self.engine.on_ticks(ticks, on_reject=reject)
+        self.ticks += len(ticks) - len(rejected)
+        if rejected:
+            dropped = {id(tick) for tick in rejected}
+            ticks = [tick for tick in ticks if id(tick) not in dropped]
+        if self.stale is not None and ticks:
+            for symbol in self.stale.observe(ticks, self._clock_ns()):
+                log.info("feed_resumed", symbol=symbol)
+        return self._emit(ticks, alerts)
+
+    def check_stale(self) -> list[AlertEvent]:
+        """Fire ``stale_feed`` for the symbols that have gone quiet (called about once a second)."""
+        if self.stale is None:
+            return []
+        now_ns = self._clock_ns()
+        self.stale.watch({rule.symbol for rule in self.engine.rules}, now_ns)
+        alerts = self.stale.check(now_ns)
+        for alert in alerts:
+            log.warning("feed_stale", symbol=alert.symbol, quiet_s=alert.level)
+        return self._emit([], alerts)
+
+    def _emit(self, ticks: Sequence[Tick], alerts: list[AlertEvent]) -> list[AlertEvent]:
+        """Hand ``alerts`` to the sinks and the batch to the listeners."""
         if self.tracker is not None and alerts:
             alerts = [self.tracker.attach(alert) for alert in alerts]
-        self.ticks += len(ticks) - len(rejected)
         self.alerts += len(alerts)
+        for alert in alerts:
+            self.alerts_by[alert.symbol, alert.kind] += 1
         for alert in alerts:
             for sink in self.sinks:
                 try:
@@ -147,9 +178,6 @@ class TickProcessor:
                 except Exception:
                     # One broken sink must not stop the engine or starve the other sinks.
                     log.exception("alert_sink_failed", sink=_name_of(sink), alert_id=alert.id)
-        if self.listeners and rejected:
-            dropped = {id(tick) for tick in rejected}
-            ticks = [tick for tick in ticks if id(tick) not in dropped]
         for listener in self.listeners:
             try:
                 listener(ticks, alerts)
@@ -169,6 +197,7 @@ class TickProcessor:
                 continue
             sides = rule.sides() if isinstance(rule, RangeRule) else (rule,)
             origin = "article" if rule.id.startswith(AUTO_RULE_PREFIX) else "config"
+            article = self._level_article(rule.symbol) if origin == "article" else None
             levels += [
                 {
                     "rule": side.id,
@@ -177,10 +206,18 @@ class TickProcessor:
                     "direction": side.direction,
                     "side": "support" if side.direction == "below" else "resistance",
                     "origin": origin,
+                    "article": article,
                 }
                 for side in sides
             ]
         return levels
+
+    def _level_article(self, symbol: str) -> dict[str, object] | None:
+        """The article whose levels of ``symbol`` are being watched: its title and link."""
+        article = None if self.tracker is None else self.tracker.store.latest(symbol)
+        if article is None:
+            return None
+        return {"title": article.title, "url": article.url, "published": article.published}
 
     def articles(self, symbols: frozenset[str] | None) -> dict[str, dict[str, object]]:
         """The latest article per symbol (of ``symbols``; ``None``: all), as alerts carry it."""

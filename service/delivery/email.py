@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import html
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
@@ -66,7 +66,7 @@ def compose_alert_email(
 def _facts(alert: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [
         ("Symbol", str(alert["symbol"])),
-        ("Level", f"{alert['level']}"),
+        ("Quiet for (s)" if alert["kind"] == "stale_feed" else "Level", f"{alert['level']}"),
         ("Price", f"{alert['price']}"),
         ("At", str(alert["at"])),
         ("Rule", str(alert["rule"])),
@@ -131,6 +131,35 @@ def _reply(code: int, text: str) -> str:
     return f"SMTP {code} {one_line(text, 200)}"
 
 
+def compose_confirmation_email(
+    *, recipient: str, sender: str, confirm_url: str, symbols: Sequence[str], service_url: str
+) -> EmailMessage:
+    """The double opt-in mail: nothing else goes to ``recipient`` until the link is opened."""
+    watched = "every symbol" if "*" in symbols else ", ".join(symbols)
+    message = EmailMessage()
+    message["Subject"] = "Confirm your Strykr real-time alerts"
+    message["From"] = one_line(sender)
+    message["To"] = one_line(recipient)
+    message["Date"] = formatdate(usegmt=True)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(
+        f"Someone, hopefully you, asked for real-time Strykr alerts on {watched} "
+        f"at {service_url}.\n\n"
+        f"Open this link to start them:\n{confirm_url}\n\n"
+        "If it was not you, ignore this mail: nothing more will be sent.\n"
+    )
+    message.add_alternative(
+        '<!doctype html><html><body style="font-family: sans-serif">'
+        f"<p>Someone, hopefully you, asked for real-time Strykr alerts on "
+        f"<b>{html.escape(watched)}</b>.</p>"
+        f'<p><a href="{html.escape(confirm_url, quote=True)}">Start my alerts</a></p>'
+        "<p>If it was not you, ignore this mail: nothing more will be sent.</p>"
+        "</body></html>",
+        subtype="html",
+    )
+    return message
+
+
 class EmailSender:
     """Sends alert mail through one SMTP connection, opened when needed and kept open."""
 
@@ -156,6 +185,10 @@ class EmailSender:
             unsubscribe_url=url,
             unsubscribe_token=token,
         )
+        await self.send_message(message)
+
+    async def send_message(self, message: EmailMessage) -> None:
+        """Send ``message``; a refusal raises a retryable or a permanent ``DeliveryError``."""
         async with self._lock:
             client = await self._connected()
             try:

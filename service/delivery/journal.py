@@ -63,6 +63,7 @@ CREATE TABLE IF NOT EXISTS subscribers (
     created_ns INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS opt_outs (id TEXT PRIMARY KEY, at_ns INTEGER NOT NULL);
 """
 
 
@@ -121,7 +122,11 @@ class Journal(Protocol):
 
     def delivery_counts(self) -> dict[tuple[str, str], int]: ...
 
+    def pending_count(self) -> int: ...
+
     def subscribers(self) -> list[Subscriber]: ...
+
+    def opted_out(self) -> set[str]: ...
 
     def put_subscriber(self, subscriber: Subscriber, *, now_ns: int) -> None: ...
 
@@ -230,6 +235,19 @@ class SqliteJournal:
         if limit is not None:
             query += " LIMIT ?"
             params.append(limit)
+        return [json.loads(body) for (body,) in self._db.execute(query, params)]
+
+    def alerts_from(
+        self, ts_ns: int, *, symbol: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Alerts that fired at or after ``ts_ns`` (of ``symbol``), oldest recorded first."""
+        query = "SELECT body FROM alerts WHERE ts_ns >= ?"
+        params: list[object] = [ts_ns]
+        if symbol is not None:
+            query += " AND symbol = ?"
+            params.append(symbol)
+        query += " ORDER BY seq LIMIT ?"
+        params.append(limit)
         return [json.loads(body) for (body,) in self._db.execute(query, params)]
 
     def recent_alerts(self, *, symbol: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
@@ -341,6 +359,32 @@ class SqliteJournal:
             "SELECT channel, status, COUNT(*) FROM deliveries GROUP BY channel, status"
         )
         return {(channel, status): count for channel, status, count in rows}
+
+    def pending_count(self) -> int:
+        """Deliveries not yet sent, dead or cancelled."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'retry')"
+        ).fetchone()
+        return int(row[0])
+
+    def check_writable(self, *, now_ns: int) -> None:
+        """Write and commit one row; raises :class:`JournalError` if the journal cannot."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('ready_probe', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(now_ns),),
+            )
+
+    def opt_out(self, subscriber_id: str, *, now_ns: int) -> None:
+        """Record that ``subscriber_id`` (one of alerts.toml) unsubscribed through its link."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR IGNORE INTO opt_outs (id, at_ns) VALUES (?, ?)", (subscriber_id, now_ns)
+            )
+
+    def opted_out(self) -> set[str]:
+        return {row[0] for row in self._db.execute("SELECT id FROM opt_outs")}
 
     def alert_count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
@@ -88,11 +89,14 @@ class DeliveryPipeline:
         self._wakes = {name: asyncio.Event() for name in self.senders}
         self._stopping = False
         self.journal_failures = 0
+        # Outcomes of attempts since start-up, by (channel, status): the metrics' counter.
+        self.outcomes: Counter[tuple[str, str]] = Counter()
         self._unjournaled: list[tuple[AlertEvent, list[Planned]]] = []
 
     def reload_subscribers(self) -> None:
         """Read the subscribers again: those of alerts.toml, then those added through the API."""
-        merged = {subscriber.id: subscriber for subscriber in self._static}
+        opted_out = self.journal.opted_out()
+        merged = {s.id: s for s in self._static if s.id not in opted_out}
         for subscriber in self.journal.subscribers():
             if subscriber.id in merged:
                 log.warning(
@@ -132,6 +136,11 @@ class DeliveryPipeline:
         }
         for channel in woken:
             self._wakes[channel].set()
+
+    @property
+    def holding(self) -> int:
+        """Alerts the journal refused, kept in memory until it takes them."""
+        return len(self._unjournaled)
 
     def _hold(self, planned: list[tuple[AlertEvent, list[Planned]]], error: str) -> None:
         """Keep alerts the journal refused, to write them with the next batch."""
@@ -209,6 +218,7 @@ class DeliveryPipeline:
                 self.journal.mark_cancelled(
                     row.id, "the subscriber or this address was removed", now_ns=self._clock_ns()
                 )
+                self.outcomes[row.channel, "cancelled"] += 1
                 return
         try:
             await sender.send(row, subscriber)
@@ -220,6 +230,7 @@ class DeliveryPipeline:
             self._failed(row, f"internal error: {first_line(error, 200)}", retryable=True)
         else:
             self.journal.mark_sent(row.id, now_ns=self._clock_ns())
+            self.outcomes[row.channel, "sent"] += 1
             log.debug(
                 "delivery_sent",
                 channel=row.channel,
@@ -240,6 +251,7 @@ class DeliveryPipeline:
         }
         if not retryable or attempt >= self.config.max_attempts:
             self.journal.mark_dead(row.id, error, now_ns=now_ns)
+            self.outcomes[row.channel, "dead"] += 1
             reason = "permanent failure" if not retryable else "out of attempts"
             log.error("delivery_dead", **context, reason=reason)
             return
@@ -249,15 +261,13 @@ class DeliveryPipeline:
             maximum=self.config.retry_max_seconds,
         )
         self.journal.mark_retry(row.id, error, next_ns=now_ns + int(delay_s * 1e9), now_ns=now_ns)
+        self.outcomes[row.channel, "failed"] += 1
         log.warning("delivery_failed", **context, retry_in_s=round(delay_s, 2))
 
     def stats(self) -> dict[str, object]:
-        counts = self.journal.delivery_counts()
         return {
-            "pending": sum(
-                n for (_c, status), n in counts.items() if status in ("pending", "retry")
-            ),
-            "by_channel": _by_channel(counts.items()),
+            "pending": self.journal.pending_count(),
+            "by_channel": _by_channel(self.journal.delivery_counts().items()),
             "subscribers": len(self.subscribers),
             "journal_failures": self.journal_failures,
         }

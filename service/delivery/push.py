@@ -7,6 +7,7 @@ one line first.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -14,6 +15,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import apprise
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from py_vapid import Vapid
 from pywebpush import WebPushException, webpush_async
 
 from service.delivery.http import HttpSession, redact_url
@@ -141,3 +144,13 @@ class WebPushSender:
 
     async def close(self) -> None:
         await self._http.close()
+
+
+def vapid_public_key(private_key: str) -> str | None:
+    """The browser's ``applicationServerKey`` for ``private_key`` (``None`` if it is unusable)."""
+    try:
+        vapid = Vapid.from_string(private_key=private_key)
+    except Exception:  # py_vapid raises a variety of errors for a bad key
+        return None
+    raw = vapid.public_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from service.models import AlertEvent
+from service.models import OPS_KINDS, AlertEvent
 
 Channel = Literal["email", "push", "webpush", "webhook", "mqtt"]
 CHANNELS: tuple[Channel, ...] = ("email", "push", "webpush", "webhook", "mqtt")
@@ -35,7 +35,8 @@ class WebPushSubscription:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Subscriber:
-    """Someone who gets alerts: on ``symbols`` (``("*",)``: all) and ``kinds`` (empty: all).
+    """Someone who gets alerts: on ``symbols`` (``("*",)``: all) and ``kinds`` (empty: all
+    market alerts; ``stale_feed`` only when listed).
 
     ``confirmed`` is false for an email subscriber who has not yet clicked the
     opt-in link; nothing is sent to such a subscriber.
@@ -56,6 +57,8 @@ class Subscriber:
             return False
         if "*" not in self.symbols and alert.symbol not in self.symbols:
             return False
+        if alert.kind in OPS_KINDS:
+            return alert.kind in self.kinds  # feed trouble only for those who ask for it
         return not self.kinds or alert.kind in self.kinds
 
     def targets(self) -> list[tuple[Channel, str]]:

@@ -274,6 +274,15 @@ class WebsocketHub:
             self._server.close()
             await self._server.wait_closed()
 
+    async def close(self) -> None:
+        """Stop listening, when :meth:`run` never got to (start-up failed after :meth:`start`)."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def client_count(self) -> int:
+        return len(self._clients)
+
     def _authorize(self, connection: ServerConnection, request: Request) -> Response | None:
         tokens = self.config.tokens
         if not tokens:

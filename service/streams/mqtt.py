@@ -88,6 +88,10 @@ class MqttSource:
         return self.link.connected
 
     @property
+    def state(self) -> str:
+        return "connected" if self.link.connected else "disconnected"
+
+    @property
     def connections(self) -> int:
         return self.link.connections
 

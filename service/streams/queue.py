@@ -34,6 +34,7 @@ class TickQueue:
         self.full_waits = 0  # puts that found the queue full and had to wait
         self.lag_s = 0.0  # how long the last batch's oldest tick waited
         self.max_lag_s = 0.0  # the longest such wait since take_max_lag()
+        self.batch_enqueued = 0.0  # when the last batch's oldest tick was put (monotonic)
 
     async def put(self, tick: Tick) -> None:
         """Enqueue ``tick``, waiting while the queue is full."""
@@ -49,6 +50,7 @@ class TickQueue:
         batch = [first]
         while len(batch) < limit and not self._queue.empty():
             batch.append(self._queue.get_nowait()[1])
+        self.batch_enqueued = enqueued
         self.lag_s = time.monotonic() - enqueued
         self.max_lag_s = max(self.max_lag_s, self.lag_s)
         return batch

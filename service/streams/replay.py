@@ -175,6 +175,7 @@ class ReplaySource:
         pace = "as fast as possible" if speed == 0 else f"at {speed:g}x real time"
         self.description = f"replay of {path.name} {pace}"
         self.accepted = 0
+        self.state = "starting"  # then "replaying", then "finished"
         self._queue: TickQueue | None = None
 
     async def put(self, tick: Tick) -> None:
@@ -194,9 +195,11 @@ class ReplaySource:
         )
         rejected_before = self._rejections.total
         self._queue = queue
+        self.state = "replaying"
         sent = await replay_into(
             tick_file, self, speed=self.speed, source=self.name, rejections=self._rejections
         )
+        self.state = "finished"
         log.info(
             "replay_finished",
             source=self.name,

@@ -73,6 +73,7 @@ class SimulatorSource:
         self.description = config.describe()
         self.walk = RandomWalk(config.prices, volatility=config.volatility, seed=config.seed)
         self.accepted = 0
+        self.state = "running"
 
     async def run(self, queue: TickQueue) -> None:
         """Put ticks into ``queue`` at the configured rate until cancelled.

@@ -51,6 +51,10 @@ class WebsocketFeedSource:
         return self.link.connected
 
     @property
+    def state(self) -> str:
+        return "connected" if self.link.connected else "disconnected"
+
+    @property
     def connections(self) -> int:
         return self.link.connections
 
