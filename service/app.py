@@ -16,11 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Coroutine, Sequence
 from typing import Any, Protocol
 
 import structlog
 
+from service.api.context import ApiContext
+from service.api.server import HttpServer
 from service.articles.instruments import Instruments
 from service.articles.sources import ArticleDirectory, ArticleFeed, ArticleIntake
 from service.articles.tracker import ArticleTracker
@@ -39,7 +42,10 @@ from service.delivery.push import AppriseSender, WebPushSender
 from service.delivery.tokens import UNSUBSCRIBE, sign_token
 from service.delivery.webhook import WebhookSender
 from service.delivery.ws_hub import WebsocketHub
+from service.errors import JournalError
+from service.metrics import MetricsState, ServiceMetrics, tick_batch_listener
 from service.pipeline import AlertSink, TickProcessor, log_alert, run_engine
+from service.rules.stale import StaleFeedWatch
 from service.streams.mqtt import MqttSource
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
@@ -60,6 +66,11 @@ DRAIN_TIMEOUT_S = 2.0
 # EDGE_CLOSE_GRACE_S.
 DELIVERY_GRACE_S = 1.0
 EDGE_CLOSE_GRACE_S = 1.0
+# Source states in which the service is ready (/readyz). A finished replay has
+# nothing more to send; that is the end of its job, not a fault.
+READY_SOURCE_STATES = frozenset({"connected", "replaying", "finished", "running"})
+# The stale-feed rule is checked this often (at most; more often for a short stale_seconds).
+STALE_CHECK_S = 1.0
 
 log = structlog.get_logger("service.app")
 
@@ -68,6 +79,9 @@ class Source(Protocol):
     name: str
     description: str
     accepted: int  # ticks put into the queue
+
+    @property
+    def state(self) -> str: ...  # connected, disconnected, starting, replaying, finished, running
 
     async def run(self, queue: TickQueue) -> None: ...
 
@@ -123,6 +137,16 @@ class App:
         )
         self.processor.listeners.append(self.delivery.on_batch)
         self.queue = TickQueue(config.engine.queue_size)
+        # Always kept: the age of each symbol's last tick is a metric; it alerts when set.
+        self.processor.stale = StaleFeedWatch(
+            config.engine.stale_seconds, symbols=config.symbols, now_ns=time.time_ns()
+        )
+        self.metrics = ServiceMetrics(self.metrics_state)
+        self.processor.listeners.append(
+            tick_batch_listener(self.metrics, lambda: self.queue.batch_enqueued)
+        )
+        self.http = None if config.http is None else HttpServer(self._api_context(config))
+        self._opened = False
         self._resources = contextlib.ExitStack()
         self.sources: list[Source] = [self._source(spec) for spec in config.sources]
         if not self.sources:
@@ -144,11 +168,27 @@ class App:
             WebPushSender(config.push, concurrency=concurrency),
             WebhookSender(config.webhook, concurrency=concurrency),
         ]
+        self.email: EmailSender | None = None
         if config.email is not None:
-            senders.append(EmailSender(config.email, unsubscribe=self.unsubscribe_link))
+            self.email = EmailSender(config.email, unsubscribe=self.unsubscribe_link)
+            senders.append(self.email)
         if self.mqtt_out is not None:
             senders.append(self.mqtt_out)
         return senders
+
+    def _api_context(self, config: Config) -> ApiContext:
+        assert config.http is not None
+        return ApiContext(
+            config=config,
+            http=config.http,
+            journal=self.journal,
+            delivery=self.delivery,
+            processor=self.processor,
+            metrics=self.metrics,
+            readiness=self.readiness,
+            hub_port=lambda: None if self.hub is None else self.hub.port,
+            email=self.email,
+        )
 
     def unsubscribe_link(self, subscriber_id: str) -> tuple[str, str]:
         """(URL, token) of the one-click unsubscribe link of ``subscriber_id`` (RFC 8058)."""
@@ -164,10 +204,24 @@ class App:
             return SimulatorSource(spec)
         return ReplaySource(spec.name, spec.path, speed=spec.speed, rejections=self.rejections)
 
+    async def open(self) -> None:
+        """Start listening (hub, then HTTP): a port already taken stops start-up here."""
+        if self._opened:
+            return
+        if self.hub is not None:
+            await self.hub.start()
+        if self.http is not None:
+            try:
+                await self.http.start()
+            except BaseException:
+                if self.hub is not None:
+                    await self.hub.close()
+                raise
+        self._opened = True
+
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; then shut down in order and return."""
-        if self.hub is not None:
-            await self.hub.start()  # a port already taken stops start-up with a clear message
+        await self.open()
         for article_source in self.article_sources:
             if isinstance(article_source, ArticleDirectory):
                 article_source.load()
@@ -199,6 +253,8 @@ class App:
                             self._supervise("mqtt_out", self.mqtt_out.run()), name="mqtt_out"
                         )
                     )
+                if self.config.engine.stale_seconds > 0:
+                    edge_tasks.append(group.create_task(self._watch_stale(), name="stale_feed"))
                 stats_task = None
                 if self.config.service.stats_seconds > 0:
                     stats_task = group.create_task(
@@ -214,6 +270,8 @@ class App:
                 _, unfinished = await asyncio.wait([delivery_task], timeout=DELIVERY_GRACE_S)
                 await _cancel(list(unfinished), grace=DELIVERY_GRACE_S)
                 await _cancel(edge_tasks, grace=EDGE_CLOSE_GRACE_S)
+                if self.http is not None:
+                    await self.http.stop()
                 if stats_task is not None:
                     stats_task.cancel()
         finally:
@@ -238,6 +296,47 @@ class App:
                 await self.queue.join()
         except TimeoutError:
             log.warning("ticks_abandoned", count=self.queue.qsize())
+
+    async def _watch_stale(self) -> None:
+        stale = self.processor.stale
+        assert stale is not None
+        every_s = min(STALE_CHECK_S, stale.stale_seconds / 4)
+        while True:
+            await asyncio.sleep(every_s)
+            self.processor.check_stale()
+
+    def readiness(self) -> list[str]:
+        """Why the service cannot do its job now (``/readyz``); empty when it can."""
+        reasons: list[str] = []
+        try:
+            self.journal.check_writable(now_ns=time.time_ns())
+        except JournalError as error:
+            reasons.append(f"journal: {error}")
+        if self.delivery.holding:
+            reasons.append(
+                f"journal: {self.delivery.holding} alerts held in memory, not yet written"
+            )
+        for source in self.sources:
+            if source.state not in READY_SOURCE_STATES:
+                reasons.append(f"source {source.name}: {source.state}")
+        return reasons
+
+    def metrics_state(self) -> MetricsState:
+        """The counters ``/metrics`` exports, read at each scrape."""
+        stale = self.processor.stale
+        return MetricsState(
+            ticks_by_source={source.name: source.accepted for source in self.sources},
+            source_up={source.name: source.state in READY_SOURCE_STATES for source in self.sources},
+            rejected_by_reason=dict(self.rejections.counts),
+            alerts_by=dict(self.processor.alerts_by),
+            deliveries_by=dict(self.delivery.outcomes),
+            delivery_pending=self.journal.pending_count(),
+            last_tick_age_s={} if stale is None else stale.ages(time.time_ns()),
+            ws_clients=0 if self.hub is None else self.hub.client_count(),
+            queue_depth=self.queue.qsize(),
+            articles=self.intake.loaded,
+            journal_failures=self.delivery.journal_failures,
+        )
 
     async def _log_stats(self, every_s: float) -> None:
         while True:
@@ -282,14 +381,15 @@ class App:
             "ws_hub": None
             if self.config.websocket is None
             else f"ws://{self.config.websocket.host}:{self.config.websocket.port}",
+            "dashboard": None if self.http is None else self.http.url,
             "channels": sorted(self.delivery.senders),
             "subscribers": len(self.delivery.subscribers),
         }
 
 
 def _source_stats(source: Source) -> dict[str, object]:
-    stats: dict[str, object] = {"ticks": source.accepted}
-    for name in ("received", "connected", "connections", "duplicates", "paused"):
+    stats: dict[str, object] = {"ticks": source.accepted, "state": source.state}
+    for name in ("received", "connections", "duplicates", "paused"):
         if hasattr(source, name):
             stats[name] = getattr(source, name)
     return stats
@@ -335,6 +435,10 @@ async def serve(config: Config) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, request_stop, sig.name)
     loop.set_exception_handler(_log_loop_error)
+    await app.open()
+    if app.http is not None:
+        # The first thing a person running the service needs: where to look.
+        print(f"strykr-alerts: dashboard at {app.http.url}  (Ctrl-C stops)", flush=True)
     details = app.describe()
     if config.sources:
         log.info("service_started", **details)

@@ -1,0 +1,1 @@
+"""The HTTP face (aiohttp): dashboard, subscriptions and read API, metrics and health."""

@@ -1,0 +1,343 @@
+"""The OpenAPI 3.1 document of ``/api/v1`` (served at ``/api/v1/openapi.json``).
+
+Written by hand next to the handlers; a test runs schemathesis against the
+running server, so the document and the endpoints cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.api.subscribe_request import MAX_PUSH_URLS, MAX_SYMBOLS
+from service.delivery.settings import ALERT_KINDS
+
+JSON = "application/json"
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "strykr-alerts",
+            "version": "1",
+            "description": "Subscriptions to real-time price-level alerts, and the read API "
+            "of the levels watched, the alerts fired and the latest articles.",
+        },
+        "paths": {
+            "/api/v1/subscribers": {
+                "post": {
+                    "summary": "Subscribe an email address, a browser or apprise URLs",
+                    "description": "An email subscription is double opt-in: the answer is 202 "
+                    "and a confirmation mail is sent; nothing else is sent before its link is "
+                    "opened. Apprise URLs need an admin token.",
+                    "security": [{}, {"admin": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            JSON: {"schema": {"$ref": "#/components/schemas/NewSubscriber"}}
+                        },
+                    },
+                    "responses": _responses(
+                        {
+                            "201": _json("Active at once (push only)", "CreatedSubscriber"),
+                            "202": _json("Waiting for the confirmation link", "CreatedSubscriber"),
+                        },
+                        400,
+                        403,
+                        404,
+                        413,
+                        415,
+                        422,
+                        429,
+                        503,
+                    ),
+                },
+                "get": {
+                    "summary": "Every subscriber (admin)",
+                    "security": [{"admin": []}],
+                    "responses": _responses(
+                        {"200": _json("The subscribers", "SubscriberList")}, 401, 403
+                    ),
+                },
+            },
+            "/api/v1/subscribers/{id}": {
+                "delete": {
+                    "summary": "Remove a subscriber added through the API (admin)",
+                    "security": [{"admin": []}],
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": _responses(
+                        {"204": {"description": "Removed"}}, 401, 403, 404, 409
+                    ),
+                },
+            },
+            "/api/v1/confirm": {
+                "get": {
+                    "summary": "Confirm an email subscription (the link of the confirmation mail)",
+                    "parameters": [_token()],
+                    "responses": _responses(
+                        {"200": _json_or_html("Confirmed", "SubscriberStatus")}, 400, 404, 429
+                    ),
+                },
+            },
+            "/api/v1/unsubscribe": {
+                "get": {
+                    "summary": "The unsubscribe link opened in a browser: a page with a button",
+                    "parameters": [_token()],
+                    "responses": _responses(
+                        {"200": {"description": "A page", "content": {"text/html": {}}}}, 400, 429
+                    ),
+                },
+                "post": {
+                    "summary": "One-click unsubscribe (RFC 8058), no login",
+                    "parameters": [_token()],
+                    "responses": _responses(
+                        {"200": _json_or_html("Unsubscribed", "SubscriberStatus")}, 400, 429
+                    ),
+                },
+            },
+            "/api/v1/levels": {
+                "get": {
+                    "summary": "The levels being watched, from alerts.toml and from articles",
+                    "parameters": [_symbol()],
+                    "responses": _responses({"200": _json("The levels", "LevelList")}, 400),
+                },
+            },
+            "/api/v1/alerts": {
+                "get": {
+                    "summary": "Alerts from the journal, oldest first",
+                    "description": "With since (an alert id): the alerts recorded after it; with "
+                    "since (a time): those fired from then; without: the latest.",
+                    "parameters": [
+                        _symbol(),
+                        {"name": "since", "in": "query", "schema": {"type": "string"}},
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                        },
+                    ],
+                    "responses": _responses({"200": _json("The alerts", "AlertList")}, 400, 404),
+                },
+            },
+            "/api/v1/articles/latest": {
+                "get": {
+                    "summary": "The latest article per symbol, or of one symbol",
+                    "parameters": [_symbol()],
+                    "responses": _responses(
+                        {"200": _json("The article(s)", "LatestArticles")}, 400, 404
+                    ),
+                },
+            },
+            "/api/v1/dashboard": {
+                "get": {
+                    "summary": "What the dashboard needs to start",
+                    "responses": _responses({"200": _json("Settings", "DashboardSettings")}),
+                },
+            },
+        },
+        "components": {
+            "securitySchemes": {"admin": {"type": "http", "scheme": "bearer"}},
+            "schemas": _schemas(),
+        },
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    nullable_string = {"type": ["string", "null"]}
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {"error": {"type": "string"}},
+        },
+        "NewSubscriber": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "email": {"type": "string", "format": "email", "maxLength": 254},
+                "webpush": {
+                    "type": "object",
+                    "description": "PushSubscription.toJSON() of the browser",
+                    "required": ["endpoint", "keys"],
+                    "properties": {
+                        "endpoint": {"type": "string", "format": "uri"},
+                        "keys": {
+                            "type": "object",
+                            "required": ["p256dh", "auth"],
+                            "properties": {
+                                "p256dh": {"type": "string"},
+                                "auth": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+                "push": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "minItems": 1,
+                    "maxItems": MAX_PUSH_URLS,
+                },
+                "symbols": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "minItems": 1,
+                    "maxItems": MAX_SYMBOLS,
+                    "description": 'Symbols watched here, or ["*"]',
+                },
+                "article": {"type": "string", "description": "An article's URL: its symbols"},
+                "kinds": {"type": "array", "items": {"enum": list(ALERT_KINDS)}},
+            },
+        },
+        "Subscriber": {
+            "type": "object",
+            "required": ["id", "status", "symbols", "kinds"],
+            "properties": {
+                "id": {"type": "string"},
+                "status": {"enum": ["active", "pending_confirmation"]},
+                "email": nullable_string,
+                "push": {"type": "array", "items": {"type": "string"}},
+                "webpush": {"type": "array", "items": {"type": "string"}},
+                "webhook": nullable_string,
+                "symbols": {"type": "array", "items": {"type": "string"}},
+                "kinds": {"type": "array", "items": {"type": "string"}},
+                "origin": {"enum": ["config", "api"]},
+            },
+        },
+        "CreatedSubscriber": {
+            "allOf": [
+                {"$ref": "#/components/schemas/Subscriber"},
+                {
+                    "type": "object",
+                    "required": ["unsubscribe_url"],
+                    "properties": {"unsubscribe_url": {"type": "string"}},
+                },
+            ]
+        },
+        "SubscriberList": {
+            "type": "object",
+            "required": ["subscribers"],
+            "properties": {
+                "subscribers": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/Subscriber"},
+                }
+            },
+        },
+        "SubscriberStatus": {
+            "type": "object",
+            "required": ["id", "status"],
+            "properties": {"id": {"type": "string"}, "status": {"type": "string"}},
+        },
+        "Level": {
+            "type": "object",
+            "required": ["rule", "symbol", "level", "direction", "side", "origin"],
+            "properties": {
+                "rule": {"type": "string"},
+                "symbol": {"type": "string"},
+                "level": {"type": "number"},
+                "direction": {"enum": ["below", "above"]},
+                "side": {"enum": ["support", "resistance"]},
+                "origin": {"enum": ["config", "article"]},
+                "article": {
+                    "type": ["object", "null"],
+                    "description": "For origin article: the article that named the level",
+                },
+            },
+        },
+        "LevelList": {
+            "type": "object",
+            "required": ["levels"],
+            "properties": {
+                "levels": {"type": "array", "items": {"$ref": "#/components/schemas/Level"}}
+            },
+        },
+        "Alert": {
+            "type": "object",
+            "required": ["id", "rule", "symbol", "kind", "level", "price", "at", "headline"],
+            "properties": {
+                "id": {"type": "string"},
+                "rule": {"type": "string"},
+                "symbol": {"type": "string"},
+                "kind": {"enum": list(ALERT_KINDS)},
+                "level": {"type": "number"},
+                "price": {"type": "number"},
+                "at": {"type": "string"},
+                "trigger": {"type": "string"},
+                "bar": nullable_string,
+                "article": {"type": ["object", "null"]},
+                "headline": {"type": "string"},
+            },
+        },
+        "AlertList": {
+            "type": "object",
+            "required": ["alerts"],
+            "properties": {
+                "alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}}
+            },
+        },
+        "LatestArticles": {
+            "type": "object",
+            "description": "Without symbol: {articles: {SYMBOL: article}}; with: {symbol, article}",
+            "properties": {
+                "articles": {"type": "object"},
+                "symbol": {"type": "string"},
+                "article": {"type": "object"},
+            },
+        },
+        "DashboardSettings": {
+            "type": "object",
+            "required": ["symbols", "hub_port", "email", "webpush_key"],
+            "properties": {
+                "symbols": {"type": "array", "items": {"type": "string"}},
+                "hub_port": {"type": ["integer", "null"]},
+                "email": {"type": "boolean"},
+                "webpush_key": nullable_string,
+            },
+        },
+    }
+
+
+_STATUS_TEXT = {
+    400: "The request is invalid; error says what and where",
+    401: "No valid admin token",
+    403: "Not allowed (admin API off, or apprise URLs without an admin token)",
+    404: "Not found",
+    409: "Defined in alerts.toml; change it there",
+    413: "Body too large",
+    415: "Not JSON",
+    422: "A channel this service does not offer",
+    429: "Too many requests from this address; see Retry-After",
+    503: "The confirmation mail could not be sent; try again later",
+}
+
+
+def _responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
+    responses = dict(ok)
+    for status in (*errors, 405, 500):
+        text = _STATUS_TEXT.get(status, "Error")
+        responses[str(status)] = {"description": text, "content": {JSON: {"schema": ERROR}}}
+    return responses
+
+
+def _json(description: str, schema: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+def _json_or_html(description: str, schema: str) -> dict[str, Any]:
+    response = _json(description, schema)
+    response["content"]["text/html"] = {}
+    return response
+
+
+def _token() -> dict[str, Any]:
+    return {"name": "token", "in": "query", "required": True, "schema": {"type": "string"}}
+
+
+def _symbol() -> dict[str, Any]:
+    return {"name": "symbol", "in": "query", "schema": {"type": "string"}}

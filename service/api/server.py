@@ -1,0 +1,146 @@
+"""The aiohttp server: every route of the HTTP face, in the service's own process."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import structlog
+from aiohttp import web
+
+from service.api import dashboard
+from service.api.context import ApiContext
+from service.api.openapi import openapi_document
+from service.api.ops import OpsApi
+from service.api.ratelimit import RateLimiter
+from service.api.reads import ReadApi
+from service.api.responses import ApiError, Handler, errors_as_json, json_response
+from service.api.subscriptions import SubscriptionsApi
+from service.errors import ListenError
+
+log = structlog.get_logger("service.api")
+
+SHUTDOWN_TIMEOUT_S = 1.0
+
+
+class HttpServer:
+    """Listens on ``[http] host:port`` (0: a free port) until :meth:`stop`."""
+
+    def __init__(self, context: ApiContext) -> None:
+        self.context = context
+        self.config = context.http
+        self.limiter = RateLimiter(
+            per_minute=self.config.rate_limit_per_minute, burst=self.config.rate_limit_burst
+        )
+        self.rate_limited = 0
+        self.app = self._application()
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    def _application(self) -> web.Application:
+        app = web.Application(
+            middlewares=[_security_headers, errors_as_json],
+            client_max_size=self.config.max_body_bytes,
+        )
+        subscriptions = SubscriptionsApi(self.context)
+        reads = ReadApi(self.context)
+        ops = OpsApi(self.context)
+        limited = self._rate_limited
+        document = openapi_document()
+
+        async def openapi(_request: web.Request) -> web.Response:
+            return json_response(document)
+
+        app.add_routes(
+            [
+                web.get("/", dashboard.index),
+                web.get("/static/vendor/lightweight-charts.js", dashboard.chart_library),
+                web.get("/static/{name}", dashboard.static),
+                web.get("/sw.js", dashboard.service_worker),
+                web.post("/api/v1/subscribers", limited(subscriptions.create)),
+                web.get("/api/v1/subscribers", subscriptions.list_all),
+                web.delete("/api/v1/subscribers/{id}", subscriptions.delete_one),
+                web.get("/api/v1/confirm", limited(subscriptions.confirm)),
+                web.get("/api/v1/unsubscribe", limited(subscriptions.unsubscribe_page)),
+                web.post("/api/v1/unsubscribe", limited(subscriptions.unsubscribe)),
+                web.get("/api/v1/levels", reads.levels),
+                web.get("/api/v1/alerts", reads.alerts),
+                web.get("/api/v1/articles/latest", reads.latest_article),
+                web.get("/api/v1/dashboard", reads.dashboard),
+                web.get("/api/v1/openapi.json", openapi),
+                web.get("/metrics", ops.metrics),
+                web.get("/healthz", ops.healthz),
+                web.get("/readyz", ops.readyz),
+            ]
+        )
+        return app
+
+    def _rate_limited(self, handler: Handler) -> Handler:
+        async def limited(request: web.Request) -> web.StreamResponse:
+            wait = self.limiter.take(self.client_ip(request), time.monotonic())
+            if wait > 0:
+                self.rate_limited += 1
+                raise ApiError(
+                    429,
+                    f"too many requests from your address; try again in {math.ceil(wait)} s",
+                    headers={"Retry-After": str(math.ceil(wait))},
+                )
+            return await handler(request)
+
+        return limited
+
+    def client_ip(self, request: web.Request) -> str:
+        if self.config.trust_forwarded_for:
+            forwarded = request.headers.get("X-Forwarded-For", "")
+            last = forwarded.rsplit(",", 1)[-1].strip()
+            if last:
+                return last[:64]
+        return request.remote or "?"
+
+    async def start(self) -> None:
+        """Listen; a port already taken raises :class:`ListenError`."""
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+        await runner.setup()
+        site = web.TCPSite(runner, self.config.host, self.config.port)
+        try:
+            await site.start()
+        except OSError as error:
+            await runner.cleanup()
+            raise ListenError(
+                f"the HTTP server cannot listen on {self.config.host}:{self.config.port}: "
+                f"{error.strerror or error}; set [http] port (or enabled = false)"
+            ) from None
+        self._runner = runner
+        address = runner.addresses[0]
+        self.port = int(address[1])
+        log.info("http_listening", url=self.url)
+        if not dashboard.chart_library_installed():
+            log.warning(
+                "dashboard_chart_missing",
+                hint="run make install (npm ci in service/web); the dashboard shows no charts",
+            )
+
+    @property
+    def url(self) -> str:
+        host = self.config.host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+        if ":" in shown:
+            shown = f"[{shown}]"
+        return f"http://{shown}:{self.port}/"
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+
+@web.middleware
+async def _security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    if response.content_type == "text/html":
+        headers.setdefault("Content-Security-Policy", dashboard.CONTENT_SECURITY_POLICY)
+        headers.setdefault("X-Frame-Options", "DENY")
+    return response

@@ -1,0 +1,52 @@
+"""The ``[http]`` table: where the dashboard and the API listen, and who may administer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from service.config_table import Table
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpConfig:
+    """The HTTP face: dashboard, subscriptions and read API, metrics and health."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080  # 0: a free port (tests)
+    # Bearer tokens for listing and deleting subscribers; none: those endpoints refuse all.
+    admin_tokens: tuple[str, ...] = field(default=(), repr=False)
+    # Per client IP, on the public endpoints that write (subscribe, confirm, unsubscribe).
+    rate_limit_per_minute: float = 10.0
+    rate_limit_burst: int = 5
+    # Behind a reverse proxy every client has the proxy's address: take the client's
+    # from the last X-Forwarded-For entry instead (only when the proxy sets it).
+    trust_forwarded_for: bool = False
+    max_body_bytes: int = 16 * 1024
+
+
+def read_http(table: Table) -> HttpConfig | None:
+    """``None`` when ``enabled = false``."""
+    enabled = table.boolean("enabled", default=True)
+    port = table.integer("port", default=8080, minimum=0)
+    if port > 65535:
+        table.problem("port", f"expected a port from 0 to 65535, got {port}")
+    config = HttpConfig(
+        host=table.string("host", default="127.0.0.1"),
+        port=port,
+        admin_tokens=table.strings("admin_tokens"),
+        rate_limit_per_minute=table.number(
+            "rate_limit_per_minute", default=10.0, exclusive_minimum=0.0
+        ),
+        rate_limit_burst=table.integer("rate_limit_burst", default=5, minimum=1),
+        trust_forwarded_for=table.boolean("trust_forwarded_for", default=False),
+        max_body_bytes=table.integer("max_body_bytes", default=16 * 1024, minimum=1024),
+    )
+    for index, token in enumerate(config.admin_tokens):
+        if len(token) < 16:
+            table.problem(
+                f"admin_tokens[{index}]",
+                "too short to be a secret: use 16 characters or more "
+                '(python3 -c "import secrets; print(secrets.token_urlsafe(24))")',
+            )
+    table.finish()
+    return config if enabled else None

@@ -1,0 +1,288 @@
+"""``/api/v1/subscribers``, ``/confirm`` and ``/unsubscribe``: who gets alerts, with consent.
+
+An email subscription is double opt-in: it is stored unconfirmed, a mail with
+a signed link goes to the address, and nothing else is sent to it until the
+link is opened. A browser push subscription is active at once (the browser
+asked its user). Apprise URLs make this server call other hosts, so only an
+admin may add them. Every mail carries a one-click unsubscribe link (RFC 8058)
+that works without login.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+import html
+import secrets
+from urllib.parse import urlsplit
+
+import structlog
+from aiohttp import web
+
+from service.api.context import ApiContext
+from service.api.responses import ApiError, json_response, read_json
+from service.api.subscribe_request import RequestError, SubscriptionRequest, parse_subscription
+from service.delivery.email import compose_confirmation_email
+from service.delivery.http import redact_url
+from service.delivery.push import push_url_problem
+from service.delivery.subscribers import Subscriber
+from service.delivery.tokens import CONFIRM, UNSUBSCRIBE, sign_token, verify_token
+from service.errors import DeliveryError
+
+log = structlog.get_logger("service.api")
+
+MAX_ID_CHARS = 64
+
+
+class SubscriptionsApi:
+    def __init__(self, context: ApiContext) -> None:
+        self.context = context
+
+    # -- public ---------------------------------------------------------------
+
+    async def create(self, request: web.Request) -> web.Response:
+        context = self.context
+        try:
+            wanted = parse_subscription(
+                await read_json(request), known_symbols=context.known_symbols()
+            )
+        except RequestError as error:
+            raise ApiError(400, str(error)) from None
+        if wanted.push and not self.is_admin(request):
+            raise ApiError(
+                403,
+                "push: apprise URLs make this server call other hosts; they need an admin token",
+            )
+        for index, url in enumerate(wanted.push):
+            problem = push_url_problem(url)
+            if problem is not None:
+                raise ApiError(400, f"push[{index}]: {problem}")
+        if wanted.email is not None and context.email is None:
+            raise ApiError(422, "email: this service does not send email; use browser push")
+        if wanted.webpush is not None and context.config.push.vapid_private_key is None:
+            raise ApiError(
+                422, "webpush: this service has no Web Push key ([push] vapid_private_key)"
+            )
+        subscriber = Subscriber(
+            id=f"sub_{secrets.token_urlsafe(12)}",
+            email=wanted.email,
+            push=wanted.push,
+            webpush=() if wanted.webpush is None else (wanted.webpush,),
+            symbols=self._symbols(wanted),
+            kinds=wanted.kinds,
+            confirmed=wanted.email is None,
+        )
+        context.journal.put_subscriber(subscriber, now_ns=context.clock_ns())
+        if subscriber.email is not None:
+            await self._send_confirmation(subscriber)
+        context.delivery.reload_subscribers()
+        log.info(
+            "subscriber_added",
+            subscriber=subscriber.id,
+            channels=sorted({channel for channel, _ in subscriber.targets()}),
+            symbols=list(subscriber.symbols),
+            confirmed=subscriber.confirmed,
+        )
+        body = self._describe(subscriber)
+        body["unsubscribe_url"] = self._unsubscribe_url(subscriber.id)
+        return json_response(body, status=201 if subscriber.confirmed else 202)
+
+    async def confirm(self, request: web.Request) -> web.Response:
+        context = self.context
+        subscriber_id = self._token_subject(request, CONFIRM)
+        subscriber = self._stored(subscriber_id)
+        if subscriber is None:
+            raise ApiError(404, "this subscription no longer exists; subscribe again")
+        if not subscriber.confirmed:
+            confirmed = dataclasses.replace(subscriber, confirmed=True)
+            # The newest confirmed request for an address replaces the older ones.
+            for other in context.journal.subscribers():
+                if other.id != subscriber.id and other.email == subscriber.email:
+                    context.journal.remove_subscriber(other.id)
+            context.journal.put_subscriber(confirmed, now_ns=context.clock_ns())
+            context.delivery.reload_subscribers()
+            log.info("subscriber_confirmed", subscriber=subscriber.id)
+        watched = ", ".join(subscriber.symbols).replace("*", "every symbol")
+        return _reply(
+            request,
+            {"id": subscriber.id, "status": "active"},
+            title="Alerts on",
+            text=f"Your real-time alerts on {watched} are on. Every mail has a link to stop them.",
+        )
+
+    async def unsubscribe_page(self, request: web.Request) -> web.Response:
+        """The mail's link opened in a browser: a button, so link scanners unsubscribe no one."""
+        token = request.query.get("token", "")
+        self._token_subject(request, UNSUBSCRIBE)
+        page = _page(
+            "Stop alerts",
+            '<p>Stop every Strykr alert to this address?</p><form method="post" action="'
+            f'/api/v1/unsubscribe?token={html.escape(token, quote=True)}">'
+            '<button type="submit">Unsubscribe</button></form>',
+        )
+        return web.Response(text=page, content_type="text/html")
+
+    async def unsubscribe(self, request: web.Request) -> web.Response:
+        context = self.context
+        subscriber_id = self._token_subject(request, UNSUBSCRIBE)
+        static_ids = {subscriber.id for subscriber in context.config.subscribers}
+        if subscriber_id in static_ids:
+            context.journal.opt_out(subscriber_id, now_ns=context.clock_ns())
+            removed = True
+        else:
+            removed = context.journal.remove_subscriber(subscriber_id)
+        context.delivery.reload_subscribers()
+        if removed:
+            log.info("subscriber_unsubscribed", subscriber=subscriber_id)
+        # Opening the link twice is not an error: the result is the same.
+        return _reply(
+            request,
+            {"id": subscriber_id, "status": "unsubscribed"},
+            title="Unsubscribed",
+            text="You will get no more alerts.",
+        )
+
+    # -- admin ----------------------------------------------------------------
+
+    async def list_all(self, request: web.Request) -> web.Response:
+        self.require_admin(request)
+        static_ids = {subscriber.id for subscriber in self.context.config.subscribers}
+        subscribers = [
+            {
+                **self._describe(subscriber),
+                "origin": "config" if subscriber.id in static_ids else "api",
+            }
+            for subscriber in self.context.delivery.subscribers.values()
+        ]
+        pending = [
+            {**self._describe(subscriber), "origin": "api"}
+            for subscriber in self.context.journal.subscribers()
+            if not subscriber.confirmed
+        ]
+        return json_response({"subscribers": subscribers + pending})
+
+    async def delete_one(self, request: web.Request) -> web.Response:
+        self.require_admin(request)
+        subscriber_id = request.match_info["id"]
+        if any(subscriber.id == subscriber_id for subscriber in self.context.config.subscribers):
+            raise ApiError(409, f"{subscriber_id} is defined in alerts.toml; remove it there")
+        if not self.context.journal.remove_subscriber(subscriber_id):
+            raise ApiError(404, "no subscriber with this id")
+        self.context.delivery.reload_subscribers()
+        log.info("subscriber_deleted", subscriber=subscriber_id)
+        return web.Response(status=204)
+
+    def is_admin(self, request: web.Request) -> bool:
+        offered = _bearer(request)
+        return offered is not None and any(
+            hmac.compare_digest(offered.encode(), token.encode())
+            for token in self.context.http.admin_tokens
+        )
+
+    def require_admin(self, request: web.Request) -> None:
+        if not self.context.http.admin_tokens:
+            raise ApiError(403, "the admin API is off: set [http] admin_tokens")
+        if not self.is_admin(request):
+            raise ApiError(
+                401,
+                "expected an admin token: Authorization: Bearer <token>",
+                headers={"WWW-Authenticate": 'Bearer realm="strykr-alerts"'},
+            )
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _symbols(self, wanted: SubscriptionRequest) -> tuple[str, ...]:
+        if wanted.article is None:
+            return wanted.symbols
+        store = self.context.processor.tracker
+        articles = [] if store is None else store.store.articles()
+        for article in articles:
+            if wanted.article in (article.url, article.source) and article.symbols:
+                return tuple(article.symbols)
+        raise ApiError(404, "article: no article with this URL names levels to watch")
+
+    async def _send_confirmation(self, subscriber: Subscriber) -> None:
+        context = self.context
+        assert context.email is not None
+        assert subscriber.email is not None
+        token = sign_token(context.journal.secret(), CONFIRM, subscriber.id)
+        message = compose_confirmation_email(
+            recipient=subscriber.email,
+            sender=context.email.config.sender,
+            confirm_url=f"{context.public_url}/api/v1/confirm?token={token}",
+            symbols=subscriber.symbols,
+            service_url=context.public_url,
+        )
+        try:
+            await context.email.send_message(message)
+        except DeliveryError as error:
+            context.journal.remove_subscriber(subscriber.id)
+            log.warning("confirmation_mail_failed", subscriber=subscriber.id, error=error.detail)
+            status = 503 if error.retryable else 400
+            hint = "try again later" if error.retryable else "check the address"
+            raise ApiError(
+                status,
+                f"email: the confirmation mail could not be sent ({error.detail}); {hint}",
+                headers={"Retry-After": "60"} if error.retryable else None,
+            ) from None
+
+    def _token_subject(self, request: web.Request, purpose: str) -> str:
+        token = request.query.get("token", "")
+        subject = None
+        if 0 < len(token) <= 256:
+            subject = verify_token(self.context.journal.secret(), purpose, token)
+        if subject is None or len(subject) > MAX_ID_CHARS:
+            raise ApiError(
+                400, f"token: not a valid {purpose} link; use the link of the mail as is"
+            )
+        return subject
+
+    def _stored(self, subscriber_id: str) -> Subscriber | None:
+        for subscriber in self.context.journal.subscribers():
+            if subscriber.id == subscriber_id:
+                return subscriber
+        return None
+
+    def _unsubscribe_url(self, subscriber_id: str) -> str:
+        token = sign_token(self.context.journal.secret(), UNSUBSCRIBE, subscriber_id)
+        return f"{self.context.public_url}/api/v1/unsubscribe?token={token}"
+
+    @staticmethod
+    def _describe(subscriber: Subscriber) -> dict[str, object]:
+        return {
+            "id": subscriber.id,
+            "status": "active" if subscriber.confirmed else "pending_confirmation",
+            "email": subscriber.email,
+            "push": [redact_url(url) for url in subscriber.push],
+            "webpush": [_host(sub.endpoint) for sub in subscriber.webpush],
+            "webhook": None if subscriber.webhook is None else redact_url(subscriber.webhook),
+            "symbols": list(subscriber.symbols),
+            "kinds": list(subscriber.kinds),
+        }
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or "?"
+
+
+def _bearer(request: web.Request) -> str | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _reply(request: web.Request, body: dict[str, object], *, title: str, text: str) -> web.Response:
+    """JSON for programs; a small page for a person who opened a link from a mail."""
+    if "text/html" in request.headers.get("Accept", ""):
+        return web.Response(
+            text=_page(title, f"<p>{html.escape(text)}</p>"), content_type="text/html"
+        )
+    return json_response(body)
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        f"<!doctype html><html lang=en><meta charset=utf-8><title>{html.escape(title)}</title>"
+        '<meta name=viewport content="width=device-width,initial-scale=1">'
+        '<body style="font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto">'
+        f"<h1>{html.escape(title)}</h1>{body}</body></html>"
+    )
