@@ -88,10 +88,11 @@ async def take(queue: TickQueue, count: int) -> list[Tick]:
 def service_config(directory: Path, body: str) -> Path:
     """Write a config with JSON logs (for :class:`ServiceProcess`) and ``body``; return its path.
 
-    The journal goes to ``directory``; the websocket hub, unless ``body``
-    configures it, listens on a free port.
+    The journal goes to ``directory``; the websocket hub and the HTTP server,
+    unless ``body`` configures them, listen on free ports.
     """
     path = directory / "alerts.toml"
     hub = "" if "[websocket]" in body else "[websocket]\nport = 0\n\n"
-    path.write_text('[service]\nlog_format = "json"\n\n' + hub + body)
+    http = "" if "[http]" in body else "[http]\nport = 0\n\n"
+    path.write_text('[service]\nlog_format = "json"\n\n' + hub + http + body)
     return path

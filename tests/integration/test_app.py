@@ -78,6 +78,7 @@ class BurstSource:
 
     name = "burst"
     description = "a burst of ticks"
+    state = "running"
 
     def __init__(self, ticks: list[Tick], stop: asyncio.Event) -> None:
         self.ticks = ticks

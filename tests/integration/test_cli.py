@@ -284,11 +284,12 @@ def test_run_stops_on_sigint_too(start_service: StartService, data_dir: Path) ->
 
 
 def shipped_config_in(directory: Path) -> Path:
-    """The shipped alerts.toml, with its journal in ``directory`` and its hub on a free port."""
+    """The shipped alerts.toml: its journal in ``directory``, its hub and HTTP on free ports."""
     text = (REPO / "alerts.toml").read_text()
     for old, new in (
         ('journal = "var/alerts.db"', f'journal = "{directory / "alerts.db"}"'),
         ("port = 8765", "port = 0"),
+        ("port = 8080", "port = 0"),
         ('dir = "articles"', f'dir = "{REPO / "articles"}"'),
     ):
         assert old in text, f"alerts.toml no longer has {old!r}; update this test"

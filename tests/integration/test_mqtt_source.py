@@ -124,7 +124,7 @@ confirm_ticks = 2
         "broker": {
             "ticks": 4,
             "received": 4,
-            "connected": True,
+            "state": "connected",
             "connections": 1,
             "duplicates": 0,
             "paused": 0,
