@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import polars as pl
@@ -306,6 +308,15 @@ def test_run_without_sources_replays_the_sample_day_and_alerts_within_a_minute(
     service = start_service("run", "--config", str(shipped_config_in(tmp_path)))
     (hello,) = service.wait_for("service_started")
     assert "bundled sample day" in str(hello["note"])
+    # The first line on the terminal says where the dashboard is, and it is there.
+    assert service.process.stdout is not None
+    line = service.process.stdout.readline()
+    match = re.fullmatch(
+        r"strykr-alerts: dashboard at (http://127\.0\.0\.1:\d+/)  \(Ctrl-C stops\)\n", line
+    )
+    assert match, line
+    with urllib.request.urlopen(match.group(1), timeout=5) as page:  # noqa: S310 (http only)
+        assert "Get Real-Time Alerts" in page.read().decode()
     (first,) = service.wait_for("alert_fired", timeout=60)
     assert time.monotonic() - started < 60
     assert first["headline"] == "IWM broke above 265.00 at 265.05"
@@ -323,4 +334,18 @@ def test_run_with_the_hub_port_taken_says_so_and_exits_1(tmp_path: Path) -> None
     assert result.returncode == 1
     assert f"the websocket hub cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "set [websocket] port" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_run_with_the_http_port_taken_says_so_and_exits_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "alerts.toml"
+        config.write_text(f"[websocket]\nport = 0\n\n[http]\nport = {port}\n")
+        result = run_cli("run", "--config", str(config))
+    assert result.returncode == 1
+    assert f"the HTTP server cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "set [http] port" in result.stderr
     assert "Traceback" not in result.stderr
