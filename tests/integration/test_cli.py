@@ -323,29 +323,22 @@ def test_run_without_sources_replays_the_sample_day_and_alerts_within_a_minute(
     assert service.stop() == 0
 
 
-def test_run_with_the_hub_port_taken_says_so_and_exits_1(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("table", "server", "others"),
+    [("websocket", "the websocket hub", "[http]\nport = 0\n"), ("http", "the HTTP server", "")],
+)
+def test_run_with_a_port_taken_says_which_and_exits_1(
+    tmp_path: Path, table: str, server: str, others: str
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         config = tmp_path / "alerts.toml"
-        config.write_text(f"[websocket]\nport = {port}\n")
+        hub = "" if table == "websocket" else "[websocket]\nport = 0\n\n"
+        config.write_text(f"{hub}{others}\n[{table}]\nport = {port}\n")
         result = run_cli("run", "--config", str(config))
     assert result.returncode == 1
-    assert f"the websocket hub cannot listen on 127.0.0.1:{port}" in result.stderr
-    assert "set [websocket] port" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
-def test_run_with_the_http_port_taken_says_so_and_exits_1(tmp_path: Path) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        config = tmp_path / "alerts.toml"
-        config.write_text(f"[websocket]\nport = 0\n\n[http]\nport = {port}\n")
-        result = run_cli("run", "--config", str(config))
-    assert result.returncode == 1
-    assert f"the HTTP server cannot listen on 127.0.0.1:{port}" in result.stderr
-    assert "set [http] port" in result.stderr
+    assert f"{server} cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert f"set [{table}] port" in result.stderr
     assert "Traceback" not in result.stderr

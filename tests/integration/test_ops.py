@@ -21,6 +21,14 @@ def mqtt_sources(broker: Mosquitto) -> str:
     )
 
 
+def ops_webhook(receiver: HttpReceiver, symbols: str) -> str:
+    """A subscriber of alerts.toml whose webhook is ``receiver``'s /hook."""
+    return (
+        f'[[subscribers]]\nid = "ops"\nwebhook = "{receiver.url("/hook")}"\n'
+        f'webhook_secret = "ops-webhook-secret-0123"\nsymbols = {symbols}\n'
+    )
+
+
 async def scrape(service: Service) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     status, text, headers = await service.get("/metrics")
     assert status == 200
@@ -39,10 +47,7 @@ def tick_json(price: float, second: int) -> str:
 async def test_metrics_count_ticks_rejections_alerts_deliveries_and_clients(
     tmp_path: Path, mosquitto: Mosquitto, http_receiver: HttpReceiver
 ) -> None:
-    extra = (
-        f'[[subscribers]]\nid = "ops"\nwebhook = "{http_receiver.url("/hook")}"\n'
-        'webhook_secret = "ops-webhook-secret-0123"\nsymbols = ["IWM"]\n'
-    )
+    extra = ops_webhook(http_receiver, '["IWM"]')
     config = http_config(tmp_path, sources=mqtt_sources(mosquitto), extra=extra)
     async with http_service(config) as service:
         app = service.app
@@ -101,11 +106,8 @@ async def test_readyz_follows_the_feed_and_healthz_only_the_process(
 async def test_a_quiet_feed_fires_stale_feed_once_through_the_fan_out_and_a_tick_clears_it(
     tmp_path: Path, mosquitto: Mosquitto, http_receiver: HttpReceiver
 ) -> None:
-    extra = (
-        f'[[subscribers]]\nid = "ops"\nwebhook = "{http_receiver.url("/hook")}"\n'
-        'webhook_secret = "ops-webhook-secret-0123"\nsymbols = ["*"]\nkinds = ["stale_feed"]\n'
-        "\n[engine]\nstale_seconds = 0.5\n"
-    )
+    extra = ops_webhook(http_receiver, '["*"]\nkinds = ["stale_feed"]')
+    extra += "\n[engine]\nstale_seconds = 0.5\n"
     config = http_config(tmp_path, sources=mqtt_sources(mosquitto), extra=extra)
     async with http_service(config) as service:
         app = service.app
