@@ -125,8 +125,7 @@ class SubscriptionsApi:
     async def unsubscribe(self, request: web.Request) -> web.Response:
         context = self.context
         subscriber_id = self._token_subject(request, UNSUBSCRIBE)
-        static_ids = {subscriber.id for subscriber in context.config.subscribers}
-        if subscriber_id in static_ids:
+        if subscriber_id in self._static_ids():
             context.journal.opt_out(subscriber_id, now_ns=context.clock_ns())
             removed = True
         else:
@@ -145,8 +144,9 @@ class SubscriptionsApi:
     # -- admin ----------------------------------------------------------------
 
     async def list_all(self, request: web.Request) -> web.Response:
+        """Every subscriber the pipeline knows: alerts.toml's and the API's, pending ones too."""
         self.require_admin(request)
-        static_ids = {subscriber.id for subscriber in self.context.config.subscribers}
+        static_ids = self._static_ids()
         subscribers = [
             {
                 **self._describe(subscriber),
@@ -154,17 +154,12 @@ class SubscriptionsApi:
             }
             for subscriber in self.context.delivery.subscribers.values()
         ]
-        pending = [
-            {**self._describe(subscriber), "origin": "api"}
-            for subscriber in self.context.journal.subscribers()
-            if not subscriber.confirmed
-        ]
-        return json_response({"subscribers": subscribers + pending})
+        return json_response({"subscribers": subscribers})
 
     async def delete_one(self, request: web.Request) -> web.Response:
         self.require_admin(request)
         subscriber_id = request.match_info["id"]
-        if any(subscriber.id == subscriber_id for subscriber in self.context.config.subscribers):
+        if subscriber_id in self._static_ids():
             raise ApiError(409, f"{subscriber_id} is defined in alerts.toml; remove it there")
         if not self.context.journal.remove_subscriber(subscriber_id):
             raise ApiError(404, "no subscriber with this id")
@@ -191,11 +186,15 @@ class SubscriptionsApi:
 
     # -- helpers ----------------------------------------------------------------
 
+    def _static_ids(self) -> set[str]:
+        """The subscribers of alerts.toml: never removed through the API, only opted out."""
+        return {subscriber.id for subscriber in self.context.config.subscribers}
+
     def _symbols(self, wanted: SubscriptionRequest) -> tuple[str, ...]:
         if wanted.article is None:
             return wanted.symbols
-        store = self.context.processor.tracker
-        articles = [] if store is None else store.store.articles()
+        tracker = self.context.processor.tracker
+        articles = [] if tracker is None else tracker.store.articles()
         for article in articles:
             if wanted.article in (article.url, article.source) and article.symbols:
                 return tuple(article.symbols)

@@ -44,6 +44,9 @@ async def test_email_subscription_is_double_opt_in_and_one_click_unsubscribe_sto
         assert status == 202, body
         assert body["status"] == "pending_confirmation"
         assert body["symbols"] == ["IWM"]
+        _, listed, _ = await service.get("/api/v1/subscribers", headers=ADMIN)
+        mine = [s["status"] for s in listed["subscribers"] if s["email"] == "trader@example.com"]
+        assert mine == ["pending_confirmation"]  # listed once, as pending
         mails = smtp_server.receiver.mails
         assert len(mails) == 1
         assert mails[0].recipients == ["trader@example.com"]
