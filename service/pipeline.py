@@ -171,7 +171,6 @@ class TickProcessor:
         self.alerts += len(alerts)
         for alert in alerts:
             self.alerts_by[alert.symbol, alert.kind] += 1
-        for alert in alerts:
             for sink in self.sinks:
                 try:
                     sink(alert)

@@ -37,7 +37,7 @@ class ApiContext:
         if self.processor.tracker is not None:
             symbols.update(self.processor.tracker.store.symbols())
         if self.processor.stale is not None:
-            symbols.update(self.processor.stale.ages(0))
+            symbols.update(self.processor.stale.symbols())
         return symbols
 
     @property

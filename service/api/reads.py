@@ -21,6 +21,9 @@ _ALERT_ID = re.compile(r"^[0-9a-f]{20}$")
 class ReadApi:
     def __init__(self, context: ApiContext) -> None:
         self.context = context
+        key = context.config.push.vapid_private_key
+        # Derived once: the browser's applicationServerKey for Web Push.
+        self._webpush_key = None if key is None else vapid_public_key(key)
 
     async def levels(self, request: web.Request) -> web.Response:
         symbol = _symbol(request)
@@ -67,13 +70,12 @@ class ReadApi:
     async def dashboard(self, _request: web.Request) -> web.Response:
         """What the dashboard page needs to start: symbols, the hub, the ways to subscribe."""
         context = self.context
-        key = context.config.push.vapid_private_key
         return json_response(
             {
                 "symbols": sorted(context.known_symbols()),
                 "hub_port": context.hub_port(),
                 "email": context.email is not None,
-                "webpush_key": None if key is None else vapid_public_key(key),
+                "webpush_key": self._webpush_key,
             }
         )
 

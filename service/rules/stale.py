@@ -47,6 +47,10 @@ class StaleFeedWatch:
         for symbol in symbols:
             self._last.setdefault(symbol, (now_ns, None))
 
+    def symbols(self) -> list[str]:
+        """Every symbol watched: those of the rules and those that ticked."""
+        return list(self._last)
+
     def check(self, now_ns: int) -> list[AlertEvent]:
         """One ``stale_feed`` alert per symbol that went quiet since the last check."""
         alerts: list[AlertEvent] = []

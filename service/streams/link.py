@@ -47,6 +47,11 @@ class Link:
         self.connections = 0
         self.failures = 0  # since the last connection
 
+    @property
+    def state(self) -> str:
+        """What /readyz and the metrics report of the source."""
+        return "connected" if self.connected else "disconnected"
+
     @classmethod
     def for_source(cls, config: ReconnectingSourceConfig, *, prefix: str) -> Link:
         return cls(

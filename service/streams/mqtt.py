@@ -89,7 +89,7 @@ class MqttSource:
 
     @property
     def state(self) -> str:
-        return "connected" if self.link.connected else "disconnected"
+        return self.link.state
 
     @property
     def connections(self) -> int:

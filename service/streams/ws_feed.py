@@ -52,7 +52,7 @@ class WebsocketFeedSource:
 
     @property
     def state(self) -> str:
-        return "connected" if self.link.connected else "disconnected"
+        return self.link.state
 
     @property
     def connections(self) -> int:
