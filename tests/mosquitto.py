@@ -46,7 +46,9 @@ def free_port() -> int:
 class Mosquitto:
     """One broker process: :meth:`start`, :meth:`stop` (SIGTERM saves its state), again."""
 
-    def __init__(self, directory: Path, *, port: int | None = None) -> None:
+    def __init__(
+        self, directory: Path, *, port: int | None = None, max_inflight_messages: int = 20
+    ) -> None:
         self.directory = directory
         self.port = port or free_port()
         self.host = "127.0.0.1"
@@ -63,7 +65,8 @@ class Mosquitto:
             # Queue generously for offline and busy clients: the default (1000)
             # drops the rest silently.
             "max_queued_messages 1000000",
-            "max_inflight_messages 20",
+            # 0: no limit, as MQTT 5 brokers allow a client 65,535 by default.
+            f"max_inflight_messages {max_inflight_messages}",
             f"log_dest file {self.log_path}",
             "log_type error",
             "log_type warning",

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import socket
 import ssl
 from pathlib import Path
@@ -108,17 +109,29 @@ class MqttSource:
     async def run(self, queue: TickQueue) -> None:
         """Consume ticks into ``queue`` until cancelled, reconnecting whenever the link drops."""
         client = self._client = self._new_client()
-        config = self.config
         while True:
             try:
                 async with client:
-                    await self._subscribe(client)
-                    self.link.up(
-                        topics=list(config.topics), qos=config.qos, client_id=config.client_id
-                    )
-                    await self._consume(client, queue)
-            except aiomqtt.MqttError as error:
-                await asyncio.sleep(self.link.down(str(error) or type(error).__name__))
+                    await self._session(client, queue)
+            except* aiomqtt.MqttError as errors:
+                error = errors.exceptions[0]
+                delay = self.link.down(str(error) or type(error).__name__)
+                await asyncio.sleep(delay)
+
+    async def _session(self, client: _FlowControlledClient, queue: TickQueue) -> None:
+        """One connection: read from the moment it is up, subscribe meanwhile.
+
+        On a resumed session the broker re-sends every unacknowledged message
+        right after CONNACK, before the SUBACK (thousands after a crash in a
+        burst). Reading stops at :data:`BACKLOG_HIGH` until the backlog is
+        consumed, so the SUBACK behind them is only read if consuming starts
+        now, not once the subscription is confirmed.
+        """
+        config = self.config
+        async with asyncio.TaskGroup() as session:
+            session.create_task(self._consume(client, queue), name=f"mqtt[{self.name}].consume")
+            await self._subscribe(client)
+            self.link.up(topics=list(config.topics), qos=config.qos, client_id=config.client_id)
 
     def _new_client(self) -> _FlowControlledClient:
         config = self.config
@@ -144,7 +157,9 @@ class MqttSource:
     async def _subscribe(self, client: aiomqtt.Client) -> None:
         topics = self.config.topics
         requests: list[tuple[str, int]] = [(topic, self.config.qos) for topic in topics]
-        granted = await client.subscribe(requests)
+        # No timeout of its own: the SUBACK may wait behind a long redelivery, and a
+        # dead link is told by the keepalive, which ends the session.
+        granted = await client.subscribe(requests, timeout=math.inf)
         # MQTT 3.1.1 grants a QoS per filter, 0x80 meaning refused (MQTT 5: reason codes).
         refused = [
             topic

@@ -15,21 +15,13 @@ import structlog
 from service.app import App
 from service.config import Config, EngineConfig, MqttSourceConfig, ServiceConfig
 from service.models import AlertEvent, Rule, Tick
-from service.pipeline import TickProcessor
-from service.rules import RuleEngine
 from service.streams.mqtt import BACKLOG_HIGH, MqttSource
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
-from service.streams.simulator import RandomWalk
-from service.timestamps import format_timestamp
 from tests.conftest import StartService
-from tests.helpers import at, eventually, level_rule, running, service_config, take, tick
+from tests.feeds import RULES, alerts_of_uninterrupted_run, payload, walk
+from tests.helpers import eventually, level_rule, running, service_config, take, tick
 from tests.mosquitto import Mosquitto, free_port
-
-RULES: tuple[Rule, ...] = (
-    level_rule(255.0, rule_id="below", hysteresis=0.5),
-    level_rule(265.0, "above", rule_id="above", hysteresis=0.5),
-)
 
 
 def source_config(broker: Mosquitto, **settings: object) -> MqttSourceConfig:
@@ -56,23 +48,6 @@ def make_app(
         rules=rules,
     )
     return App(config, sinks=[alerts.append]), alerts
-
-
-def payload(t: Tick) -> str:
-    return json.dumps(
-        {"symbol": t.symbol, "price": t.price, "ts": format_timestamp(t.ts_ns), "volume": t.volume}
-    )
-
-
-def walk(count: int, *, seed: int) -> list[Tick]:
-    """IWM wandering across 255 and 265, one tick a second."""
-    steps = RandomWalk([("IWM", 260.0)], volatility=0.004, seed=seed)
-    return [steps.step(at(i)) for i in range(count)]
-
-
-def alerts_of_uninterrupted_run(ticks: list[Tick]) -> list[str]:
-    processor = TickProcessor(RuleEngine(RULES), Rejections())
-    return [alert.id for alert in processor.process(ticks)]
 
 
 def mqtt_source(app: App) -> MqttSource:
