@@ -94,10 +94,14 @@ def main() -> None:
     rows: list[tuple[datetime, str, float, int | None]] = []
     open_ns = int(SESSION_OPEN.timestamp()) * 1_000_000_000
     for symbol, anchors in ANCHORS.items():
+        last_ms = 0
         for seconds, price in bridge(rng, anchors, SIGMA[symbol], MEAN_GAP_S[symbol]):
             if seconds >= SESSION_SECONDS:
                 continue
-            ts_ms = (open_ns + round(seconds * 1e9)) // 1_000_000
+            # One price per instant (the engine rejects a second one): a tick that
+            # rounds to its predecessor's millisecond moves to the next one.
+            ts_ms = max((open_ns + round(seconds * 1e9)) // 1_000_000, last_ms + 1)
+            last_ms = ts_ms
             volume = 100 * rng.choice((1, 1, 1, 2, 2, 3, 5, 10)) if HAS_VOLUME[symbol] else None
             rows.append(
                 (datetime.fromtimestamp(ts_ms / 1000, tz=UTC), symbol, round(price, 2), volume)

@@ -325,7 +325,9 @@ class App:
         """The counters ``/metrics`` exports, read at each scrape."""
         stale = self.processor.stale
         return MetricsState(
-            ticks_by_source={source.name: source.accepted for source in self.sources},
+            ticks_by_source={
+                source.name: self.processor.ticks_by_source[source.name] for source in self.sources
+            },
             source_up={source.name: source.state in READY_SOURCE_STATES for source in self.sources},
             rejected_by_reason=dict(self.rejections.counts),
             alerts_by=dict(self.processor.alerts_by),
@@ -359,7 +361,10 @@ class App:
             "queue_size": self.queue.maxsize,
             "queue_full_waits": self.queue.full_waits,
             "lag_max_s": round(self.queue.take_max_lag(), 6),
-            "sources": {source.name: _source_stats(source) for source in self.sources},
+            "sources": {
+                source.name: _source_stats(source, self.processor.ticks_by_source[source.name])
+                for source in self.sources
+            },
             "articles": self.intake.loaded,
             "articles_rejected": self.intake.rejected.total(),
             "deliveries": self.delivery.stats(),
@@ -387,8 +392,9 @@ class App:
         }
 
 
-def _source_stats(source: Source) -> dict[str, object]:
-    stats: dict[str, object] = {"ticks": source.accepted, "state": source.state}
+def _source_stats(source: Source, accepted: int) -> dict[str, object]:
+    """``ticks``: what the engine accepted of the source's ticks (``received``: messages read)."""
+    stats: dict[str, object] = {"ticks": accepted, "state": source.state}
     for name in ("received", "connections", "duplicates", "paused"):
         if hasattr(source, name):
             stats[name] = getattr(source, name)

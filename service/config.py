@@ -46,6 +46,7 @@ from service.delivery.settings import (
 from service.delivery.subscribers import Subscriber
 from service.errors import ConfigError
 from service.models import Direction, LevelRule, RangeRule, Rule
+from service.rules.engine import SameTime
 from service.symbols import normalize_symbol
 
 LogFormat = Literal["auto", "console", "json"]
@@ -72,13 +73,20 @@ class ServiceConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EngineConfig:
-    """Engine settings: rolling windows and bars kept per symbol, and the tick queue bound."""
+    """Engine settings: windows and bars per symbol, the tick queue bound, what ticks it takes."""
 
     windows: tuple[str, ...] = ()
     bars: tuple[str, ...] = ()
     queue_size: int = 10_000
     # A symbol with no tick for this long fires a stale_feed alert; 0: never.
     stale_seconds: float = 0.0
+    # A tick at the same time as its symbol's last one, at another price: "reject" keeps
+    # the first ("same_time"); "accept" takes both, in arrival order (coarse feed clocks).
+    same_time: SameTime = "reject"
+    # Prices further than this from the symbol's recent prices are rejected
+    # ("price_implausible") until price_band_rebase_ticks in a row agree; 0: no band.
+    price_band_percent: float = 20.0
+    price_band_rebase_ticks: int = 3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,6 +124,8 @@ class MqttSourceConfig:
     reconnect_initial_seconds: float = 0.5
     reconnect_max_seconds: float = 30.0
     max_payload_bytes: int = 64 * 1024
+    # A tick stamped further ahead of the receive clock is rejected ("future_ts").
+    max_future_seconds: float = 5.0
     kind: Literal["mqtt"] = "mqtt"
 
     @property
@@ -164,6 +174,7 @@ class WebsocketSourceConfig:
     reconnect_initial_seconds: float = 0.5
     reconnect_max_seconds: float = 30.0
     max_message_bytes: int = 1024 * 1024
+    max_future_seconds: float = 5.0
     kind: Literal["websocket"] = "websocket"
 
     def describe(self) -> str:
@@ -342,9 +353,23 @@ def _engine(table: Table) -> EngineConfig:
     bars = table.durations("bars")
     queue_size = table.integer("queue_size", default=10_000, minimum=1)
     stale_seconds = table.number("stale_seconds", default=0.0, minimum=0.0)
+    same_time = table.choice("same_time", ("reject", "accept"), default="reject")
+    band = table.number("price_band_percent", default=20.0, minimum=0.0)
+    if table.valid("price_band_percent") and band >= 100:
+        table.problem(
+            "price_band_percent",
+            f"expected a percentage below 100 (0 turns the band off), got {show_value(band)}",
+        )
+    rebase_ticks = table.integer("price_band_rebase_ticks", default=3, minimum=2)
     table.finish()
     return EngineConfig(
-        windows=windows, bars=bars, queue_size=queue_size, stale_seconds=stale_seconds
+        windows=windows,
+        bars=bars,
+        queue_size=queue_size,
+        stale_seconds=stale_seconds,
+        same_time=cast(SameTime, same_time),
+        price_band_percent=band,
+        price_band_rebase_ticks=rebase_ticks,
     )
 
 
@@ -420,6 +445,7 @@ def _mqtt_source(table: Table, name: str, base_dir: Path) -> MqttSourceConfig:
             "reconnect_max_seconds", default=30.0, exclusive_minimum=0.0
         ),
         max_payload_bytes=table.integer("max_payload_bytes", default=64 * 1024, minimum=64),
+        max_future_seconds=table.number("max_future_seconds", default=5.0, minimum=0.0),
     )
     table.finish()
     return config
@@ -470,6 +496,7 @@ def _websocket_source(table: Table, name: str) -> WebsocketSourceConfig:
             "reconnect_max_seconds", default=30.0, exclusive_minimum=0.0
         ),
         max_message_bytes=table.integer("max_message_bytes", default=1024 * 1024, minimum=64),
+        max_future_seconds=table.number("max_future_seconds", default=5.0, minimum=0.0),
     )
     table.finish()
     return config

@@ -8,6 +8,7 @@ logs, tests) never parse message text::
     StrykrError
     ├── ConfigError          alerts.toml is missing, unreadable or invalid (exit 2)
     ├── TickError            one tick is unusable; the tick is skipped, never fatal
+    │   │                    (``reason``: bad_price, future_ts, same_time, price_implausible…)
     │   └── TickOutOfOrderError   older than the last accepted tick of its symbol
     ├── SourceError          a tick source cannot be read at all (missing file, bad columns)
     ├── ArticleError         an article input (file, feed reply) cannot be used; never fatal

@@ -7,6 +7,7 @@ Nothing here does I/O. Instants are ``int`` nanoseconds since the epoch (see
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -288,9 +289,23 @@ class AlertEvent:
 
 
 def format_price(price: float) -> str:
-    """Two decimals, or as many as the price really has: 255.00, 254.60, 1.08345."""
+    """A price for people, never longer than 16 characters, whatever it is.
+
+    Two decimals, or as many as the price really has, up to 10 significant
+    digits: 255.00, 254.60, 1.08345, 0.00012345. From a billion up and below
+    0.0001, 6 significant digits with an exponent: 1.23457e+12, 1e+308.
+    """
+    if not math.isfinite(price):
+        return str(price)
+    magnitude = abs(price)
+    if magnitude >= 1e9 or 0 < magnitude < 1e-4:
+        return f"{price:.6g}"
     text = f"{price:.2f}"
-    return text if float(text) == price else repr(price)
+    if float(text) == price:
+        return text
+    digits = f"{price:.10g}"
+    # Fewer than two decimals means the price is within rounding of text: keep that.
+    return digits if len(digits.partition(".")[2]) > 2 else text
 
 
 def alert_id(

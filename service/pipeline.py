@@ -14,11 +14,11 @@ import structlog
 
 from service.articles.tracker import AUTO_RULE_PREFIX, ArticleTracker
 from service.config import Config
-from service.errors import TickOutOfOrderError
+from service.errors import TickError
 from service.models import AlertEvent, Article, RangeRule, Tick, format_published
 from service.rules import RuleEngine
 from service.rules.stale import StaleFeedWatch
-from service.streams.queue import TickQueue
+from service.streams.queue import TickBatch, TickQueue
 from service.streams.rejections import Rejections
 
 # Ticks taken from the queue per engine call: large enough to amortise the
@@ -61,6 +61,7 @@ class TickProcessor:
         self.stale = stale
         self._clock_ns = clock_ns
         self.ticks = 0  # accepted and evaluated
+        self.ticks_by_source: Counter[str] = Counter()  # the same, by the source that put them
         self.alerts = 0
         self.alerts_by: Counter[tuple[str, str]] = Counter()  # (symbol, kind)
         # Replay with auto levels: when the next article's rules take effect. (Attachment
@@ -83,7 +84,15 @@ class TickProcessor:
         listeners: Sequence[BatchListener] = (),
     ) -> TickProcessor:
         """The engine of ``config``'s rules and settings: the same for ``run`` and ``replay``."""
-        engine = RuleEngine(config.rules, windows=config.engine.windows, bars=config.engine.bars)
+        settings = config.engine
+        engine = RuleEngine(
+            config.rules,
+            windows=settings.windows,
+            bars=settings.bars,
+            same_time=settings.same_time,
+            price_band=settings.price_band_percent / 100,
+            rebase_ticks=settings.price_band_rebase_ticks,
+        )
         return cls(engine, rejections, sinks, tracker=tracker, listeners=listeners)
 
     def add_article(self, article: Article, *, received_ns: int) -> None:
@@ -101,21 +110,36 @@ class TickProcessor:
         if self.tracker.store.remove(source) and not self.tracker.as_of_tick_time:
             self._set_rules(None)
 
-    def process(self, ticks: Sequence[Tick], *, source: str = "pipeline") -> list[AlertEvent]:
-        """Evaluate ``ticks`` in order; return (and hand on) the alerts they fire."""
+    def process(
+        self,
+        ticks: Sequence[Tick],
+        *,
+        source: str = "pipeline",
+        sources: Sequence[str] | None = None,
+    ) -> list[AlertEvent]:
+        """Evaluate ``ticks`` in order; return (and hand on) the alerts they fire.
+
+        ``sources`` names the source of each tick (as a :class:`TickBatch`
+        does); without it every tick is ``source``'s.
+        """
+        names = [source] * len(ticks) if sources is None else sources
         if not self._activations:
-            return self._evaluate(ticks, source)
+            return self._evaluate(ticks, names)
         alerts: list[AlertEvent] = []
         start = 0
         for index, tick in enumerate(ticks):
             if self._activations and tick.ts_ns >= self._activations[0]:
-                alerts += self._evaluate(ticks[start:index], source)
+                alerts += self._evaluate(ticks[start:index], names[start:index])
                 start = index
                 while self._activations and self._activations[0] <= tick.ts_ns:
                     self._activations.pop(0)
                 self._set_rules(tick.ts_ns)
-        alerts += self._evaluate(ticks[start:], source)
+        alerts += self._evaluate(ticks[start:], names[start:])
         return alerts
+
+    def process_batch(self, batch: TickBatch) -> list[AlertEvent]:
+        """:meth:`process` of what the queue handed over."""
+        return self.process(batch.ticks, sources=batch.sources)
 
     def _set_rules(self, at_ns: int | None) -> None:
         assert self.tracker is not None
@@ -134,20 +158,33 @@ class TickProcessor:
             rules=len(rules),
         )
 
-    def _evaluate(self, ticks: Sequence[Tick], source: str) -> list[AlertEvent]:
+    def _evaluate(self, ticks: Sequence[Tick], sources: Sequence[str]) -> list[AlertEvent]:
         if not ticks:
             return []
-        rejected: list[Tick] = []
+        rejected: list[tuple[Tick, TickError]] = []
 
-        def reject(tick: Tick, error: TickOutOfOrderError) -> None:
-            rejected.append(tick)
-            self.rejections.record(error, source=source, where=f"{tick.symbol} at {tick.at}")
+        def reject(tick: Tick, error: TickError) -> None:
+            rejected.append((tick, error))
 
         alerts = self.engine.on_ticks(ticks, on_reject=reject)
-        self.ticks += len(ticks) - len(rejected)
+        counts = Counter(sources)
         if rejected:
-            dropped = {id(tick) for tick in rejected}
-            ticks = [tick for tick in ticks if id(tick) not in dropped]
+            # Rejections come in tick order: one walk pairs each with its source.
+            kept: list[Tick] = []
+            pending = iter(rejected)
+            next_rejected = next(pending, None)
+            for tick, name in zip(ticks, sources, strict=True):
+                if next_rejected is not None and tick is next_rejected[0]:
+                    counts[name] -= 1
+                    self.rejections.record(
+                        next_rejected[1], source=name, where=f"{tick.symbol} at {tick.at}"
+                    )
+                    next_rejected = next(pending, None)
+                else:
+                    kept.append(tick)
+            ticks = kept
+        self.ticks += len(ticks)
+        self.ticks_by_source.update(counts)
         if self.stale is not None and ticks:
             for symbol in self.stale.observe(ticks, self._clock_ns()):
                 log.info("feed_resumed", symbol=symbol)
@@ -237,9 +274,9 @@ async def run_engine(queue: TickQueue, processor: TickProcessor) -> None:
     while True:
         batch = await queue.get_batch(BATCH_SIZE)
         try:
-            processor.process(batch)
+            processor.process_batch(batch)
         finally:
-            queue.task_done(len(batch))
+            queue.task_done(len(batch.ticks))
 
 
 def _name_of(sink: Callable[..., object]) -> str:

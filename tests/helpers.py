@@ -80,8 +80,8 @@ async def take(queue: TickQueue, count: int) -> list[Tick]:
     taken: list[Tick] = []
     while len(taken) < count:
         batch = await queue.get_batch(100)
-        queue.task_done(len(batch))
-        taken += batch
+        queue.task_done(len(batch.ticks))
+        taken += batch.ticks
     return taken
 
 

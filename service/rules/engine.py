@@ -7,30 +7,51 @@ same ids.
 
 Speed comes from one observation: most ticks cannot change any rule's state.
 Each symbol's book keeps the closed price interval in which a tick is inert
-for every rule it watches (see :class:`~service.rules.levels.LevelWatch`);
-such a tick costs one dictionary look-up and two comparisons.
+for every rule it watches (see :class:`~service.rules.levels.LevelWatch`)
+and changes nothing in its price band; such a tick costs one dictionary
+look-up and a few comparisons.
+
+What the engine accepts (every rejection raises or reports a
+:class:`~service.errors.TickError` and changes nothing):
+
+* time is the order: a tick older than its symbol's last accepted tick is
+  rejected (``out_of_order``);
+* one instant has one price: a tick at the same time as the last accepted
+  one of its symbol, with another price, is rejected (``same_time``), since
+  which of the two came last cannot be told. With ``same_time = "accept"``
+  such ticks are evaluated in arrival order, for feeds whose timestamps are
+  coarser than their trades. A tick at the same time and price is accepted;
+* with a ``price_band`` (a fraction), a price outside the band around the
+  symbol's recent prices is rejected (``price_implausible``); see
+  :mod:`service.rules.band`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
+from typing import Literal
 
-from service.errors import TickOutOfOrderError
-from service.models import AlertEvent, LevelRule, RangeRule, Rule, Tick
+from service.errors import TickError, TickOutOfOrderError
+from service.models import AlertEvent, LevelRule, RangeRule, Rule, Tick, format_price
+from service.rules.band import PriceBand
 from service.rules.levels import LevelWatch
 from service.rules.window import Bar, BarBuilder, RollingWindow, WindowStats
 from service.timestamps import parse_duration
 
 _INF = math.inf
+_NEVER = -(2**63)
+SameTime = Literal["reject", "accept"]
 
 
 class SymbolBook:
-    """Everything the engine keeps for one symbol: its watches, bars, windows and time."""
+    """Everything the engine keeps for one symbol: watches, bars, windows, band, time and price."""
 
     __slots__ = (
+        "band",
         "bar_watches",
         "bars",
+        "last_price",
         "last_ts_ns",
         "quiet_high",
         "quiet_low",
@@ -45,12 +66,15 @@ class SymbolBook:
         bar_watches: dict[str, list[LevelWatch]],
         bars: list[BarBuilder],
         windows: list[RollingWindow],
+        band: PriceBand | None = None,
     ) -> None:
         self.tick_watches = tick_watches
         self.bar_watches = bar_watches
         self.bars = bars
         self.windows = windows
-        self.last_ts_ns = 0
+        self.band = band
+        self.last_ts_ns = _NEVER
+        self.last_price = math.nan
         self.quiet_low = -_INF
         self.quiet_high = _INF
         self.update_quiet()
@@ -81,6 +105,8 @@ class SymbolBook:
             self.quiet_low, self.quiet_high = _INF, -_INF
             return
         low, high = -_INF, _INF
+        if self.band is not None:
+            low, high = self.band.zone_low, self.band.zone_high
         for watch in self.tick_watches:
             if watch.quiet_low > low:
                 low = watch.quiet_low
@@ -98,7 +124,8 @@ class RuleEngine:
     are opt-in.
 
     Ticks of one symbol must come in non-decreasing time; an older one raises
-    :class:`~service.errors.TickOutOfOrderError` and changes nothing.
+    :class:`~service.errors.TickOutOfOrderError` and changes nothing. What
+    else is refused (``same_time``, ``price_band``) is in the module docstring.
     """
 
     def __init__(
@@ -107,9 +134,17 @@ class RuleEngine:
         *,
         windows: Sequence[str] = (),
         bars: Sequence[str] = (),
+        same_time: SameTime = "reject",
+        price_band: float = 0.0,
+        rebase_ticks: int = 3,
     ) -> None:
         self._window_spans = {label: parse_duration(label) for label in windows}
         self._bar_intervals = {label: parse_duration(label) for label in bars}
+        self._reject_same_time = same_time == "reject"
+        self._price_band = price_band
+        self._rebase_ticks = rebase_ticks
+        if price_band:
+            PriceBand(price_band, rebase_ticks=rebase_ticks)  # the settings' checks, now
         self._books: dict[str, SymbolBook] = {}
         self.rules: tuple[Rule, ...] = ()
         self._sides: dict[str, list[LevelRule]] = {}
@@ -139,25 +174,41 @@ class RuleEngine:
         """Evaluate one tick; return the alerts it fires (usually none).
 
         Alerts of bars this tick closed come first (those bars ended before
-        it), then the tick's own, each group in rule order.
+        it), then the tick's own, each group in rule order. A tick the engine
+        refuses raises :class:`~service.errors.TickError` and changes nothing.
         """
         try:
             book = self._books[tick.symbol]
         except KeyError:
             book = self._open_book(tick.symbol)
         ts_ns = tick.ts_ns
-        if ts_ns < book.last_ts_ns:
-            raise TickOutOfOrderError(tick.symbol, ts_ns, book.last_ts_ns)
-        book.last_ts_ns = ts_ns
         price = tick.price
+        if ts_ns <= book.last_ts_ns:
+            if ts_ns < book.last_ts_ns:
+                raise TickOutOfOrderError(tick.symbol, ts_ns, book.last_ts_ns)
+            if self._reject_same_time and price != book.last_price:
+                raise _same_time(tick, book.last_price)
         if book.quiet_low <= price <= book.quiet_high:
+            book.last_ts_ns = ts_ns
+            book.last_price = price
             return []
+        band = book.band
+        # Inside the band's zone nothing changes: the call is only for prices beyond it.
+        if (
+            band is not None
+            and not band.zone_low <= price <= band.zone_high
+            and not band.admit(price)
+        ):
+            book.update_quiet()
+            raise _implausible(tick, band)
+        book.last_ts_ns = ts_ns
+        book.last_price = price
         return book.evaluate(price, ts_ns, tick.volume or 0.0)
 
     def on_ticks(
         self,
         ticks: Iterable[Tick],
-        on_reject: Callable[[Tick, TickOutOfOrderError], None] | None = None,
+        on_reject: Callable[[Tick, TickError], None] | None = None,
     ) -> list[AlertEvent]:
         """Evaluate a batch of ticks in order; the same alerts as one ``on_tick`` each.
 
@@ -167,20 +218,40 @@ class RuleEngine:
         # than the whole fast path. The property tests hold the two to the same results.
         alerts: list[AlertEvent] = []
         books = self._books
+        reject_same_time = self._reject_same_time
         for tick in ticks:
             try:
                 book = books[tick.symbol]
             except KeyError:
                 book = self._open_book(tick.symbol)
             ts_ns = tick.ts_ns
-            if ts_ns < book.last_ts_ns:
+            price = tick.price
+            if ts_ns <= book.last_ts_ns:
+                error: TickError | None = None
+                if ts_ns < book.last_ts_ns:
+                    error = TickOutOfOrderError(tick.symbol, ts_ns, book.last_ts_ns)
+                elif reject_same_time and price != book.last_price:
+                    error = _same_time(tick, book.last_price)
+                if error is not None:
+                    if on_reject is not None:
+                        on_reject(tick, error)
+                    continue
+            if book.quiet_low <= price <= book.quiet_high:
+                book.last_ts_ns = ts_ns
+                book.last_price = price
+                continue
+            band = book.band
+            if (
+                band is not None
+                and not band.zone_low <= price <= band.zone_high
+                and not band.admit(price)
+            ):
+                book.update_quiet()
                 if on_reject is not None:
-                    on_reject(tick, TickOutOfOrderError(tick.symbol, ts_ns, book.last_ts_ns))
+                    on_reject(tick, _implausible(tick, band))
                 continue
             book.last_ts_ns = ts_ns
-            price = tick.price
-            if book.quiet_low <= price <= book.quiet_high:
-                continue
+            book.last_price = price
             fired = book.evaluate(price, ts_ns, tick.volume or 0.0)
             if fired:
                 alerts.extend(fired)
@@ -224,9 +295,31 @@ class RuleEngine:
             bar_watches=bar_watches,
             bars=[BarBuilder(ns, label) for label, ns in bar_intervals.items()],
             windows=[RollingWindow(ns, label) for label, ns in self._window_spans.items()],
+            band=PriceBand(self._price_band, rebase_ticks=self._rebase_ticks)
+            if self._price_band
+            else None,
         )
         self._books[symbol] = book
         return book
+
+
+def _same_time(tick: Tick, last_price: float) -> TickError:
+    return TickError(
+        "same_time",
+        f"{tick.symbol} tick at {tick.at} has price {format_price(tick.price)}, the tick "
+        f"accepted at that same time {format_price(last_price)}: the first is kept "
+        '([engine] same_time = "accept" takes both, in arrival order)',
+    )
+
+
+def _implausible(tick: Tick, band: PriceBand) -> TickError:
+    low, high = band.low_high()
+    return TickError(
+        "price_implausible",
+        f"{tick.symbol} price {format_price(tick.price)} is outside "
+        f"{format_price(low)}..{format_price(high)}, the band around its recent prices "
+        "([engine] price_band_percent)",
+    )
 
 
 def _watches(

@@ -5,10 +5,16 @@ Every source (replay files, MQTT, websocket feeds) funnels its input through
 functions are pure; rejections carry a stable ``reason`` for counting.
 
 Rejection reasons: ``missing_symbol``, ``bad_symbol``, ``missing_price``,
-``bad_price``, ``price_not_finite``, ``price_not_positive``, ``missing_ts``,
-``bad_ts``, ``bad_volume``, ``bad_bid``, ``bad_ask``, ``not_an_object``; the
-message sources add ``not_json`` and ``payload_too_large``, the engine
-``out_of_order``.
+``bad_price``, ``price_not_finite``, ``price_not_positive``,
+``price_out_of_range``, ``missing_ts``, ``bad_ts``, ``bad_volume``,
+``bad_bid``, ``bad_ask``, ``not_an_object``; the message sources add
+``not_json``, ``payload_too_large`` and ``future_ts`` (see
+:func:`check_not_ahead`), the engine ``out_of_order``, ``same_time`` and
+``price_implausible``.
+
+A price (bid, ask) is at most :data:`MAX_PRICE` and a volume at most
+:data:`MAX_VOLUME`: no instrument trades near either, and numbers past them
+(1e308) only ever come from a broken feed.
 """
 
 from __future__ import annotations
@@ -18,10 +24,13 @@ import math
 from collections.abc import Mapping
 
 from service.errors import TickError
-from service.models import Tick
+from service.models import Tick, format_price
 from service.symbols import normalize_symbol
 from service.text import SHOWN_CHARS, first_line, quote
-from service.timestamps import parse_timestamp
+from service.timestamps import NS_PER_SECOND, format_timestamp, parse_timestamp
+
+MAX_PRICE = 1e12
+MAX_VOLUME = 1e15
 
 REJECTION_REASONS = (
     "not_an_object",
@@ -31,6 +40,7 @@ REJECTION_REASONS = (
     "bad_price",
     "price_not_finite",
     "price_not_positive",
+    "price_out_of_range",
     "missing_ts",
     "bad_ts",
     "bad_volume",
@@ -38,7 +48,10 @@ REJECTION_REASONS = (
     "bad_ask",
     "not_json",
     "payload_too_large",
+    "future_ts",
     "out_of_order",
+    "same_time",
+    "price_implausible",
 )
 
 
@@ -92,6 +105,11 @@ def make_tick(
         raise TickError("price_not_finite", f"{checked_symbol} price is {_show(price)}")
     if checked_price <= 0:
         raise TickError("price_not_positive", f"{checked_symbol} price is {_show(price)}")
+    if checked_price > MAX_PRICE:
+        raise TickError(
+            "price_out_of_range",
+            f"{checked_symbol} price {format_price(checked_price)} is over {MAX_PRICE:g}",
+        )
     if ts is None or ts == "":
         raise TickError("missing_ts", f"{checked_symbol} tick has no time")
     try:
@@ -102,10 +120,28 @@ def make_tick(
         symbol=checked_symbol,
         price=checked_price,
         ts_ns=ts_ns,
-        volume=_optional(volume, "volume", allow_zero=True),
-        bid=_optional(bid, "bid", allow_zero=False),
-        ask=_optional(ask, "ask", allow_zero=False),
+        volume=_optional(volume, "volume", allow_zero=True, maximum=MAX_VOLUME),
+        bid=_optional(bid, "bid", allow_zero=False, maximum=MAX_PRICE),
+        ask=_optional(ask, "ask", allow_zero=False, maximum=MAX_PRICE),
     )
+
+
+def check_not_ahead(tick: Tick, *, received_ns: int, max_ahead_ns: int) -> Tick:
+    """``tick``, unless its time is more than ``max_ahead_ns`` after ``received_ns``.
+
+    A tick from the future would make every later tick of its symbol older than
+    it, and so rejected, until the clock caught up. Live sources call this with
+    the time they read the tick; a replay has no such clock.
+    """
+    ahead_ns = tick.ts_ns - received_ns
+    if ahead_ns > max_ahead_ns:
+        raise TickError(
+            "future_ts",
+            f"{tick.symbol} tick at {format_timestamp(tick.ts_ns)} is "
+            f"{ahead_ns / NS_PER_SECOND:,.1f} s ahead of this service's clock "
+            f"(max_future_seconds = {max_ahead_ns / NS_PER_SECOND:g}): check the feed's clock",
+        )
+    return tick
 
 
 def _number(value: object, name: str, reason: str) -> float:
@@ -127,14 +163,20 @@ def _number(value: object, name: str, reason: str) -> float:
     raise TickError(reason, f"{name} must be a number, got {type(value).__name__}")
 
 
-def _optional(value: object, name: str, *, allow_zero: bool) -> float | None:
+def _optional(value: object, name: str, *, allow_zero: bool, maximum: float) -> float | None:
     if value is None or value == "":
         return None
     number = _number(value, name, f"bad_{name}")
-    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+    if (
+        not math.isfinite(number)
+        or number < 0
+        or (number == 0 and not allow_zero)
+        or number > maximum
+    ):
         bound = ">= 0" if allow_zero else "> 0"
         raise TickError(
-            f"bad_{name}", f"{name} must be a finite number {bound}, got {_show(value)}"
+            f"bad_{name}",
+            f"{name} must be a number {bound} and at most {maximum:g}, got {_show(value)}",
         )
     return number
 

@@ -28,6 +28,8 @@ import logging
 import math
 import socket
 import ssl
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +40,11 @@ import structlog
 from service.config import MqttSourceConfig
 from service.errors import TickError
 from service.models import Tick
-from service.streams.decode import decode_json, parse_tick
+from service.streams.decode import check_not_ahead, decode_json, parse_tick
 from service.streams.link import Link
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
+from service.timestamps import seconds_to_ns
 
 # Messages read from the broker and waiting for this source: reading stops at
 # the high mark and resumes at the low one.
@@ -71,11 +74,18 @@ def parse_payload(topic: str, payload: object, *, max_bytes: int) -> Tick:
 class MqttSource:
     """A ``[[sources]] kind = "mqtt"``: ticks from topics on an MQTT broker."""
 
-    def __init__(self, config: MqttSourceConfig, rejections: Rejections) -> None:
+    def __init__(
+        self,
+        config: MqttSourceConfig,
+        rejections: Rejections,
+        *,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
         self.config = config
         self.name = config.name
         self.description = config.describe()
         self._rejections = rejections
+        self._clock_ns = clock_ns
         self.received = 0  # messages read
         self.accepted = 0  # ticks put into the queue
         self.duplicates = 0  # redeliveries dropped
@@ -176,13 +186,18 @@ class MqttSource:
 
     async def _consume(self, client: _FlowControlledClient, queue: TickQueue) -> None:
         max_bytes = self.config.max_payload_bytes
+        max_ahead_ns = seconds_to_ns(self.config.max_future_seconds)
         acknowledge = _paho(client).ack if self.config.qos == 1 else None
         unacknowledged: list[int] = []
         async for message in client.messages:
             self.received += 1
             topic = message.topic.value
             try:
-                tick = parse_payload(topic, message.payload, max_bytes=max_bytes)
+                tick = check_not_ahead(
+                    parse_payload(topic, message.payload, max_bytes=max_bytes),
+                    received_ns=self._clock_ns(),
+                    max_ahead_ns=max_ahead_ns,
+                )
             except TickError as error:
                 self._rejections.record(error, source=self.name, where=f"topic {topic}")
             else:
@@ -190,7 +205,7 @@ class MqttSource:
                     self.duplicates += 1
                 else:
                     self._last[tick.symbol] = tick
-                    await queue.put(tick)
+                    await queue.put(tick, self.name)
                     self.accepted += 1
             if acknowledge is not None and message.qos > 0:
                 # Acknowledged in order, in batches while a backlog lasts: each

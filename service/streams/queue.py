@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from service.models import Tick
@@ -19,7 +21,16 @@ from service.models import Tick
 class TickSink(Protocol):
     """Where a source puts its ticks: the queue, or a wrapper around it."""
 
-    async def put(self, tick: Tick) -> None: ...
+    async def put(self, tick: Tick, source: str = "") -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TickBatch:
+    """Ticks taken from the queue together, each with the name of the source that put it."""
+
+    ticks: Sequence[Tick]
+    sources: Sequence[str]
+    enqueued: float  # when the oldest of them was put (monotonic)
 
 
 class TickQueue:
@@ -29,31 +40,34 @@ class TickQueue:
         if maxsize < 1:
             raise ValueError(f"a tick queue needs room for at least one tick, got {maxsize}")
         self.maxsize = maxsize
-        self._queue: asyncio.Queue[tuple[float, Tick]] = asyncio.Queue(maxsize)
+        self._queue: asyncio.Queue[tuple[float, str, Tick]] = asyncio.Queue(maxsize)
         self.put_count = 0
         self.full_waits = 0  # puts that found the queue full and had to wait
         self.lag_s = 0.0  # how long the last batch's oldest tick waited
         self.max_lag_s = 0.0  # the longest such wait since take_max_lag()
         self.batch_enqueued = 0.0  # when the last batch's oldest tick was put (monotonic)
 
-    async def put(self, tick: Tick) -> None:
-        """Enqueue ``tick``, waiting while the queue is full."""
-        item = (time.monotonic(), tick)
+    async def put(self, tick: Tick, source: str = "") -> None:
+        """Enqueue ``tick`` from ``source`` (its name), waiting while the queue is full."""
+        item = (time.monotonic(), source, tick)
         if self._queue.full():
             self.full_waits += 1
         await self._queue.put(item)
         self.put_count += 1
 
-    async def get_batch(self, limit: int) -> list[Tick]:
+    async def get_batch(self, limit: int) -> TickBatch:
         """Wait for a tick, then take it and up to ``limit - 1`` more that are ready."""
-        enqueued, first = await self._queue.get()
-        batch = [first]
-        while len(batch) < limit and not self._queue.empty():
-            batch.append(self._queue.get_nowait()[1])
+        enqueued, source, first = await self._queue.get()
+        ticks = [first]
+        sources = [source]
+        while len(ticks) < limit and not self._queue.empty():
+            _, source, tick = self._queue.get_nowait()
+            ticks.append(tick)
+            sources.append(source)
         self.batch_enqueued = enqueued
         self.lag_s = time.monotonic() - enqueued
         self.max_lag_s = max(self.max_lag_s, self.lag_s)
-        return batch
+        return TickBatch(ticks, sources, enqueued)
 
     def task_done(self, count: int) -> None:
         """Mark ``count`` taken ticks as processed (for :meth:`join`)."""

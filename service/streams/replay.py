@@ -159,7 +159,7 @@ async def replay_into(
                 await asyncio.sleep(delay)
         elif sent % _YIELD_EVERY == 0:
             await asyncio.sleep(0)
-        await queue.put(tick)
+        await queue.put(tick, source)
         sent += 1
     return sent
 
@@ -178,10 +178,10 @@ class ReplaySource:
         self.state = "starting"  # then "replaying", then "finished"
         self._queue: TickQueue | None = None
 
-    async def put(self, tick: Tick) -> None:
+    async def put(self, tick: Tick, source: str = "") -> None:
         """Put one tick into the pipeline's queue, counting it."""
         assert self._queue is not None, "put() is called by run()"
-        await self._queue.put(tick)
+        await self._queue.put(tick, source or self.name)
         self.accepted += 1
 
     async def run(self, queue: TickQueue) -> None:

@@ -95,7 +95,7 @@ class SimulatorSource:
                 due_before = due - MAX_BURST
                 owed = MAX_BURST
             for _ in range(owed):
-                await queue.put(self.walk.step(time.time_ns()))
+                await queue.put(self.walk.step(time.time_ns()), self.name)
                 self.accepted += 1
             due_before += owed
             next_due = start + (due_before + 1) / rate

@@ -15,17 +15,20 @@ buffered, and TCP slows the sender.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, WebSocketException
 
 from service.config import WebsocketSourceConfig
 from service.errors import TickError
-from service.streams.decode import decode_json
+from service.streams.decode import check_not_ahead, decode_json
 from service.streams.fields import ticks_from_message
 from service.streams.link import Link
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
+from service.timestamps import seconds_to_ns
 
 CLOSE_TIMEOUT_S = 2.0
 
@@ -37,11 +40,18 @@ class FeedClosedError(Exception):
 class WebsocketFeedSource:
     """A ``[[sources]] kind = "websocket"``: ticks from a websocket feed."""
 
-    def __init__(self, config: WebsocketSourceConfig, rejections: Rejections) -> None:
+    def __init__(
+        self,
+        config: WebsocketSourceConfig,
+        rejections: Rejections,
+        *,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
         self.config = config
         self.name = config.name
         self.description = config.describe()
         self._rejections = rejections
+        self._clock_ns = clock_ns
         self.received = 0  # messages read
         self.accepted = 0  # ticks put into the queue
         self.link = Link.for_source(config, prefix="feed")
@@ -86,6 +96,7 @@ class WebsocketFeedSource:
 
     async def _consume(self, connection: ClientConnection, queue: TickQueue) -> None:
         fields = self.config.fields
+        max_ahead_ns = seconds_to_ns(self.config.max_future_seconds)
         async for frame in connection:
             self.received += 1
             where = f"message {self.received}"
@@ -94,12 +105,17 @@ class WebsocketFeedSource:
             except TickError as error:
                 self._rejections.record(error, source=self.name, where=where)
                 continue
+            received_ns = self._clock_ns()
             for item in ticks_from_message(message, fields):
-                if isinstance(item, TickError):
-                    self._rejections.record(item, source=self.name, where=where)
-                else:
-                    await queue.put(item)
-                    self.accepted += 1
+                try:
+                    if isinstance(item, TickError):
+                        raise item
+                    tick = check_not_ahead(item, received_ns=received_ns, max_ahead_ns=max_ahead_ns)
+                except TickError as error:
+                    self._rejections.record(error, source=self.name, where=where)
+                    continue
+                await queue.put(tick, self.name)
+                self.accepted += 1
 
 
 def _describe(error: Exception) -> str:

@@ -1,8 +1,10 @@
-"""The MQTT source in the faults of a deployment: restarts in a burst, with a real Mosquitto.
+"""The service fed over MQTT in the faults of a deployment, against a real Mosquitto.
 
 Each test starts its own broker on a free port and the service as a process
-(``strykr-alerts run``), kills or stops it as an operator or a crash would,
-and compares what comes out with an uninterrupted run of the same ticks.
+(``strykr-alerts run``), then does what a crash, an operator or a broken feed
+would: restarts in a burst, ticks from the future, two prices for one instant,
+absurd prices. What comes out is compared with an uninterrupted run of the
+good ticks alone.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import signal
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.timestamps import NS_PER_SECOND, format_timestamp
 from tests.conftest import ServiceProcess, StartService
 from tests.feeds import RULES_TOML, alerts_of_uninterrupted_run, payload, walk
 from tests.helpers import service_config
@@ -66,14 +70,18 @@ def readiness(service: ServiceProcess) -> tuple[int, dict[str, object]]:
     return status, json.loads(body)
 
 
-def ticks_accepted(service: ServiceProcess, source: str = "broker") -> float:
-    """``strykr_ticks_total`` of ``source``, as ``/metrics`` says it now."""
+def metric(service: ServiceProcess, name: str, **labels: str) -> float:
+    """The sample ``name`` with ``labels``, as ``/metrics`` says it now (0 when absent)."""
     _, body = get(service, "/metrics")
     for family in text_string_to_metric_families(body.decode()):
         for sample in family.samples:
-            if sample.name == "strykr_ticks_total" and sample.labels == {"source": source}:
+            if sample.name == name and sample.labels == labels:
                 return sample.value
     return 0.0
+
+
+def ticks_accepted(service: ServiceProcess, source: str = "broker") -> float:
+    return metric(service, "strykr_ticks_total", source=source)
 
 
 def wait_for_ticks(service: ServiceProcess, count: int, *, within: float = 30.0) -> None:
@@ -119,3 +127,47 @@ def test_restart_with_thousands_of_qos1_ticks_pending_catches_up_with_every_aler
     assert stopped["ticks"] == BURST
     assert fired(second) == expected
     assert not [e for e in second.events if e["event"] in ("mqtt_unreachable", "mqtt_retry")]
+
+
+def test_future_same_time_and_absurd_ticks_change_no_alert_of_the_good_ticks(
+    mosquitto: Mosquitto, start_service: StartService, tmp_path: Path
+) -> None:
+    good = walk(400, seed=5)
+    expected = alerts_of_uninterrupted_run(good)
+    assert len(expected) >= 3
+    year_ahead = format_timestamp(time.time_ns() + 365 * 86_400 * NS_PER_SECOND)
+    lines: list[str] = []
+    bad = Counter[str]()
+    for index, t in enumerate(good):
+        lines.append(payload(t))
+        at = format_timestamp(t.ts_ns)
+        if index == 20:
+            # A year ahead: taken, it would make every later tick "older" and silence IWM.
+            lines.append(json.dumps({"symbol": "IWM", "price": 250.0, "ts": year_ahead}))
+            bad["future_ts"] += 1
+        elif index % 15 == 3:
+            # Another price for the same instant, beyond the level: a false break if taken.
+            lines.append(
+                json.dumps({"symbol": "IWM", "price": 254.0 if t.price > 255 else 266.0, "ts": at})
+            )
+            bad["same_time"] += 1
+        elif index % 15 == 9:
+            lines.append(
+                json.dumps({"symbol": "IWM", "price": 1.0, "ts": t.ts_ns // 1_000_000 + 1})
+            )
+            bad["price_implausible"] += 1
+        elif index == 100:
+            lines.append(json.dumps({"symbol": "IWM", "price": 1e308, "ts": at}))
+            bad["price_out_of_range"] += 1
+    config = service_config(tmp_path, mqtt_source_toml(mosquitto) + RULES_TOML)
+    service = start_service("run", "--config", str(config))
+    service.wait_for("mqtt_connected")
+    mosquitto.publish_lines("ticks/IWM", lines)
+    wait_for_ticks(service, len(good))
+    for reason, count in bad.items():
+        assert metric(service, "strykr_ticks_rejected_total", reason=reason) == count, reason
+    assert ticks_accepted(service) == len(good)  # the rejected ones are not counted as ticks
+    assert service.stop(signal.SIGTERM) == 0
+    assert fired(service) == expected
+    headlines = [e["headline"] for e in service.events if e.get("event") == "alert_fired"]
+    assert all(len(str(headline)) < 60 for headline in headlines)

@@ -223,6 +223,21 @@ def test_rule_value_when_bad_names_table_key_and_expectation(change: str, expect
         ),
         ('[engine]\nbars = "1m"', ['engine.bars: expected an array of durations, got "1m"']),
         (
+            '[engine]\nsame_time = "last"',
+            ['engine.same_time: expected "reject" or "accept", got "last"'],
+        ),
+        (
+            "[engine]\nprice_band_percent = 100",
+            [
+                "engine.price_band_percent: expected a percentage below 100 "
+                "(0 turns the band off), got 100"
+            ],
+        ),
+        (
+            "[engine]\nprice_band_rebase_ticks = 1",
+            ["engine.price_band_rebase_ticks: expected an integer >= 2, got 1"],
+        ),
+        (
             "[engine]\nwindows = [60]",
             ['engine.windows[0]: expected a duration such as "1m", got 60'],
         ),
@@ -389,3 +404,20 @@ def test_articles_and_aliases_when_bad_name_the_key(
 ) -> None:
     (found,) = problems(text, base_dir=tmp_path)
     assert found.startswith(expected), found
+
+
+def test_engine_tick_policy_defaults_and_settings() -> None:
+    default = parse_config("").engine
+    assert (default.same_time, default.price_band_percent, default.price_band_rebase_ticks) == (
+        "reject",
+        20.0,
+        3,
+    )
+    engine = parse_config(
+        '[engine]\nsame_time = "accept"\nprice_band_percent = 0\nprice_band_rebase_ticks = 5'
+    ).engine
+    assert (engine.same_time, engine.price_band_percent, engine.price_band_rebase_ticks) == (
+        "accept",
+        0.0,
+        5,
+    )

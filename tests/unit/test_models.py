@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from service.models import AlertEvent, Article, Level, RangeRule, alert_id, format_price
 from service.timestamps import parse_timestamp
@@ -107,10 +110,32 @@ def test_alert_headline_reads_like_a_sentence() -> None:
 
 @pytest.mark.parametrize(
     ("price", "text"),
-    [(255.0, "255.00"), (254.6, "254.60"), (1.08345, "1.08345"), (4800.5, "4800.50")],
+    [
+        (255.0, "255.00"),
+        (254.6, "254.60"),
+        (1.08345, "1.08345"),
+        (4800.5, "4800.50"),
+        (0.00012345, "0.00012345"),
+        (0.1 + 0.2, "0.30"),
+        (123456789012.5, "1.23457e+11"),
+        (1e308, "1e+308"),
+        (5e-324, "4.94066e-324"),
+    ],
 )
-def test_format_price_keeps_every_real_decimal(price: float, text: str) -> None:
+def test_format_price_keeps_every_real_decimal_and_stays_short(price: float, text: str) -> None:
     assert format_price(price) == text
+
+
+@given(st.floats(min_value=5e-324, max_value=1.7976931348623157e308))
+def test_format_price_of_any_positive_price_is_short_and_close_to_it(price: float) -> None:
+    text = format_price(price)
+    assert len(text) <= 16
+    assert math.isclose(float(text), price, rel_tol=1e-5)
+
+
+def test_alert_headline_of_an_absurd_price_is_one_short_line() -> None:
+    headline = make_alert(price=1e308).headline()
+    assert headline == "IWM broke below 255.00 at 1e+308"
 
 
 def test_models_are_immutable() -> None:

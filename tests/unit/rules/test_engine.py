@@ -14,7 +14,7 @@ import service.errors
 import service.models
 import service.rules
 import service.timestamps
-from service.errors import TickOutOfOrderError
+from service.errors import TickError, TickOutOfOrderError
 from service.models import RangeRule, Tick
 from service.rules import RuleEngine
 from tests.helpers import at, level_rule, tick
@@ -38,20 +38,46 @@ def test_engine_when_tick_rejected_changes_no_state() -> None:
     with pytest.raises(TickOutOfOrderError):
         engine.on_tick(tick(254.0, 9))
     # The late 254.0 neither fired nor moved time back: the rule is still armed at 10 s.
+    (event,) = engine.on_tick(tick(254.0, 10.5))
+    assert event.ts_ns == at(10.5)
+
+
+def test_engine_when_same_time_and_another_price_rejects_it_and_keeps_the_first() -> None:
+    engine = RuleEngine([level_rule()])
+    engine.on_tick(tick(256.0, 10))
+    with pytest.raises(TickError) as caught:
+        engine.on_tick(tick(254.0, 10))
+    assert caught.value.reason == "same_time"
+    assert "254.00" in caught.value.detail
+    assert "256.00" in caught.value.detail
+    # Nothing changed: the rule is armed, and the next instant breaks it.
+    (event,) = engine.on_tick(tick(254.0, 11))
+    assert event.ts_ns == at(11)
+
+
+def test_engine_when_same_time_and_same_price_accepts_it() -> None:
+    engine = RuleEngine([level_rule(confirm_ticks=2)])
+    engine.on_tick(tick(256.0, 9))
+    assert engine.on_tick(tick(254.0, 10)) == []
+    # A second print at the instant and price: one more tick of the run.
     (event,) = engine.on_tick(tick(254.0, 10))
     assert event.ts_ns == at(10)
 
 
-def test_engine_accepts_ticks_with_equal_times() -> None:
-    engine = RuleEngine([level_rule()])
+def test_engine_with_same_time_accept_takes_both_in_arrival_order() -> None:
+    engine = RuleEngine([level_rule()], same_time="accept")
     engine.on_tick(tick(256.0, 10))
-    assert len(engine.on_tick(tick(254.0, 10))) == 1
+    (event,) = engine.on_tick(tick(254.0, 10))
+    assert event.price == 254.0
 
 
 def test_engine_checks_time_order_per_symbol() -> None:
-    engine = RuleEngine([])
+    engine = RuleEngine([level_rule(4_900.0, symbol="SPX")])
     engine.on_tick(tick(256.0, 10, symbol="IWM"))
-    engine.on_tick(tick(4800.0, 5, symbol="SPX"))  # older than IWM's tick: fine
+    engine.on_tick(tick(4_950.0, 4, symbol="SPX"))
+    # Older than IWM's tick, but SPX's own time goes forward: evaluated, and it fires.
+    (event,) = engine.on_tick(tick(4_850.0, 5, symbol="SPX"))
+    assert (event.symbol, event.ts_ns) == ("SPX", at(5))
 
 
 def test_on_ticks_when_a_tick_is_out_of_order_reports_it_and_goes_on() -> None:
@@ -63,6 +89,49 @@ def test_on_ticks_when_a_tick_is_out_of_order_reports_it_and_goes_on() -> None:
     )
     assert rejected == [late]
     assert [a.price for a in alerts] == [254.0]
+
+
+def test_on_ticks_reports_each_rejection_with_its_reason() -> None:
+    engine = RuleEngine([level_rule()], price_band=0.2)
+    reasons: list[tuple[float, str]] = []
+    engine.on_ticks(
+        [tick(256.0, 5), tick(255.5, 5), tick(1.0, 6), tick(250.0, 4), tick(254.0, 7)],
+        on_reject=lambda t, e: reasons.append((t.price, e.reason)),
+    )
+    assert reasons == [(255.5, "same_time"), (1.0, "price_implausible"), (250.0, "out_of_order")]
+
+
+# --- the price band ----------------------------------------------------------------
+
+
+def test_engine_with_a_price_band_ignores_a_bad_print_between_good_ticks() -> None:
+    engine = RuleEngine([level_rule()], price_band=0.2)
+    engine.on_tick(tick(256.0, 0))
+    with pytest.raises(TickError) as caught:
+        engine.on_tick(tick(1.0, 1))
+    assert caught.value.reason == "price_implausible"
+    assert "204.80..307.20" in caught.value.detail
+    # The rule stayed armed: the real break fires.
+    (event,) = engine.on_tick(tick(254.9, 2))
+    assert event.price == 254.9
+
+
+def test_engine_with_a_price_band_follows_a_real_gap_after_rebase_ticks() -> None:
+    engine = RuleEngine([level_rule(100.0)], price_band=0.2, rebase_ticks=3)
+    engine.on_tick(tick(130.0, 0))
+    for second in (1, 2):
+        with pytest.raises(TickError):
+            engine.on_tick(tick(95.0 + second / 10, second))
+    # The third price that agrees is taken, and it is below 100: the gap's alert.
+    (event,) = engine.on_tick(tick(95.3, 3))
+    assert event.price == 95.3
+
+
+def test_engine_without_a_price_band_accepts_any_valid_price() -> None:
+    engine = RuleEngine([level_rule()])
+    engine.on_tick(tick(256.0, 0))
+    (event,) = engine.on_tick(tick(1.0, 1))
+    assert event.price == 1.0
 
 
 # --- several rules ---------------------------------------------------------------

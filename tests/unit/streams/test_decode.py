@@ -7,7 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.errors import TickError
-from service.streams.decode import REJECTION_REASONS, make_tick, parse_tick
+from service.streams.decode import (
+    MAX_PRICE,
+    REJECTION_REASONS,
+    check_not_ahead,
+    make_tick,
+    parse_tick,
+)
+from service.timestamps import NS_PER_SECOND
 
 GOOD = {"symbol": "IWM", "price": 254.6, "ts": "2026-02-02T14:30:14.000Z", "volume": 100}
 
@@ -58,8 +65,12 @@ def test_parse_tick_when_symbol_absent_uses_the_default() -> None:
         ({"volume": -1}, "bad_volume"),
         ({"volume": "lots"}, "bad_volume"),
         ({"volume": float("inf")}, "bad_volume"),
+        ({"volume": 1e16}, "bad_volume"),
         ({"bid": 0}, "bad_bid"),
         ({"ask": -3}, "bad_ask"),
+        ({"ask": 1e13}, "bad_ask"),
+        ({"price": 1e308}, "price_out_of_range"),
+        ({"price": "1e13"}, "price_out_of_range"),
     ],
 )
 def test_parse_tick_when_a_field_is_bad_rejects_with_its_reason(
@@ -110,7 +121,7 @@ def test_parse_tick_on_any_json_value_returns_a_valid_tick_or_raises_tick_error(
     assert tick.symbol
     assert tick.symbol == tick.symbol.upper()
     assert math.isfinite(tick.price)
-    assert tick.price > 0
+    assert 0 < tick.price <= MAX_PRICE
     assert tick.ts_ns > 0
     for optional in (tick.volume, tick.bid, tick.ask):
         assert optional is None or (math.isfinite(optional) and optional >= 0)
@@ -132,3 +143,45 @@ def test_parse_tick_when_price_is_huge_keeps_the_message_short(price: object) ->
     with pytest.raises(TickError) as caught:
         parse_tick({**GOOD, "price": price})
     assert len(str(caught.value)) < 200
+
+
+def test_parse_tick_at_the_largest_price_accepts_it() -> None:
+    assert parse_tick({**GOOD, "price": MAX_PRICE}).price == MAX_PRICE
+
+
+def test_price_out_of_range_message_is_short_whatever_the_price() -> None:
+    with pytest.raises(TickError) as caught:
+        parse_tick({**GOOD, "price": 1.7976931348623157e308})
+    assert caught.value.detail == "IWM price 1.79769e+308 is over 1e+12"
+
+
+def test_check_not_ahead_when_within_the_tolerance_returns_the_tick() -> None:
+    tick = parse_tick(GOOD)
+    received = tick.ts_ns - 5 * NS_PER_SECOND
+    assert check_not_ahead(tick, received_ns=received, max_ahead_ns=5 * NS_PER_SECOND) is tick
+
+
+def test_check_not_ahead_when_past_the_tolerance_rejects_with_how_far() -> None:
+    tick = parse_tick(GOOD)
+    received = tick.ts_ns - 365 * 86_400 * NS_PER_SECOND
+    with pytest.raises(TickError) as caught:
+        check_not_ahead(tick, received_ns=received, max_ahead_ns=5 * NS_PER_SECOND)
+    assert caught.value.reason == "future_ts"
+    assert "31,536,000.0 s ahead" in caught.value.detail
+    assert "max_future_seconds = 5" in caught.value.detail
+
+
+@given(
+    ahead_ns=st.integers(-(10**15), 10**15),
+    tolerance_ns=st.integers(0, 10**12),
+)
+def test_check_not_ahead_rejects_exactly_the_ticks_past_the_tolerance(
+    ahead_ns: int, tolerance_ns: int
+) -> None:
+    tick = parse_tick(GOOD)
+    try:
+        check_not_ahead(tick, received_ns=tick.ts_ns - ahead_ns, max_ahead_ns=tolerance_ns)
+    except TickError:
+        assert ahead_ns > tolerance_ns
+    else:
+        assert ahead_ns <= tolerance_ns

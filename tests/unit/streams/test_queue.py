@@ -14,9 +14,19 @@ async def test_batches_come_in_put_order_up_to_the_limit() -> None:
     queue = TickQueue(10)
     for i in range(5):
         await queue.put(tick(250 + i, i))
-    assert [t.price for t in await queue.get_batch(3)] == [250, 251, 252]
-    assert [t.price for t in await queue.get_batch(3)] == [253, 254]
+    assert [t.price for t in (await queue.get_batch(3)).ticks] == [250, 251, 252]
+    assert [t.price for t in (await queue.get_batch(3)).ticks] == [253, 254]
     assert queue.put_count == 5
+
+
+async def test_a_batch_names_the_source_of_each_tick() -> None:
+    queue = TickQueue(10)
+    await queue.put(tick(250, 0), "broker")
+    await queue.put(tick(251, 1), "feed")
+    await queue.put(tick(252, 2), "broker")
+    batch = await queue.get_batch(10)
+    assert list(batch.sources) == ["broker", "feed", "broker"]
+    assert batch.enqueued == queue.batch_enqueued
 
 
 async def test_a_put_into_a_full_queue_waits_and_is_counted() -> None:
@@ -49,7 +59,7 @@ async def test_join_waits_until_taken_ticks_are_marked_done() -> None:
     joined = asyncio.create_task(queue.join())
     await asyncio.sleep(0.01)
     assert not joined.done()
-    queue.task_done(len(batch))
+    queue.task_done(len(batch.ticks))
     await asyncio.wait_for(joined, 1)
 
 

@@ -10,6 +10,7 @@ import structlog
 
 from service.errors import SourceError, TickError
 from service.models import Tick
+from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
 from service.streams.replay import read_tick_file, replay_into, sample_day_path
 
@@ -90,28 +91,31 @@ async def test_replay_into_at_speed_keeps_the_gaps_between_ticks(tmp_path: Path)
             "ts,symbol,price\n1770042600,IWM,1\n1770042601,IWM,2\n1770042602,IWM,3\n",
         )
     )
-    queue: asyncio.Queue[Tick] = asyncio.Queue()
+    queue = TickQueue(10)
     loop = asyncio.get_running_loop()
     started = loop.time()
     sent = await replay_into(ticks, queue, speed=10, source="t", rejections=Rejections())
     assert sent == 3
     assert loop.time() - started >= 0.2 - 0.01  # the event loop's clock granularity
-    assert [queue.get_nowait().price for _ in range(3)] == [1.0, 2.0, 3.0]
+    batch = await queue.get_batch(10)
+    assert [t.price for t in batch.ticks] == [1.0, 2.0, 3.0]
+    assert list(batch.sources) == ["t", "t", "t"]
 
 
 async def test_replay_into_when_queue_is_full_waits_instead_of_dropping(tmp_path: Path) -> None:
     rows = "".join(f"{1770042600 + i},IWM,{i + 1}\n" for i in range(50))
     ticks = read_tick_file(write(tmp_path / "t.csv", "ts,symbol,price\n" + rows))
-    queue: asyncio.Queue[Tick] = asyncio.Queue(maxsize=5)
+    queue = TickQueue(5)
     replay = asyncio.create_task(
         replay_into(ticks, queue, speed=0, source="t", rejections=Rejections())
     )
     await asyncio.sleep(0.05)
-    assert queue.full()
+    assert queue.qsize() == 5
     assert not replay.done()
-    prices = []
+    prices: list[float] = []
     while len(prices) < 50:
-        prices.append((await asyncio.wait_for(queue.get(), 1)).price)
+        batch = await asyncio.wait_for(queue.get_batch(1), 1)
+        prices.append(batch.ticks[0].price)
     assert await replay == 50
     assert prices == [float(i + 1) for i in range(50)]
 
@@ -123,7 +127,7 @@ async def test_replay_into_counts_bad_rows_and_sends_the_good_ones(tmp_path: Pat
             "ts,symbol,price\n1770042600,IWM,1\nnope,IWM,2\n1770042602,IWM,NaN\n1770042603,IWM,4\n",
         )
     )
-    queue: asyncio.Queue[Tick] = asyncio.Queue()
+    queue = TickQueue(10)
     rejections = Rejections()
     assert await replay_into(ticks, queue, speed=0, source="t", rejections=rejections) == 2
     assert dict(rejections.counts) == {"bad_ts": 1, "price_not_finite": 1}
