@@ -26,8 +26,12 @@ _BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 def one_line(text: str, limit: int | None = None) -> str:
-    """``text`` made safe for a header or a title: control characters become one space."""
-    flat = " ".join(_BREAKS.sub(" ", text).split())
+    """``text`` made safe for a header or a title: control characters become one space.
+
+    ``=?`` becomes ``= ?``: it opens an RFC 2047 encoded word, which a mail
+    library decodes, newlines included, when it parses the header it is in.
+    """
+    flat = " ".join(_BREAKS.sub(" ", text).split()).replace("=?", "= ?")
     if limit is not None and len(flat) > limit:
         flat = flat[: limit - 1].rstrip() + "…"
     return flat

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from service.delivery.mail_address import MAX_ADDRESS_CHARS, parse_email_address
 from service.delivery.settings import ALERT_KINDS
-from service.delivery.subscribers import EMAIL_ADDRESS, WebPushSubscription
+from service.delivery.subscribers import WebPushSubscription
 from service.symbols import normalize_symbol
 from service.text import quote
 
 MAX_SYMBOLS = 64
 MAX_PUSH_URLS = 8
 MAX_URL_CHARS = 2048
-MAX_EMAIL_CHARS = 254
 KEYS = frozenset({"email", "webpush", "push", "symbols", "article", "kinds"})
 
 
@@ -94,12 +94,12 @@ def parse_webpush(value: object) -> WebPushSubscription:
 def _email(value: object) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > MAX_EMAIL_CHARS:
+    if not isinstance(value, str) or len(value) > MAX_ADDRESS_CHARS:
         raise RequestError(f"email: expected an email address, got {_json_type(value)}")
-    address = value.strip()
-    if not EMAIL_ADDRESS.match(address):
-        raise RequestError(f"email: {quote(address[:80])} is not an email address")
-    return address
+    try:
+        return str(parse_email_address(value.strip()))
+    except ValueError as error:
+        raise RequestError(f"email: {error}") from None
 
 
 def _push_urls(value: object) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ from service.api.responses import ApiError, json_response, read_json
 from service.api.subscribe_request import RequestError, SubscriptionRequest, parse_subscription
 from service.delivery.email import compose_confirmation_email
 from service.delivery.http import redact_url
+from service.delivery.mail_address import parse_email_address
 from service.delivery.push import push_url_problem
 from service.delivery.subscribers import Subscriber
 from service.delivery.tokens import CONFIRM, UNSUBSCRIBE, sign_token, verify_token
@@ -205,15 +206,16 @@ class SubscriptionsApi:
         assert context.email is not None
         assert subscriber.email is not None
         token = sign_token(context.journal.secret(), CONFIRM, subscriber.id)
+        recipient = parse_email_address(subscriber.email)  # checked with the request
         message = compose_confirmation_email(
-            recipient=subscriber.email,
+            recipient=recipient,
             sender=context.email.config.sender,
             confirm_url=f"{context.public_url}/api/v1/confirm?token={token}",
             symbols=subscriber.symbols,
             service_url=context.public_url,
         )
         try:
-            await context.email.send_message(message)
+            await context.email.send_message(message, recipient)
         except DeliveryError as error:
             context.journal.remove_subscriber(subscriber.id)
             log.warning("confirmation_mail_failed", subscriber=subscriber.id, error=error.detail)

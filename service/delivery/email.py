@@ -2,9 +2,16 @@
 
 Every header value passes through :func:`~service.text.one_line`, so no text
 from a tick, an article or a subscriber can end a header line and start
-another; the HTML part escapes it. The ``Message-ID`` is derived from the alert
-and the subscriber, so a retry after a lost reply carries the same id and
-the recipient's server (or mail client) can fold the copies.
+another, nor hide one in an encoded word; the HTML part escapes it. The
+recipient is built from a checked :class:`~service.delivery.mail_address.EmailAddress`,
+never parsed from text. And before anything is sent, :func:`envelope` reads
+the mail back as the recipient's server will: the headers must be the ones
+composed, and the one recipient the checked address; the SMTP envelope names
+that address alone, whatever the headers say.
+
+The ``Message-ID`` is derived from the alert and the subscriber, so a retry
+after a lost reply carries the same id and the recipient's server (or mail
+client) can fold the copies.
 """
 
 from __future__ import annotations
@@ -13,7 +20,10 @@ import asyncio
 import hashlib
 import html
 from collections.abc import Callable, Mapping, Sequence
+from email.headerregistry import Address
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from email.policy import SMTP, default
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote as url_quote
@@ -21,13 +31,31 @@ from urllib.parse import quote as url_quote
 import aiosmtplib
 
 from service.delivery.journal import Delivery
+from service.delivery.mail_address import EmailAddress, parse_email_address
 from service.delivery.outcomes import delivery_error, smtp_outcome
 from service.delivery.settings import EmailConfig
 from service.delivery.subscribers import Channel, Subscriber
-from service.errors import RetryableDeliveryError
+from service.errors import PermanentDeliveryError, RetryableDeliveryError
 from service.text import first_line, one_line
 
 MAX_SUBJECT_CHARS = 200
+# Every header a mail of this module may carry at its top level, lower case.
+COMPOSED_HEADERS = frozenset(
+    {
+        "from",
+        "to",
+        "subject",
+        "date",
+        "message-id",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
+        "auto-submitted",
+        "x-strykr-alert-id",
+        "content-type",
+        "content-transfer-encoding",
+        "mime-version",
+    }
+)
 
 
 def message_id(alert_id: str, subscriber_id: str, sender: str) -> str:
@@ -41,7 +69,7 @@ def compose_alert_email(
     alert: Mapping[str, Any],
     *,
     subscriber_id: str,
-    recipient: str,
+    recipient: EmailAddress,
     sender: str,
     unsubscribe_url: str,
     unsubscribe_token: str,
@@ -49,7 +77,7 @@ def compose_alert_email(
     """The alert mail: subject, plain-text and HTML parts, RFC 8058 unsubscribe headers."""
     message = EmailMessage()
     message["From"] = one_line(sender)
-    message["To"] = one_line(recipient)
+    message["To"] = _address(recipient)
     message["Subject"] = one_line(str(alert["headline"]), MAX_SUBJECT_CHARS)
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = message_id(str(alert["id"]), subscriber_id, sender)
@@ -132,14 +160,19 @@ def _reply(code: int, text: str) -> str:
 
 
 def compose_confirmation_email(
-    *, recipient: str, sender: str, confirm_url: str, symbols: Sequence[str], service_url: str
+    *,
+    recipient: EmailAddress,
+    sender: str,
+    confirm_url: str,
+    symbols: Sequence[str],
+    service_url: str,
 ) -> EmailMessage:
     """The double opt-in mail: nothing else goes to ``recipient`` until the link is opened."""
     watched = "every symbol" if "*" in symbols else ", ".join(symbols)
     message = EmailMessage()
     message["Subject"] = "Confirm your Strykr real-time alerts"
     message["From"] = one_line(sender)
-    message["To"] = one_line(recipient)
+    message["To"] = _address(recipient)
     message["Date"] = formatdate(usegmt=True)
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(
@@ -160,6 +193,37 @@ def compose_confirmation_email(
     return message
 
 
+def _address(address: EmailAddress) -> Address:
+    # From the parts: nothing is parsed, so nothing can be decoded into the header.
+    return Address(username=address.local, domain=address.domain)
+
+
+def envelope(message: EmailMessage, recipient: EmailAddress) -> bytes:
+    """``message`` as the bytes to send to ``recipient``, once they are checked.
+
+    The bytes are read back with a standard parser, as the recipient's server
+    will read them: a header that was not composed (a ``Bcc`` an encoded word
+    unfolded, say) or a ``To`` other than ``recipient`` alone refuses the mail
+    with :class:`~service.errors.PermanentDeliveryError`.
+    """
+    raw = message.as_bytes(policy=SMTP)
+    parsed = BytesHeaderParser(policy=default).parsebytes(raw)
+    names = [name.lower() for name in parsed]
+    unexpected = sorted(set(names) - COMPOSED_HEADERS)
+    if unexpected:
+        raise PermanentDeliveryError(
+            f"refused to send: the mail would carry headers it was not composed with "
+            f"({', '.join(one_line(name, 40) for name in unexpected)})"
+        )
+    to = parsed.get_all("To") or []
+    addresses = [(a.username, a.domain) for header in to for a in getattr(header, "addresses", ())]
+    if names.count("to") != 1 or addresses != [(recipient.local, recipient.domain)]:
+        raise PermanentDeliveryError(
+            "refused to send: the mail's recipients would not be exactly the subscriber's address"
+        )
+    return raw
+
+
 class EmailSender:
     """Sends alert mail through one SMTP connection, opened when needed and kept open."""
 
@@ -176,23 +240,31 @@ class EmailSender:
 
     async def send(self, delivery: Delivery, subscriber: Subscriber | None) -> None:
         assert subscriber is not None
+        try:
+            recipient = parse_email_address(delivery.target)
+        except ValueError as error:  # stored before addresses were checked as they are now
+            raise PermanentDeliveryError(f"refused to send: {error}") from None
         url, token = self._unsubscribe(subscriber.id)
         message = compose_alert_email(
             delivery.alert,
             subscriber_id=subscriber.id,
-            recipient=delivery.target,
+            recipient=recipient,
             sender=self.config.sender,
             unsubscribe_url=url,
             unsubscribe_token=token,
         )
-        await self.send_message(message)
+        await self.send_message(message, recipient)
 
-    async def send_message(self, message: EmailMessage) -> None:
-        """Send ``message``; a refusal raises a retryable or a permanent ``DeliveryError``."""
+    async def send_message(self, message: EmailMessage, recipient: EmailAddress) -> None:
+        """Send ``message`` to ``recipient`` alone (checked by :func:`envelope` first).
+
+        A refusal raises a retryable or a permanent ``DeliveryError``.
+        """
+        raw = envelope(message, recipient)
         async with self._lock:
             client = await self._connected()
             try:
-                errors, _ = await client.send_message(message)
+                errors, _ = await client.sendmail(self.config.sender, [str(recipient)], raw)
             except aiosmtplib.SMTPSenderRefused as error:
                 # The server's view of our sender, not of this recipient: try again later.
                 raise RetryableDeliveryError(_reply(error.code, error.message)) from None

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Literal, cast, get_args
 
 from service.config_table import Table, http_url, mqtt_url, show_value
-from service.delivery.subscribers import EMAIL_ADDRESS, Subscriber
+from service.delivery.mail_address import email_address_problem
+from service.delivery.subscribers import Subscriber
 from service.models import AlertKind
 from service.symbols import normalize_symbol
 
@@ -137,8 +138,9 @@ def read_websocket_hub(table: Table) -> WebsocketHubConfig:
 
 def read_email(table: Table) -> EmailConfig:
     sender = table.string("from")
-    if sender and not EMAIL_ADDRESS.match(sender):
-        table.problem("from", f"expected an email address, got {show_value(sender)}")
+    problem = email_address_problem(sender) if sender else None
+    if problem is not None:
+        table.problem("from", problem)
     config = EmailConfig(
         host=table.string("host"),
         port=_port(table, default=587),
@@ -223,8 +225,9 @@ def read_subscribers(tables: list[Table], *, email: bool) -> tuple[Subscriber, .
         elif subscriber_id:
             ids[subscriber_id] = table.path
         address = table.string("email", default="")
-        if address and not EMAIL_ADDRESS.match(address):
-            table.problem("email", f"expected an email address, got {show_value(address)}")
+        problem = email_address_problem(address) if address else None
+        if problem is not None:
+            table.problem("email", problem)
         if address and not email:
             table.problem("email", "no [email] server is configured to send it through")
         push = _push_urls(table)

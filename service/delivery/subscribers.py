@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -13,12 +12,6 @@ Channel = Literal["email", "push", "webpush", "webhook", "mqtt"]
 CHANNELS: tuple[Channel, ...] = ("email", "push", "webpush", "webhook", "mqtt")
 # The subscriber id of deliveries that belong to no subscriber (MQTT out).
 OPS_SUBSCRIBER = "-"
-
-# Deliberately plain: one @, no spaces or control characters, a dot in the
-# domain. Whether the mailbox exists is for the mail server to say.
-EMAIL_ADDRESS = re.compile(
-    r"^[^@\s\x00-\x1f\x7f<>,;\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$"
-)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -160,25 +161,92 @@ async def test_email_refused_550_for_a_recipient_is_dead_and_the_others_still_ge
     assert smtp_server.receiver.mails[0].recipients == ["reader@example.com"]
 
 
-async def test_article_title_with_crlf_bcc_leaks_no_header_and_is_escaped_in_html(
-    tmp_path: Path, smtp_server: SmtpServer
+# Texts that try to end a header and start another: raw line breaks, and RFC 2047
+# encoded words that a mail parser decodes into line breaks.
+HOSTILE_TITLES = [
+    "Small caps\r\nBcc: victim@example.org\r\n\r\n<script>alert(1)</script>",
+    "Small caps =?UTF-8?Q?=0ABcc:_victim@example.org?= <script>alert(1)</script>",
+    "=?UTF-8?Q?=0D=0AReply-To:_a=40attacker.test=0ABcc:_victim@example.org?= <script>",
+    "=?utf-8?b?DQpCY2M6IHZpY3RpbUBleGFtcGxlLm9yZw==?= <script>",
+]
+EMAIL_HEADERS = {
+    "from", "to", "subject", "date", "message-id", "list-unsubscribe", "list-unsubscribe-post",
+    "auto-submitted", "x-strykr-alert-id", "content-type", "mime-version",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("title", HOSTILE_TITLES)
+async def test_hostile_article_title_adds_no_header_or_recipient_to_the_mail(
+    tmp_path: Path, smtp_server: SmtpServer, title: str
 ) -> None:
-    title = "Small caps\r\nBcc: x@y\r\n\r\n<script>alert(1)</script>"
     reader = Subscriber(id="reader", email="reader@example.com")
+    headline = title.replace("<script>", "")
+    alert = make_alert(title=title)
+    alert = dataclasses.replace(alert, rule=headline)  # the rule id reaches the mail's body only
     async with delivering(tmp_path, [email_sender(smtp_server)], [reader]) as pipeline:
-        pipeline.on_batch([], [make_alert(title=title)])
+        pipeline.on_batch([], [alert])
         await eventually(lambda: len(smtp_server.receiver.mails) == 1)
 
     (mail,) = smtp_server.receiver.mails
     assert mail.recipients == ["reader@example.com"]
-    assert mail.message["Bcc"] is None
+    assert {name.lower() for name in mail.message} == EMAIL_HEADERS
+    assert [str(a) for a in mail.message["To"].addresses] == ["reader@example.com"]
     headers = mail.raw.split(b"\r\n\r\n", 1)[0]
-    assert b"x@y" not in headers
-    assert all(not line.lower().startswith(b"bcc") for line in headers.split(b"\r\n"))
+    assert b"victim" not in headers
     html = mail.message.get_body(("html",))
     assert html is not None
     assert "<script>" not in html.get_content()
-    assert "&lt;script&gt;" in html.get_content()
+
+
+async def test_mail_to_an_address_stored_before_it_was_checked_is_refused_and_never_sent(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    # As an older version's journal may hold it: the address that unfolds into a Bcc.
+    injected = "=?UTF-8?Q?=0AReply-To:_a=40attacker.test=0A?=Bcc:victim@example.org"
+    subscribers = [
+        Subscriber(id="old", email=injected),
+        Subscriber(id="reader", email="reader@example.com"),
+    ]
+    async with delivering(tmp_path, [email_sender(smtp_server)], subscribers) as pipeline:
+        pipeline.on_batch([], [make_alert()])
+        await eventually(lambda: {s for _c, s, _a in statuses(pipeline)} == {"dead", "sent"})
+        journal = pipeline.journal
+        assert isinstance(journal, SqliteJournal)
+        (dead,) = [row for row in journal.deliveries() if row.status == "dead"]
+
+    assert (dead.subscriber, dead.attempts) == ("old", 1)
+    assert "refused to send" in (dead.last_error or "")
+    assert [mail.recipients for mail in smtp_server.receiver.mails] == [["reader@example.com"]]
+
+
+@pytest.mark.parametrize("title", HOSTILE_TITLES)
+async def test_hostile_article_title_reaches_webhooks_and_push_as_text_in_json(
+    tmp_path: Path, http_receiver: HttpReceiver, title: str
+) -> None:
+    hook = Subscriber(
+        id="ops", webhook=http_receiver.url("/hook"), webhook_secret=SECRET, symbols=("*",)
+    )
+    phone = Subscriber(id="phone", push=(f"json://127.0.0.1:{http_receiver.port}/push",))
+    senders: list[Sender] = [
+        WebhookSender(WebhookConfig(timeout_seconds=5), concurrency=4),
+        AppriseSender(PushConfig(timeout_seconds=5), concurrency=4),
+    ]
+    alert = make_alert(title=title)
+    async with delivering(tmp_path, senders, [hook, phone]) as pipeline:
+        pipeline.on_batch([], [alert])
+        await eventually(
+            lambda: sorted(statuses(pipeline)) == [("push", "sent", 1), ("webhook", "sent", 1)]
+        )
+
+    (webhook,) = http_receiver.posts("/hook")
+    names = {name.lower() for name in webhook.headers}
+    assert not names & {"bcc", "reply-to"}
+    assert webhook.json()["article"]["title"] == title  # the JSON carries it as it is
+    (push,) = http_receiver.posts("/push")
+    lines = push.json()["message"].splitlines()
+    assert len(lines) == 3  # headline, title, link: the title stayed one line
+    assert "\r" not in push.json()["message"]
+    assert "=?" not in lines[1]
 
 
 async def test_webhook_is_signed_over_its_body_and_a_500_is_retried(

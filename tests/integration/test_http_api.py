@@ -118,6 +118,20 @@ BAD_BODIES: list[tuple[Any, int, str]] = [
     ([1, 2], 400, "expected a JSON object"),
     ({"email": "a@b.co", "symbols": ["IWM"], "admin": True}, 400, '"admin": unknown field'),
     ({"email": "not an address", "symbols": ["IWM"]}, 400, "is not an email address"),
+    (
+        {
+            "email": "=?UTF-8?Q?=0AReply-To:_a=40attacker.test=0A?=Bcc:victim@example.org",
+            "symbols": ["IWM"],
+        },
+        400,
+        "is not a plain email address",
+    ),
+    (
+        {"email": "=?UTF-8?Q?=0ABcc=3Avictim=40x.org?=@example.org", "symbols": ["IWM"]},
+        400,
+        "it holds an encoded word (=?)",
+    ),
+    ({"email": "Reader <r@example.com>", "symbols": ["IWM"]}, 400, "not a plain email address"),
     ({"email": "a@b.co", "symbols": ["TSLA"]}, 400, "symbols[0]: TSLA is not watched here"),
     ({"email": "a@b.co", "symbols": []}, 400, "symbols: expected a list of 1 to 64"),
     ({"email": "a@b.co", "symbols": ["IWM"] * 65}, 400, "symbols: expected a list of 1 to 64"),

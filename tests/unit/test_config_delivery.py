@@ -103,7 +103,7 @@ kinds = ["break_below"]
         ),
         (
             'id = "a"\nemail = "not-an-address"\nsymbols = ["*"]',
-            "subscribers[0].email: expected an email address",
+            'subscribers[0].email: "not-an-address" is not an email address',
         ),
         (
             'id = "a"\nwebhook = "https://h"\nsymbols = ["*"]',
@@ -161,7 +161,7 @@ def test_duplicate_subscriber_ids_are_refused() -> None:
         ("[websocket]\ntick_hz = 0", "websocket.tick_hz: expected a number > 0"),
         ("[websocket]\ntokens = [1]", "websocket.tokens: expected an array of non-empty strings"),
         ("[delivery]\nmax_attempts = 0", "delivery.max_attempts: expected an integer >= 1"),
-        ('[email]\nhost = "h"\nfrom = "x"', "email.from: expected an email address"),
+        ('[email]\nhost = "h"\nfrom = "x"', 'email.from: "x" is not an email address'),
         ('[email]\nfrom = "a@example.com"', "email.host: missing"),
         ('[mqtt_out]\nurl = "http://h"', "mqtt_out.url: expected an mqtt://"),
         ('[push]\nvapid_subject = "ops"', "push.vapid_subject: expected a mailto: or https: URL"),
