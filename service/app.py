@@ -34,6 +34,7 @@ from service.config import (
     SourceConfig,
     WebsocketSourceConfig,
 )
+from service.delivery.destinations import Resolve, system_resolve
 from service.delivery.email import EmailSender
 from service.delivery.journal import SqliteJournal
 from service.delivery.mqtt_out import MqttOutSender
@@ -89,8 +90,15 @@ class Source(Protocol):
 class App:
     """The running service: sources → queue → engine → alert sinks."""
 
-    def __init__(self, config: Config, *, sinks: Sequence[AlertSink] = (log_alert,)) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        sinks: Sequence[AlertSink] = (log_alert,),
+        resolve_host: Resolve = system_resolve,
+    ) -> None:
         self.config = config
+        self._resolve_host = resolve_host
         self.rejections = Rejections()
         articles = config.articles
         self.tracker = ArticleTracker.for_config(config)
@@ -188,6 +196,7 @@ class App:
             readiness=self.readiness,
             hub_port=lambda: None if self.hub is None else self.hub.port,
             email=self.email,
+            resolve_host=self._resolve_host,
         )
 
     def unsubscribe_link(self, subscriber_id: str) -> tuple[str, str]:

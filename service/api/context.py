@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from service.api.settings import HttpConfig
 from service.config import Config
+from service.delivery.destinations import Resolve, system_resolve
 from service.delivery.email import EmailSender
 from service.delivery.journal import SqliteJournal
 from service.delivery.pipeline import DeliveryPipeline
@@ -29,6 +30,8 @@ class ApiContext:
     hub_port: Callable[[], int | None]
     email: EmailSender | None = None
     clock_ns: Callable[[], int] = field(default=time.time_ns)
+    # Host name -> addresses: how sign-up checks where a push endpoint leads.
+    resolve_host: Resolve = field(default=system_resolve)
 
     def known_symbols(self) -> set[str]:
         """Every symbol watched: by rules (its own and the articles'), or having ticked."""

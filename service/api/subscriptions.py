@@ -22,6 +22,7 @@ from aiohttp import web
 from service.api.context import ApiContext
 from service.api.responses import ApiError, json_response, read_json
 from service.api.subscribe_request import RequestError, SubscriptionRequest, parse_subscription
+from service.delivery.destinations import resolved_problem, url_problem
 from service.delivery.email import compose_confirmation_email
 from service.delivery.http import redact_url
 from service.delivery.mail_address import parse_email_address
@@ -64,6 +65,8 @@ class SubscriptionsApi:
             raise ApiError(
                 422, "webpush: this service has no Web Push key ([push] vapid_private_key)"
             )
+        if wanted.webpush is not None:
+            await self._check_endpoint(wanted.webpush.endpoint)
         subscriber = Subscriber(
             id=f"sub_{secrets.token_urlsafe(12)}",
             email=wanted.email,
@@ -200,6 +203,25 @@ class SubscriptionsApi:
             if wanted.article in (article.url, article.source) and article.symbols:
                 return tuple(article.symbols)
         raise ApiError(404, "article: no article with this URL names levels to watch")
+
+    async def _check_endpoint(self, url: str) -> None:
+        """Refuse a push endpoint the server must not connect to (see ``destinations``)."""
+        push = self.context.config.push
+        if push.allow_private_endpoints:
+            return
+        problem = url_problem(url, allowed_hosts=push.endpoint_hosts)
+        if problem is None:
+            try:
+                problem = await resolved_problem(url, self.context.resolve_host)
+            except TimeoutError:
+                raise ApiError(
+                    503,
+                    "webpush.endpoint: its host cannot be resolved just now; try again later",
+                    headers={"Retry-After": "30"},
+                ) from None
+        if problem is not None:
+            log.warning("webpush_endpoint_refused", host=_host(url), problem=problem)
+            raise ApiError(400, f"webpush.endpoint: {problem}")
 
     async def _send_confirmation(self, subscriber: Subscriber) -> None:
         context = self.context

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+
+# What aiohttp's TCPConnector calls to make each socket, given the address it connects to.
+SocketFactory = Callable[[Any], socket.socket]
 
 
 def redact_url(url: str) -> str:
@@ -14,15 +20,23 @@ def redact_url(url: str) -> str:
 
 
 class HttpSession:
-    """One aiohttp session for a sender: opened on first use (inside the loop), closed at stop."""
+    """One aiohttp session for a sender: opened on first use (inside the loop), closed at stop.
 
-    def __init__(self, timeout_seconds: float) -> None:
+    With ``socket_factory`` every connection's socket is made by it, from the
+    address about to be connected to (see :func:`~service.delivery.destinations.public_socket`).
+    """
+
+    def __init__(
+        self, timeout_seconds: float, *, socket_factory: SocketFactory | None = None
+    ) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._socket_factory = socket_factory
         self._session: aiohttp.ClientSession | None = None
 
     def get(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            connector = aiohttp.TCPConnector(socket_factory=self._socket_factory)
+            self._session = aiohttp.ClientSession(timeout=self._timeout, connector=connector)
         return self._session
 
     async def close(self) -> None:

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from py_vapid import Vapid
 from pywebpush import WebPushException, webpush_async
 
+from service.delivery.destinations import PrivateAddressError, public_socket, url_problem
 from service.delivery.http import HttpSession, redact_url
 from service.delivery.journal import Delivery
 from service.delivery.outcomes import delivery_error, http_outcome
@@ -105,12 +106,18 @@ class WebPushSender:
     def __init__(self, config: PushConfig, *, concurrency: int) -> None:
         self.config = config
         self.concurrency = concurrency
-        self._http = HttpSession(config.timeout_seconds)
+        guard = None if config.allow_private_endpoints else public_socket
+        self._http = HttpSession(config.timeout_seconds, socket_factory=guard)
 
     async def send(self, delivery: Delivery, subscriber: Subscriber | None) -> None:
         assert subscriber is not None
         if self.config.vapid_private_key is None:
             raise RetryableDeliveryError("no [push] vapid_private_key is configured")
+        if not self.config.allow_private_endpoints:
+            # Also for endpoints stored before they were checked as they are now.
+            problem = url_problem(delivery.target, allowed_hosts=self.config.endpoint_hosts)
+            if problem is not None:
+                raise PermanentDeliveryError(f"{redact_url(delivery.target)}: refused: {problem}")
         subscription = next(
             (sub for sub in subscriber.webpush if sub.endpoint == delivery.target), None
         )
@@ -138,12 +145,22 @@ class WebPushSender:
                 raise RetryableDeliveryError(f"{where}: {first_line(error, 200)}") from None
             raise delivery_error(http_outcome(status), f"{where}: HTTP {status}") from None
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            where = redact_url(delivery.target)
+            if _refused_address(error):
+                # The name now resolves somewhere private (DNS rebinding): never retried.
+                raise PermanentDeliveryError(f"{where}: {first_line(error, 200)}") from None
             raise RetryableDeliveryError(
-                f"{redact_url(delivery.target)}: {first_line(error, 200) or 'timed out'}"
+                f"{where}: {first_line(error, 200) or 'timed out'}"
             ) from None
 
     async def close(self) -> None:
         await self._http.close()
+
+
+def _refused_address(error: BaseException) -> bool:
+    """Whether the connection failed because :func:`public_socket` refused its address."""
+    cause = getattr(error, "os_error", None)
+    return isinstance(cause, PrivateAddressError) or "refused to connect: " in str(error)
 
 
 def vapid_public_key(private_key: str) -> str | None:

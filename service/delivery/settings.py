@@ -76,6 +76,10 @@ class PushConfig:
     vapid_private_key: str | None = field(default=None, repr=False)
     vapid_subject: str = "mailto:alerts@localhost"
     timeout_seconds: float = 10.0
+    # Web Push endpoints only on these hosts and their subdomains (empty: any public host).
+    endpoint_hosts: tuple[str, ...] = ()
+    # Web Push to loopback and private addresses too: only for a private push service.
+    allow_private_endpoints: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,7 +166,15 @@ def read_push(table: Table) -> PushConfig:
         vapid_private_key=table.string("vapid_private_key", default="") or None,
         vapid_subject=table.string("vapid_subject", default="mailto:alerts@localhost"),
         timeout_seconds=table.number("timeout_seconds", default=10.0, exclusive_minimum=0.0),
+        endpoint_hosts=tuple(host.strip().lower() for host in table.strings("endpoint_hosts")),
+        allow_private_endpoints=table.boolean("allow_private_endpoints", default=False),
     )
+    for index, host in enumerate(config.endpoint_hosts):
+        if "." not in host.strip(".") or "/" in host or ":" in host:
+            table.problem(
+                f"endpoint_hosts[{index}]",
+                f"expected a host name such as fcm.googleapis.com, got {show_value(host)}",
+            )
     if not config.vapid_subject.startswith(("mailto:", "https:")):
         table.problem(
             "vapid_subject", "expected a mailto: or https: URL the push service can reach"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from service.app import App
 from service.config import parse_config
+from service.delivery.destinations import system_resolve
 from tests.helpers import eventually, running
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
@@ -113,9 +115,30 @@ class Service:
         return await self.request("POST", path, **kwargs)
 
 
+# Host names the tests' push endpoints use, as public DNS would answer for them (this
+# machine has none); a name resolving to loopback, as a rebinding attacker's would.
+TEST_NAMES = {
+    "push.example.net": ["93.184.215.14"],
+    "fcm.googleapis.com": ["142.250.74.42", "2a00:1450:4001:82a::200a"],
+    "rebind.example.net": ["93.184.215.14", "127.0.0.1"],
+    "inside.example.net": ["10.1.2.3"],
+}
+
+
+async def resolve_test_names(host: str, port: int) -> list[str]:
+    """TEST_NAMES, then the system's resolver (``localhost``…); ``*.invalid`` never resolves."""
+    if host in TEST_NAMES:
+        return TEST_NAMES[host]
+    if host.endswith(".invalid"):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    if host == "dns-down.example.net":
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+    return await system_resolve(host, port)
+
+
 @contextlib.asynccontextmanager
 async def http_service(config_text: str) -> AsyncIterator[Service]:
-    app = App(parse_config(config_text, base_dir=DATA))
+    app = App(parse_config(config_text, base_dir=DATA), resolve_host=resolve_test_names)
     await app.open()  # listening before the test talks to it
     async with running(app), aiohttp.ClientSession() as client:
         await eventually(lambda: app.intake.loaded >= 2, what="the articles loaded")

@@ -14,13 +14,16 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+import aiohttp
 import http_ece
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid01
 
+from service.delivery.destinations import PrivateAddressError, public_socket
 from service.delivery.email import EmailSender
+from service.delivery.http import HttpSession
 from service.delivery.journal import SqliteJournal
 from service.delivery.pipeline import DeliveryPipeline, Sender
 from service.delivery.push import AppriseSender, WebPushSender
@@ -397,7 +400,12 @@ async def test_web_push_is_encrypted_for_the_browser_with_the_alert_id_as_topic(
     gone = Browser(http_receiver.url("/push-service/2"))
     http_receiver.statuses["/push-service/2"] = deque([410])
     subscriber = Subscriber(id="web-1", webpush=(browser.subscription, gone.subscription))
-    config = PushConfig(vapid_private_key=vapid_key(), vapid_subject="mailto:ops@strykr.test")
+    # The push service of this test listens on loopback: a private one, allowed explicitly.
+    config = PushConfig(
+        vapid_private_key=vapid_key(),
+        vapid_subject="mailto:ops@strykr.test",
+        allow_private_endpoints=True,
+    )
     sender = WebPushSender(config, concurrency=4)
     alert = make_alert()
     async with delivering(tmp_path, [sender], [subscriber]) as pipeline:
@@ -415,6 +423,48 @@ async def test_web_push_is_encrypted_for_the_browser_with_the_alert_id_as_topic(
     assert payload["title"] == "IWM broke below 255.00 at 254.60"
     assert payload["url"] == "https://strykr.example/articles/small-caps"
     assert payload["alert"] == alert.to_dict()
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://127.0.0.1:{port}/push-service/1",
+        "https://localhost:{port}/push-service/1",
+        "https://[::ffff:127.0.0.1]:{port}/push-service/1",
+        "http://127.0.0.1:{port}/push-service/1",
+    ],
+)
+async def test_web_push_to_a_loopback_endpoint_stored_unchecked_is_refused_at_send_time(
+    tmp_path: Path, http_receiver: HttpReceiver, endpoint: str
+) -> None:
+    # As an older version's journal may hold it: the server never connects there.
+    browser = Browser(endpoint.format(port=http_receiver.port))
+    subscriber = Subscriber(id="web-1", webpush=(browser.subscription,))
+    config = PushConfig(vapid_private_key=vapid_key(), vapid_subject="mailto:ops@strykr.test")
+    async with delivering(tmp_path, [WebPushSender(config, concurrency=4)], [subscriber]) as pipe:
+        pipe.on_batch([], [make_alert()])
+        await eventually(lambda: statuses(pipe) == [("webpush", "dead", 1)])
+        journal = pipe.journal
+        assert isinstance(journal, SqliteJournal)
+        (row,) = journal.deliveries()
+    assert "refused" in (row.last_error or "")
+    assert http_receiver.requests == []
+
+
+async def test_the_push_client_never_connects_to_a_private_address_whatever_the_name(
+    http_receiver: HttpReceiver,
+) -> None:
+    # What DNS rebinding comes to: a name that now resolves to loopback. The socket
+    # factory judges the address actually connected to, after resolution and redirects.
+    session = HttpSession(5.0, socket_factory=public_socket)
+    try:
+        with pytest.raises(aiohttp.ClientConnectorError) as caught:
+            await session.get().post(http_receiver.url("/push-service/1"), data=b"{}")
+    finally:
+        await session.close()
+    assert isinstance(caught.value.os_error, PrivateAddressError)
+    assert "127.0.0.1 is a loopback address" in str(caught.value)
+    assert http_receiver.requests == []
 
 
 async def test_alerts_the_journal_refuses_are_held_and_delivered_once_it_recovers(

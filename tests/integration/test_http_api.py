@@ -139,6 +139,26 @@ BAD_BODIES: list[tuple[Any, int, str]] = [
     ({"email": "a@b.co"}, 400, "symbols: expected a list of symbols"),
     ({"email": "a@b.co", "symbols": ["IWM"], "kinds": ["moon"]}, 400, "kinds: expected"),
     ({"webpush": {"endpoint": "http://x.test/"}, "symbols": ["IWM"]}, 400, "https URL"),
+    *(
+        ({"webpush": {**WEBPUSH, "endpoint": endpoint}, "symbols": ["IWM"]}, 400, refusal)
+        for endpoint, refusal in [
+            ("https://127.0.0.1:8443/push", "127.0.0.1 is a loopback address"),
+            ("https://[::1]/push", "::1 is a loopback address"),
+            ("https://[::ffff:127.0.0.1]/push", "127.0.0.1 is a loopback address"),
+            ("https://10.0.0.8/push", "10.0.0.8 is a private address"),
+            ("https://192.168.1.1/push", "192.168.1.1 is a private address"),
+            ("https://169.254.169.254/latest/meta-data", "169.254.169.254 is a link-local"),
+            ("https://100.64.0.1/push", "100.64.0.1 is a private address"),
+            ("https://0.0.0.0/push", "0.0.0.0 is a reserved address"),
+            ("https://localhost/push", '"localhost" is not a public host name'),
+            ("https://printer.local/push", '"printer.local" is not a public host name'),
+            ("https://vm/push", '"vm" is not a public host name'),
+            ("https://user:pw@push.example.net/push", "no user or password"),
+            ("https://rebind.example.net/push", '"rebind.example.net" resolves to a loopback'),
+            ("https://inside.example.net/push", '"inside.example.net" resolves to a private'),
+            ("https://nowhere.invalid/push", '"nowhere.invalid" does not resolve'),
+        ]
+    ),
     ({"push": ["ntfy://ntfy.sh/topic"], "symbols": ["IWM"]}, 403, "need an admin token"),
     ({"email": "a@b.co", "symbols": ["IWM"]}, 422, "does not send email"),
 ]
@@ -335,3 +355,31 @@ async def test_static_subscriber_unsubscribes_through_its_link_and_stays_out(
     # and after a restart, with the same journal
     async with http_service(http_config(tmp_path)) as service:
         assert "desk" not in service.app.delivery.subscribers
+
+
+async def test_push_endpoints_are_limited_to_the_allowed_hosts_when_some_are_set(
+    tmp_path: Path,
+) -> None:
+    extra = '[push]\nendpoint_hosts = ["fcm.googleapis.com"]\n'
+    config = http_config(tmp_path).replace("[push]\n", extra, 1)
+    async with http_service(config) as service:
+        subscribe = {"webpush": WEBPUSH, "symbols": ["IWM"]}
+        status, body, _ = await service.post("/api/v1/subscribers", json=subscribe)
+        assert status == 400
+        assert "is not one of the push services allowed here" in body["error"]
+        fcm = {**WEBPUSH, "endpoint": "https://fcm.googleapis.com/fcm/send/abc"}
+        status, body, _ = await service.post(
+            "/api/v1/subscribers", json={"webpush": fcm, "symbols": ["IWM"]}
+        )
+        assert (status, body["webpush"]) == (201, ["fcm.googleapis.com"])
+
+
+async def test_a_push_endpoint_whose_name_cannot_be_resolved_now_is_a_503(tmp_path: Path) -> None:
+    async with http_service(http_config(tmp_path)) as service:
+        endpoint = {**WEBPUSH, "endpoint": "https://dns-down.example.net/push"}
+        status, body, headers = await service.post(
+            "/api/v1/subscribers", json={"webpush": endpoint, "symbols": ["IWM"]}
+        )
+        assert (status, headers["Retry-After"]) == (503, "30")
+        assert "cannot be resolved just now" in body["error"]
+        assert service.app.journal.subscribers() == []
