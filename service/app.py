@@ -84,6 +84,8 @@ class Source(Protocol):
     @property
     def state(self) -> str: ...  # connected, disconnected, starting, replaying, finished, running
 
+    def problem(self) -> str | None: ...  # why it is not ready, in words (None: see state)
+
     async def run(self, queue: TickQueue) -> None: ...
 
 
@@ -326,7 +328,10 @@ class App:
                 f"journal: {self.delivery.holding} alerts held in memory, not yet written"
             )
         for source in self.sources:
-            if source.state not in READY_SOURCE_STATES:
+            problem = source.problem()
+            if problem is not None:
+                reasons.append(f"source {source.name}: {problem}")
+            elif source.state not in READY_SOURCE_STATES:
                 reasons.append(f"source {source.name}: {source.state}")
         return reasons
 

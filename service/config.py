@@ -120,9 +120,13 @@ class MqttSourceConfig:
     # With a persistent session the broker keeps the subscription, and the
     # QoS 1 ticks published while the service was away, until it returns.
     clean_session: bool = False
-    keepalive_seconds: int = 30
+    # Silent this long, the client pings; unanswered as long again, the link is dead:
+    # a black-holed link is given up within 2 x keepalive + 1 s.
+    keepalive_seconds: int = 3
     reconnect_initial_seconds: float = 0.5
     reconnect_max_seconds: float = 30.0
+    # Retries while another connection takes this client id over (client_id_conflict).
+    conflict_backoff_seconds: float = 60.0
     max_payload_bytes: int = 64 * 1024
     # A tick stamped further ahead of the receive clock is rejected ("future_ts").
     max_future_seconds: float = 5.0
@@ -168,8 +172,9 @@ class WebsocketSourceConfig:
     subscribe: str | None = None
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     fields: FieldMap = field(default_factory=FieldMap)
-    ping_interval_seconds: float = 20.0
-    ping_timeout_seconds: float = 20.0
+    # A dead link is told within ping_interval + ping_timeout.
+    ping_interval_seconds: float = 5.0
+    ping_timeout_seconds: float = 5.0
     open_timeout_seconds: float = 10.0
     reconnect_initial_seconds: float = 0.5
     reconnect_max_seconds: float = 30.0
@@ -437,12 +442,15 @@ def _mqtt_source(table: Table, name: str, base_dir: Path) -> MqttSourceConfig:
         password=password,
         ca_file=ca_file,
         clean_session=table.boolean("clean_session", default=False),
-        keepalive_seconds=table.integer("keepalive_seconds", default=30, minimum=5),
+        keepalive_seconds=table.integer("keepalive_seconds", default=3, minimum=1),
         reconnect_initial_seconds=table.number(
             "reconnect_initial_seconds", default=0.5, exclusive_minimum=0.0
         ),
         reconnect_max_seconds=table.number(
             "reconnect_max_seconds", default=30.0, exclusive_minimum=0.0
+        ),
+        conflict_backoff_seconds=table.number(
+            "conflict_backoff_seconds", default=60.0, exclusive_minimum=0.0
         ),
         max_payload_bytes=table.integer("max_payload_bytes", default=64 * 1024, minimum=64),
         max_future_seconds=table.number("max_future_seconds", default=5.0, minimum=0.0),
@@ -481,10 +489,10 @@ def _websocket_source(table: Table, name: str) -> WebsocketSourceConfig:
         headers=headers,
         fields=fields,
         ping_interval_seconds=table.number(
-            "ping_interval_seconds", default=20.0, exclusive_minimum=0.0
+            "ping_interval_seconds", default=5.0, exclusive_minimum=0.0
         ),
         ping_timeout_seconds=table.number(
-            "ping_timeout_seconds", default=20.0, exclusive_minimum=0.0
+            "ping_timeout_seconds", default=5.0, exclusive_minimum=0.0
         ),
         open_timeout_seconds=table.number(
             "open_timeout_seconds", default=10.0, exclusive_minimum=0.0

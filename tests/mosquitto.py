@@ -134,8 +134,10 @@ class Mosquitto:
         text = "".join(line + "\n" for line in lines)
         subprocess.run(command, input=text.encode(), check=True, timeout=60, capture_output=True)
 
-    def log_tail(self) -> str:
+    def log_tail(self, chars: int | None = 2000) -> str:
+        """The end of the broker's log (``None``: all of it)."""
         try:
-            return self.log_path.read_text()[-2000:]
+            text = self.log_path.read_text()
         except OSError:
             return "(no log)"
+        return text if chars is None else text[-chars:]

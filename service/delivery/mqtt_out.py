@@ -43,6 +43,7 @@ class MqttOutSender:
             username=config.username,
             password=config.password,
             timeout=CONNECT_TIMEOUT_S,
+            keepalive=config.keepalive_seconds,
             tls_context=tls_context(config.tls, config.ca_file),
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )

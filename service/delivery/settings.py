@@ -100,6 +100,7 @@ class MqttOutConfig:
     client_id: str = "strykr-alerts-out"
     topic_prefix: str = "alerts"
     qos: Literal[0, 1] = 1
+    keepalive_seconds: int = 3  # as the MQTT source: a dead link is told within 2 x this + 1 s
     reconnect_initial_seconds: float = 0.5
     reconnect_max_seconds: float = 30.0
     name: str = "mqtt_out"
@@ -216,6 +217,7 @@ def read_mqtt_out(table: Table, base_dir: Path) -> MqttOutConfig:
             pattern_hint="a topic without wildcards",
         ).rstrip("/"),
         qos=cast(Literal[0, 1], qos if qos in (0, 1) else 1),
+        keepalive_seconds=table.integer("keepalive_seconds", default=3, minimum=1),
     )
     table.finish()
     return config

@@ -11,6 +11,13 @@ backoff, again. The client id is fixed and the session persistent
 (``clean_session = false``), so the broker keeps the subscription and the QoS
 1 ticks published while the service was away, and delivers them on return.
 
+Failures it tells apart: a link gone silent (nothing read for longer than
+:func:`silent_after` the keepalive: ``silent`` in ``/readyz``, then given up
+by the client within twice the keepalive plus a second), and a client id that
+another connection keeps taking over (``client_id_conflict``, see
+:mod:`~service.streams.takeover`: one error line, then retries only every
+``conflict_backoff_seconds``).
+
 Flow control: while the engine's queue is full the reader waits, and once
 :data:`BACKLOG_HIGH` messages wait in the client it stops reading its socket
 until they are down to :data:`BACKLOG_LOW`. TCP then slows the broker, which
@@ -37,6 +44,7 @@ import aiomqtt
 import paho.mqtt.client as paho
 import structlog
 
+from service.backoff import retry_delay
 from service.config import MqttSourceConfig
 from service.errors import TickError
 from service.models import Tick
@@ -44,6 +52,7 @@ from service.streams.decode import check_not_ahead, decode_json, parse_tick
 from service.streams.link import Link
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
+from service.streams.takeover import TakeoverWatch
 from service.timestamps import seconds_to_ns
 
 # Messages read from the broker and waiting for this source: reading stops at
@@ -90,6 +99,8 @@ class MqttSource:
         self.accepted = 0  # ticks put into the queue
         self.duplicates = 0  # redeliveries dropped
         self.link = Link.for_source(config, prefix="mqtt")
+        self.takeover = TakeoverWatch()
+        self.conflict = False  # another connection uses this client id (see takeover)
         self._last: dict[str, Tick] = {}
         self._client: _FlowControlledClient | None = None
         self._logger = _client_logger(self.name)
@@ -100,7 +111,38 @@ class MqttSource:
 
     @property
     def state(self) -> str:
+        """``client_id_conflict``, ``silent`` (connected, but nothing heard), or the link's."""
+        if self.conflict:
+            return "client_id_conflict"
+        if self.link.connected and self.silent_for() is not None:
+            return "silent"
         return self.link.state
+
+    def problem(self) -> str | None:
+        """What keeps this source from being ready, in words (``None``: nothing, or the state)."""
+        if self.conflict:
+            return (
+                f"client id conflict: the broker closed {self.takeover.limit} connections in a "
+                f"row within {self.takeover.window_s:g} s of accepting them; another client "
+                f"connects as {self.config.client_id!r}"
+            )
+        silent = self.silent_for() if self.link.connected else None
+        if silent is not None:
+            return f"link silent for {silent:.1f} s (no answer to keepalive pings)"
+        return None
+
+    def silent_for(self) -> float | None:
+        """Seconds since the broker last sent anything, once longer than a healthy link allows.
+
+        Past ``keepalive_seconds`` of silence the client pings, and a live broker
+        answers at once; the client gives the link up after twice the keepalive.
+        While reading is paused (backpressure) nothing is read, and nothing is judged.
+        """
+        client = self._client
+        if client is None or client.reading_paused:
+            return None
+        quiet = time.monotonic() - client.last_read
+        return quiet if quiet > silent_after(self.config.keepalive_seconds) else None
 
     @property
     def connections(self) -> int:
@@ -117,16 +159,53 @@ class MqttSource:
         return 0 if self._client is None else self._client.pauses
 
     async def run(self, queue: TickQueue) -> None:
-        """Consume ticks into ``queue`` until cancelled, reconnecting whenever the link drops."""
+        """Consume ticks into ``queue`` until cancelled, reconnecting whenever the link drops.
+
+        Connections taken over by another client with the same id (see
+        :mod:`~service.streams.takeover`) are reported once, as an error, and
+        retried only every ``conflict_backoff_seconds``, so that the other
+        instance keeps the ticks instead of both fighting for them.
+        """
         client = self._client = self._new_client()
         while True:
             try:
                 async with client:
+                    self.takeover.connected(time.monotonic())
                     await self._session(client, queue)
             except* aiomqtt.MqttError as errors:
                 error = errors.exceptions[0]
-                delay = self.link.down(str(error) or type(error).__name__)
+                text = str(error) or type(error).__name__
+                delay = self.link.down(text)
+                if self.takeover.ended(time.monotonic()):
+                    delay = self._taken_over(text)
                 await asyncio.sleep(delay)
+
+    def _taken_over(self, error: str) -> float:
+        config = self.config
+        backoff = config.conflict_backoff_seconds
+        delay = retry_delay(1, initial=backoff, maximum=backoff) + backoff / 2  # 1 to 1.5 x
+        if not self.conflict:
+            self.conflict = True
+            log.error(
+                "mqtt_client_id_conflict",
+                source=self.name,
+                client_id=config.client_id,
+                url=self.link.url,
+                error=error,
+                takeovers=self.takeover.short,
+                within_s=self.takeover.window_s,
+                retry_in_s=round(delay, 1),
+                hint="another client connects with this client_id and the broker closes one "
+                "of the two each time: give every instance its own [[sources]] client_id",
+            )
+        return delay
+
+    async def _hold_conflict_clear(self) -> None:
+        """A connection that outlasts the takeover window ends the conflict."""
+        await asyncio.sleep(self.takeover.window_s)
+        if self.conflict and self.takeover.holding(time.monotonic()):
+            self.conflict = False
+            log.info("mqtt_client_id_conflict_over", source=self.name)
 
     async def _session(self, client: _FlowControlledClient, queue: TickQueue) -> None:
         """One connection: read from the moment it is up, subscribe meanwhile.
@@ -142,6 +221,8 @@ class MqttSource:
             session.create_task(self._consume(client, queue), name=f"mqtt[{self.name}].consume")
             await self._subscribe(client)
             self.link.up(topics=list(config.topics), qos=config.qos, client_id=config.client_id)
+            if self.conflict:
+                session.create_task(self._hold_conflict_clear())
 
     def _new_client(self) -> _FlowControlledClient:
         config = self.config
@@ -218,6 +299,16 @@ class MqttSource:
             client.resume_reading_if_drained()
 
 
+def silent_after(keepalive_s: float) -> float:
+    """How long a live link can be quiet: the keepalive, then the ping's answer, with margin.
+
+    The client pings within a second (its housekeeping tick) of ``keepalive_s``
+    without a byte; a live broker answers in milliseconds. Past this the link
+    is reported silent; the client gives it up at twice the keepalive.
+    """
+    return keepalive_s + 2.0
+
+
 def tls_context(tls: bool, ca_file: Path | None) -> ssl.SSLContext | None:
     """The TLS context of an mqtts:// connection (``ca_file`` trusts a private CA), or ``None``."""
     if not tls:
@@ -243,15 +334,22 @@ class _FlowControlledClient(aiomqtt.Client):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.pauses = 0
+        self.last_read = time.monotonic()  # when the socket last gave bytes (or opened)
         self._paused_socket: paho.Client | None = None
+
+    @property
+    def reading_paused(self) -> bool:
+        return self._paused_socket is not None
 
     def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         super()._on_socket_open(client, userdata, sock)
         self._paused_socket = None
+        self.last_read = time.monotonic()
         # Runs after aiomqtt's own add_reader (same thread-safe queue): replaces its reader.
         self._loop.call_soon_threadsafe(self._loop.add_reader, sock.fileno(), self._read, client)
 
     def _read(self, client: paho.Client) -> None:
+        self.last_read = time.monotonic()
         try:
             while True:
                 client.loop_read()
@@ -276,6 +374,7 @@ class _FlowControlledClient(aiomqtt.Client):
         if client is None or len(self.messages) > BACKLOG_LOW:
             return
         self._paused_socket = None
+        self.last_read = time.monotonic()  # the pause was ours, not the broker's silence
         sock = client.socket()
         if sock is not None:
             self._loop.add_reader(sock.fileno(), self._read, client)

@@ -178,6 +178,10 @@ class ReplaySource:
         self.state = "starting"  # then "replaying", then "finished"
         self._queue: TickQueue | None = None
 
+    def problem(self) -> str | None:
+        """Nothing beyond its state keeps this source from being ready."""
+        return None
+
     async def put(self, tick: Tick, source: str = "") -> None:
         """Put one tick into the pipeline's queue, counting it."""
         assert self._queue is not None, "put() is called by run()"

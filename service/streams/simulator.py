@@ -75,6 +75,10 @@ class SimulatorSource:
         self.accepted = 0
         self.state = "running"
 
+    def problem(self) -> str | None:
+        """Nothing beyond its state keeps this source from being ready."""
+        return None
+
     async def run(self, queue: TickQueue) -> None:
         """Put ticks into ``queue`` at the configured rate until cancelled.
 

@@ -64,6 +64,10 @@ class WebsocketFeedSource:
     def state(self) -> str:
         return self.link.state
 
+    def problem(self) -> str | None:
+        """Nothing beyond its state keeps this source from being ready."""
+        return None
+
     @property
     def connections(self) -> int:
         return self.link.connections

@@ -19,12 +19,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.app import App
+from service.config import Config, MqttSourceConfig, ServiceConfig
+from service.streams.mqtt import silent_after
 from service.timestamps import NS_PER_SECOND, format_timestamp
+from tests.blackhole import BlackholeProxy
 from tests.conftest import ServiceProcess, StartService
-from tests.feeds import RULES_TOML, alerts_of_uninterrupted_run, payload, walk
-from tests.helpers import service_config
+from tests.feeds import RULES, RULES_TOML, alerts_of_uninterrupted_run, payload, walk
+from tests.helpers import eventually, running, service_config
 from tests.mosquitto import Mosquitto
 
 BURST = 5_000
@@ -171,3 +176,86 @@ def test_future_same_time_and_absurd_ticks_change_no_alert_of_the_good_ticks(
     assert fired(service) == expected
     headlines = [e["headline"] for e in service.events if e.get("event") == "alert_fired"]
     assert all(len(str(headline)) < 60 for headline in headlines)
+
+
+def takeovers(broker: Mosquitto, client_id: str) -> int:
+    """How often the broker closed a connection because another took its client id."""
+    return broker.log_tail(None).count(f"Client {client_id} already connected")
+
+
+def test_two_instances_with_one_client_id_report_the_conflict_and_stop_fighting(
+    mosquitto: Mosquitto, start_service: StartService, tmp_path: Path
+) -> None:
+    client_id = "strykr-alerts-shared"
+    source = mqtt_source_toml(mosquitto, client_id=client_id, conflict_backoff_seconds=5)
+    services = []
+    for name in ("a", "b"):
+        directory = tmp_path / name
+        directory.mkdir()
+        config = service_config(directory, source + RULES_TOML)
+        services.append(start_service("run", "--config", str(config)))
+    deadline = time.monotonic() + 10
+    while not any(e["event"] == "mqtt_client_id_conflict" for s in services for e in s.events):
+        assert time.monotonic() < deadline, "no conflict reported within 10 s"
+        time.sleep(0.05)
+    reported = [
+        s for s in services if any(e["event"] == "mqtt_client_id_conflict" for e in s.events)
+    ]
+    [error] = [e for e in reported[0].events if e["event"] == "mqtt_client_id_conflict"]
+    assert error["level"] == "error"
+    assert error["client_id"] == client_id
+    assert "give every instance its own [[sources]] client_id" in str(error["hint"])
+    status, body = readiness(reported[0])
+    assert status == 503
+    assert "client id conflict" in str(body["error"])
+    assert f"another client connects as {client_id!r}" in str(body["error"])
+    # From here on the one that reported it retries every 5 to 7.5 s: a few takeovers,
+    # not the hundreds of two clients each reconnecting at once.
+    before = takeovers(mosquitto, client_id)
+    time.sleep(8)
+    assert takeovers(mosquitto, client_id) - before <= 4
+    for service in services:
+        assert service.stop(signal.SIGTERM) == 0
+        assert sum(e["event"] == "mqtt_client_id_conflict" for e in service.events) <= 1
+
+
+async def test_a_black_holed_broker_link_is_reported_silent_then_given_up_and_rejoined(
+    mosquitto: Mosquitto,
+) -> None:
+    keepalive = 3
+    proxy = BlackholeProxy(mosquitto.host, mosquitto.port)
+    await proxy.start()
+    source = MqttSourceConfig(
+        name="broker",
+        host="127.0.0.1",
+        port=proxy.port,
+        client_id="strykr-blackhole",
+        keepalive_seconds=keepalive,
+        reconnect_initial_seconds=0.1,
+        reconnect_max_seconds=0.5,
+    )
+    config = Config(service=ServiceConfig(stats_seconds=0), sources=(source,), rules=RULES)
+    app = App(config, sinks=[])
+    try:
+        with structlog.testing.capture_logs() as logs:
+            async with running(app):
+                await eventually(lambda: app.readiness() == [], what="ready")
+                proxy.swallow()
+                swallowed = time.monotonic()
+                # Documented bounds: silent past keepalive + 2 s, given up by 2 x keepalive + 1 s.
+                await eventually(
+                    lambda: any("link silent" in reason for reason in app.readiness()),
+                    within=silent_after(keepalive) + 1,
+                    what="readiness reports the silent link",
+                )
+                await eventually(
+                    lambda: any(e["event"] == "mqtt_disconnected" for e in logs),
+                    within=2 * keepalive + 1 + 2 - (time.monotonic() - swallowed),
+                    what="the dead link given up",
+                )
+                await eventually(lambda: app.readiness() == [], within=10, what="rejoined")
+    finally:
+        await proxy.stop()
+    assert proxy.connections == 2
+    [disconnected] = [e for e in logs if e["event"] == "mqtt_disconnected"]
+    assert disconnected["source"] == "broker"

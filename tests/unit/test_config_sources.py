@@ -88,7 +88,7 @@ max_payload_bytes = 4096
         ('url = "mqtt://b"\npassword = "x"', "password: is set without username; set both"),
         ('url = "mqtt://b"\nclient_id = "has space"', "client_id: expected 1 to 64 letters"),
         ('url = "mqtt://b"\nca_file = "/etc/hostname"', "ca_file: is only used with an mqtts://"),
-        ('url = "mqtt://b"\nkeepalive_seconds = 1', "keepalive_seconds: expected an integer >= 5"),
+        ('url = "mqtt://b"\nkeepalive_seconds = 0', "keepalive_seconds: expected an integer >= 1"),
         ('url = "mqtt://b"\ntopics = "x"', 'topics: unknown key; did you mean "topic"?'),
         ("", "url: missing; this key is required"),
     ],
@@ -148,7 +148,19 @@ def test_websocket_source_defaults_read_our_own_tick_format() -> None:
     assert isinstance(source, WebsocketSourceConfig)
     assert source.fields == FieldMap()
     assert source.subscribe is None
-    assert (source.ping_interval_seconds, source.ping_timeout_seconds) == (20.0, 20.0)
+    # A dead feed is told within ten seconds; the file's defaults are the dataclass's.
+    assert (source.ping_interval_seconds, source.ping_timeout_seconds) == (5.0, 5.0)
+    assert source == WebsocketSourceConfig(name=source.name, url=source.url)
+
+
+def test_mqtt_source_defaults_detect_a_dead_link_within_seconds() -> None:
+    [source] = parse_config('[[sources]]\nkind = "mqtt"\nurl = "mqtt://b"').sources
+    assert isinstance(source, MqttSourceConfig)
+    assert source.keepalive_seconds == 3
+    assert (source.conflict_backoff_seconds, source.max_future_seconds) == (60.0, 5.0)
+    assert source == MqttSourceConfig(
+        name=source.name, host="b", port=1883, client_id=source.client_id
+    )
 
 
 @pytest.mark.parametrize(
