@@ -46,6 +46,7 @@ def openapi_document() -> dict[str, Any]:
                         400,
                         403,
                         404,
+                        408,
                         413,
                         415,
                         422,
@@ -305,12 +306,14 @@ _STATUS_TEXT = {
     401: "No valid admin token",
     403: "Not allowed (admin API off, or apprise URLs without an admin token)",
     404: "Not found",
+    408: "The body did not arrive within [http] body_timeout_seconds",
     409: "Defined in alerts.toml; change it there",
     413: "Body too large",
     415: "Not JSON",
     422: "A channel this service does not offer",
     429: "Too many requests from this address; see Retry-After",
-    503: "The confirmation mail could not be sent; try again later",
+    503: "The confirmation mail could not be sent, or a push endpoint's host not resolved; "
+    "try again later",
 }
 
 

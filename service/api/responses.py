@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -71,11 +72,23 @@ def _reason(error: web.HTTPException) -> str:
     return error.reason
 
 
-async def read_json(request: web.Request) -> Any:
-    """The request's JSON body, or a 400/415 that says what is wrong with it."""
+async def read_json(request: web.Request, *, timeout_s: float) -> Any:
+    """The request's JSON body, or a 400/408/415 that says what is wrong with it.
+
+    The body must arrive within ``timeout_s``: a client that sends it a byte at
+    a time would otherwise hold the connection as long as it likes.
+    """
     if request.content_type != "application/json":
         raise ApiError(415, f"expected Content-Type: application/json, got {request.content_type}")
-    raw = await request.read()
+    try:
+        async with asyncio.timeout(timeout_s):
+            raw = await request.read()
+    except TimeoutError:
+        raise ApiError(
+            408,
+            f"the request body did not arrive within {timeout_s:g} s",
+            headers={"Connection": "close"},
+        ) from None
     try:
         return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:

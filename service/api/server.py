@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 
@@ -10,12 +11,14 @@ from aiohttp import web
 
 from service.api import dashboard
 from service.api.context import ApiContext
+from service.api.guard import guarded
 from service.api.openapi import openapi_document
 from service.api.ops import OpsApi
 from service.api.ratelimit import RateLimiter
 from service.api.reads import ReadApi
 from service.api.responses import ApiError, Handler, errors_as_json, json_response
 from service.api.subscriptions import SubscriptionsApi
+from service.connection_limit import ConnectionLimit
 from service.errors import ListenError
 
 log = structlog.get_logger("service.api")
@@ -33,8 +36,10 @@ class HttpServer:
             per_minute=self.config.rate_limit_per_minute, burst=self.config.rate_limit_burst
         )
         self.rate_limited = 0
+        self.connections = ConnectionLimit(self.config.max_connections_per_client)
         self.app = self._application()
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
         self.port: int | None = None
 
     def _application(self) -> web.Application:
@@ -98,21 +103,39 @@ class HttpServer:
         return request.remote or "?"
 
     async def start(self) -> None:
-        """Listen; a port already taken raises :class:`ListenError`."""
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+        """Listen; a port already taken raises :class:`ListenError`.
+
+        The socket is aiohttp's server behind :class:`~service.api.guard.GuardedProtocol`,
+        which bounds the connections of each client address; aiohttp's keep-alive
+        timer, started when a connection opens and again after every answer,
+        closes one that has not sent a whole request head in ``idle_timeout_seconds``.
+        """
+        config = self.config
+        runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+            keepalive_timeout=config.idle_timeout_seconds,
+        )
         await runner.setup()
-        site = web.TCPSite(runner, self.config.host, self.config.port)
+        handlers = runner.server
+        assert handlers is not None, "set up above"
+        loop = asyncio.get_running_loop()
         try:
-            await site.start()
+            self._listener = await loop.create_server(
+                guarded(self.connections, handlers),
+                config.host,
+                config.port,
+                reuse_address=True,
+            )
         except OSError as error:
             await runner.cleanup()
             raise ListenError(
-                f"the HTTP server cannot listen on {self.config.host}:{self.config.port}: "
+                f"the HTTP server cannot listen on {config.host}:{config.port}: "
                 f"{error.strerror or error}; set [http] port (or enabled = false)"
             ) from None
         self._runner = runner
-        address = runner.addresses[0]
-        self.port = int(address[1])
+        self.port = int(self._listener.sockets[0].getsockname()[1])
         log.info("http_listening", url=self.url)
         if not dashboard.chart_library_installed():
             log.warning(
@@ -129,9 +152,14 @@ class HttpServer:
         return f"http://{shown}:{self.port}/"
 
     async def stop(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()  # no new connections; the runner closes the open ones
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        if listener is not None:
+            await listener.wait_closed()
 
 
 @web.middleware

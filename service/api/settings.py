@@ -22,6 +22,14 @@ class HttpConfig:
     # from the last X-Forwarded-For entry instead (only when the proxy sets it).
     trust_forwarded_for: bool = False
     max_body_bytes: int = 16 * 1024
+    # A connection must send a whole request head within this of opening, or of its
+    # previous answer; else it is closed: slow header senders and idle keep-alives alike.
+    idle_timeout_seconds: float = 10.0
+    # A request body must arrive within this (else 408).
+    body_timeout_seconds: float = 10.0
+    # Open connections per client address (0: no limit); behind a proxy every client
+    # shares the proxy's address, so raise it or set 0 and let the proxy bound them.
+    max_connections_per_client: int = 32
 
 
 def read_http(table: Table) -> HttpConfig | None:
@@ -40,6 +48,15 @@ def read_http(table: Table) -> HttpConfig | None:
         rate_limit_burst=table.integer("rate_limit_burst", default=5, minimum=1),
         trust_forwarded_for=table.boolean("trust_forwarded_for", default=False),
         max_body_bytes=table.integer("max_body_bytes", default=16 * 1024, minimum=1024),
+        idle_timeout_seconds=table.number(
+            "idle_timeout_seconds", default=10.0, exclusive_minimum=0.0
+        ),
+        body_timeout_seconds=table.number(
+            "body_timeout_seconds", default=10.0, exclusive_minimum=0.0
+        ),
+        max_connections_per_client=table.integer(
+            "max_connections_per_client", default=32, minimum=0
+        ),
     )
     for index, token in enumerate(config.admin_tokens):
         if len(token) < 16:

@@ -46,7 +46,8 @@ class SubscriptionsApi:
         context = self.context
         try:
             wanted = parse_subscription(
-                await read_json(request), known_symbols=context.known_symbols()
+                await read_json(request, timeout_s=context.http.body_timeout_seconds),
+                known_symbols=context.known_symbols(),
             )
         except RequestError as error:
             raise ApiError(400, str(error)) from None

@@ -53,6 +53,12 @@ class WebsocketHubConfig:
     write_limit_bytes: int = 256 * 1024
     ping_interval_seconds: float = 20.0
     ping_timeout_seconds: float = 20.0
+    # The opening handshake (request line and headers) must be done within this.
+    open_timeout_seconds: float = 5.0
+    # A client that has not subscribed this long after connecting is closed (1008).
+    subscribe_timeout_seconds: float = 10.0
+    # Open connections per client address (0: no limit); see [http] for proxies.
+    max_connections_per_client: int = 32
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,6 +142,15 @@ def read_websocket_hub(table: Table) -> WebsocketHubConfig:
         write_limit_bytes=table.integer("write_limit_bytes", default=256 * 1024, minimum=1024),
         ping_interval_seconds=table.number("ping_interval_seconds", default=20.0, minimum=0.1),
         ping_timeout_seconds=table.number("ping_timeout_seconds", default=20.0, minimum=0.1),
+        open_timeout_seconds=table.number(
+            "open_timeout_seconds", default=5.0, exclusive_minimum=0.0
+        ),
+        subscribe_timeout_seconds=table.number(
+            "subscribe_timeout_seconds", default=10.0, exclusive_minimum=0.0
+        ),
+        max_connections_per_client=table.integer(
+            "max_connections_per_client", default=32, minimum=0
+        ),
     )
     table.finish()
     return config

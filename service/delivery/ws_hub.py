@@ -15,6 +15,11 @@ directly (as ``websockets.broadcast`` would), while a client with a full
 socket buffer gets alerts queued, up to ``max_pending_alerts``, and no ticks
 (the next flush sends it the latest ones). Past that bound it is closed with
 1013 ("try again later"), and reconnects with ``since`` to miss nothing.
+
+Connections are bounded before a byte is read: at most
+``max_connections_per_client`` per address (more are answered 429 and
+closed), an opening handshake done within ``open_timeout_seconds``, and a
+``subscribe`` within ``subscribe_timeout_seconds`` (else closed with 1008).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Origin
 
+from service.connection_limit import ConnectionLimit, peer_address
 from service.delivery.journal import UnknownAlertError
 from service.delivery.settings import WebsocketHubConfig
 from service.errors import ListenError
@@ -80,6 +86,7 @@ class HubClient:
         "closing",
         "connection",
         "pending",
+        "subscribed",
         "symbols",
         "ticks",
         "wake",
@@ -88,6 +95,7 @@ class HubClient:
 
     def __init__(self, connection: ServerConnection) -> None:
         self.connection = connection
+        self.subscribed = False
         self.symbols: frozenset[str] | None = frozenset()  # None: every symbol
         self.ticks = False
         self.backlog: deque[bytes] = deque()  # the subscribe reply and its history
@@ -179,6 +187,8 @@ class WebsocketHub:
         self.ticks_dropped = 0
         self.bad_messages = 0
         self.refused = 0
+        self.idle_disconnects = 0
+        self.connections = ConnectionLimit(config.max_connections_per_client)
 
     # The engine's side: synchronous, called from the engine task.
 
@@ -245,6 +255,8 @@ class WebsocketHub:
                 ping_interval=config.ping_interval_seconds,
                 ping_timeout=config.ping_timeout_seconds,
                 close_timeout=CLOSE_TIMEOUT_S,
+                open_timeout=config.open_timeout_seconds,
+                create_connection=limited_connection(self.connections),
             )
         except OSError as error:
             raise ListenError(
@@ -304,14 +316,19 @@ class WebsocketHub:
     async def _serve_client(self, connection: ServerConnection) -> None:
         client = HubClient(connection)
         self._clients.add(client)
-        writer = asyncio.get_running_loop().create_task(self._write(client))
+        loop = asyncio.get_running_loop()
+        writer = loop.create_task(self._write(client))
+        idle = loop.call_later(self.config.subscribe_timeout_seconds, self._close_idle, client)
         log.info("ws_client_connected", client=_peer(connection), clients=len(self._clients))
         try:
             async for message in connection:
                 self._on_message(client, message)
+                if client.subscribed:
+                    idle.cancel()
         except ConnectionClosed:
             pass
         finally:
+            idle.cancel()
             self._clients.discard(client)
             self._unindex(client)
             writer.cancel()
@@ -323,6 +340,14 @@ class WebsocketHub:
                 code=connection.close_code,
                 clients=len(self._clients),
             )
+
+    def _close_idle(self, client: HubClient) -> None:
+        if client.subscribed or client.closing:
+            return
+        self.idle_disconnects += 1
+        timeout = self.config.subscribe_timeout_seconds
+        log.info("ws_client_idle", client=_peer(client.connection), timeout_s=timeout)
+        self._close(client, POLICY_VIOLATION_CODE, f"subscribe within {timeout:g} s")
 
     def _on_message(self, client: HubClient, message: str | bytes) -> None:
         if client.closing:
@@ -350,6 +375,7 @@ class WebsocketHub:
         # live alerts happen in one step of the loop, so no alert falls between them
         # and none comes twice.
         self._unindex(client)
+        client.subscribed = True
         client.symbols = symbols
         client.ticks = ticks
         listed = None if symbols is None else sorted(symbols)
@@ -442,7 +468,51 @@ class WebsocketHub:
             "ticks_dropped": self.ticks_dropped,
             "bad_messages": self.bad_messages,
             "refused": self.refused,
+            "idle_disconnects": self.idle_disconnects,
+            "over_connection_limit": self.connections.refused,
         }
+
+
+_REFUSAL = (
+    b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\nRetry-After: 10\r\n"
+    b"Connection: close\r\nContent-Length: 40\r\n\r\ntoo many connections from your address\r\n"
+)
+
+
+def limited_connection(limit: ConnectionLimit) -> type[ServerConnection]:
+    """websockets' connection class, counting connections per address at accept time.
+
+    One past the cap is answered 429 and closed before its handshake is read
+    (its handler task sees the closed connection and ends).
+    """
+
+    class LimitedConnection(ServerConnection):
+        admitted: str | None = None
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            address = peer_address(transport.get_extra_info("peername"))
+            if limit.admit(address):
+                self.admitted = address
+                return
+            if limit.refused == 1 or limit.refused % 1000 == 0:
+                log.warning(
+                    "ws_connections_refused",
+                    client=address,
+                    per_client=limit.per_client,
+                    refused=limit.refused,
+                )
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(_REFUSAL)
+            transport.close()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self.admitted is not None:
+                limit.release(self.admitted)
+                self.admitted = None
+            super().connection_lost(exc)
+
+    return LimitedConnection
 
 
 def _origins(allowed: Sequence[str]) -> list[Origin | None] | None:
