@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
 import structlog
@@ -98,9 +98,11 @@ class App:
         *,
         sinks: Sequence[AlertSink] = (log_alert,),
         resolve_host: Resolve = system_resolve,
+        api_clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.config = config
         self._resolve_host = resolve_host
+        self._api_clock_ns = api_clock_ns
         self.rejections = Rejections()
         articles = config.articles
         self.tracker = ArticleTracker.for_config(config)
@@ -199,6 +201,7 @@ class App:
             hub_port=lambda: None if self.hub is None else self.hub.port,
             email=self.email,
             resolve_host=self._resolve_host,
+            clock_ns=self._api_clock_ns,
         )
 
     def unsubscribe_link(self, subscriber_id: str) -> tuple[str, str]:
@@ -266,6 +269,10 @@ class App:
                     )
                 if self.config.engine.stale_seconds > 0:
                     edge_tasks.append(group.create_task(self._watch_stale(), name="stale_feed"))
+                if self.http is not None:
+                    edge_tasks.append(
+                        group.create_task(self.http.expire_signups(), name="signup_expiry")
+                    )
                 stats_task = None
                 if self.config.service.stats_seconds > 0:
                     stats_task = group.create_task(

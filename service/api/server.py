@@ -24,6 +24,8 @@ from service.errors import ListenError
 log = structlog.get_logger("service.api")
 
 SHUTDOWN_TIMEOUT_S = 1.0
+# Unconfirmed sign-ups are looked for this often (at most).
+EXPIRY_CHECK_S = 60.0
 
 
 class HttpServer:
@@ -47,7 +49,7 @@ class HttpServer:
             middlewares=[_security_headers, errors_as_json],
             client_max_size=self.config.max_body_bytes,
         )
-        subscriptions = SubscriptionsApi(self.context)
+        subscriptions = self.subscriptions = SubscriptionsApi(self.context)
         reads = ReadApi(self.context)
         ops = OpsApi(self.context)
         limited = self._rate_limited
@@ -142,6 +144,13 @@ class HttpServer:
                 "dashboard_chart_missing",
                 hint="run make install (npm ci in service/web); the dashboard shows no charts",
             )
+
+    async def expire_signups(self) -> None:
+        """Forget unconfirmed sign-ups once past ``pending_signup_hours``, until cancelled."""
+        every_s = min(EXPIRY_CHECK_S, self.config.pending_signup_hours * 3600 / 4)
+        while True:
+            self.subscriptions.expire_pending()
+            await asyncio.sleep(every_s)
 
     @property
     def url(self) -> str:

@@ -30,6 +30,10 @@ class HttpConfig:
     # Open connections per client address (0: no limit); behind a proxy every client
     # shares the proxy's address, so raise it or set 0 and let the proxy bound them.
     max_connections_per_client: int = 32
+    # An email sign-up not confirmed within this is forgotten (its link stops working).
+    pending_signup_hours: float = 24.0
+    # Sign-ups waiting for confirmation per email address: more are refused (429).
+    max_pending_per_address: int = 3
 
 
 def read_http(table: Table) -> HttpConfig | None:
@@ -57,6 +61,10 @@ def read_http(table: Table) -> HttpConfig | None:
         max_connections_per_client=table.integer(
             "max_connections_per_client", default=32, minimum=0
         ),
+        pending_signup_hours=table.number(
+            "pending_signup_hours", default=24.0, exclusive_minimum=0.0
+        ),
+        max_pending_per_address=table.integer("max_pending_per_address", default=3, minimum=1),
     )
     for index, token in enumerate(config.admin_tokens):
         if len(token) < 16:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hmac
 import html
+import math
 import secrets
 from urllib.parse import urlsplit
 
@@ -30,6 +31,7 @@ from service.delivery.push import push_url_problem
 from service.delivery.subscribers import Subscriber
 from service.delivery.tokens import CONFIRM, UNSUBSCRIBE, sign_token, verify_token
 from service.errors import DeliveryError
+from service.timestamps import NS_PER_SECOND
 
 log = structlog.get_logger("service.api")
 
@@ -68,6 +70,8 @@ class SubscriptionsApi:
             )
         if wanted.webpush is not None:
             await self._check_endpoint(wanted.webpush.endpoint)
+        if wanted.email is not None:
+            self._check_pending(wanted.email)
         subscriber = Subscriber(
             id=f"sub_{secrets.token_urlsafe(12)}",
             email=wanted.email,
@@ -95,9 +99,15 @@ class SubscriptionsApi:
     async def confirm(self, request: web.Request) -> web.Response:
         context = self.context
         subscriber_id = self._token_subject(request, CONFIRM)
+        self.expire_pending()
         subscriber = self._stored(subscriber_id)
         if subscriber is None:
-            raise ApiError(404, "this subscription no longer exists; subscribe again")
+            hours = context.http.pending_signup_hours
+            raise ApiError(
+                404,
+                f"this subscription no longer exists (a sign-up not confirmed within "
+                f"{hours:g} h is forgotten); subscribe again",
+            )
         if not subscriber.confirmed:
             confirmed = dataclasses.replace(subscriber, confirmed=True)
             # The newest confirmed request for an address replaces the older ones.
@@ -188,6 +198,38 @@ class SubscriptionsApi:
                 "expected an admin token: Authorization: Bearer <token>",
                 headers={"WWW-Authenticate": 'Bearer realm="strykr-alerts"'},
             )
+
+    # -- sign-ups waiting for confirmation -------------------------------------------
+
+    def expire_pending(self) -> int:
+        """Forget the email sign-ups not confirmed within ``pending_signup_hours``."""
+        context = self.context
+        ttl_ns = round(context.http.pending_signup_hours * 3600 * NS_PER_SECOND)
+        expired = context.journal.expire_pending(before_ns=context.clock_ns() - ttl_ns)
+        if expired:
+            context.delivery.reload_subscribers()
+            log.info("signups_expired", count=len(expired))
+        return len(expired)
+
+    def _check_pending(self, email: str) -> None:
+        """Refuse one more sign-up for ``email`` while as many as allowed wait already."""
+        context = self.context
+        self.expire_pending()
+        waiting = sorted(
+            created for subscriber, created in context.journal.pending_signups()
+            if subscriber.email == email
+        )  # fmt: skip
+        allowed = context.http.max_pending_per_address
+        if len(waiting) < allowed:
+            return
+        ttl_ns = context.http.pending_signup_hours * 3600 * NS_PER_SECOND
+        wait_s = max(1, math.ceil((waiting[0] + ttl_ns - context.clock_ns()) / NS_PER_SECOND))
+        raise ApiError(
+            429,
+            f"email: {len(waiting)} confirmation mails to this address are waiting to be "
+            "opened; open the link in one of them, or try again once they expire",
+            headers={"Retry-After": str(wait_s)},
+        )
 
     # -- helpers ----------------------------------------------------------------
 

@@ -132,6 +132,10 @@ class Journal(Protocol):
 
     def remove_subscriber(self, subscriber_id: str) -> bool: ...
 
+    def pending_signups(self) -> list[tuple[Subscriber, int]]: ...
+
+    def expire_pending(self, *, before_ns: int) -> list[str]: ...
+
     def secret(self) -> bytes: ...
 
     def close(self) -> None: ...
@@ -402,6 +406,22 @@ class SqliteJournal:
                 "ON CONFLICT (id) DO UPDATE SET body = excluded.body",
                 (subscriber.id, _subscriber_to_json(subscriber), now_ns),
             )
+
+    def pending_signups(self) -> list[tuple[Subscriber, int]]:
+        """The subscribers still to confirm, each with when it signed up, oldest first."""
+        rows = self._db.execute("SELECT body, created_ns FROM subscribers ORDER BY created_ns, id")
+        found = [(_subscriber_from_json(body), created_ns) for body, created_ns in rows]
+        return [(subscriber, created) for subscriber, created in found if not subscriber.confirmed]
+
+    def expire_pending(self, *, before_ns: int) -> list[str]:
+        """Remove the subscribers still to confirm that signed up at or before ``before_ns``."""
+        expired = [s.id for s, created in self.pending_signups() if created <= before_ns]
+        if expired:
+            with self._transaction():
+                self._db.executemany(
+                    "DELETE FROM subscribers WHERE id = ?", [(sid,) for sid in expired]
+                )
+        return expired
 
     def remove_subscriber(self, subscriber_id: str) -> bool:
         with self._transaction():

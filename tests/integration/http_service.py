@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,8 +138,15 @@ async def resolve_test_names(host: str, port: int) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def http_service(config_text: str) -> AsyncIterator[Service]:
-    app = App(parse_config(config_text, base_dir=DATA), resolve_host=resolve_test_names)
+async def http_service(
+    config_text: str, *, clock_ns: Callable[[], int] = time.time_ns
+) -> AsyncIterator[Service]:
+    """The service with its HTTP face; ``clock_ns`` is the API's clock (sign-up expiry)."""
+    app = App(
+        parse_config(config_text, base_dir=DATA),
+        resolve_host=resolve_test_names,
+        api_clock_ns=clock_ns,
+    )
     await app.open()  # listening before the test talks to it
     async with running(app), aiohttp.ClientSession() as client:
         await eventually(lambda: app.intake.loaded >= 2, what="the articles loaded")

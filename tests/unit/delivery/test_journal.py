@@ -122,3 +122,17 @@ def test_journal_that_cannot_be_written_is_a_journal_error(tmp_path: Path) -> No
     journal._db.execute("PRAGMA query_only = ON")
     with pytest.raises(JournalError, match="cannot be written"):
         journal.record_alerts([(alert_at(1), PLAN)], now_ns=NOW)
+
+
+def test_pending_sign_ups_are_listed_oldest_first_and_expire_by_their_age(
+    journal: SqliteJournal,
+) -> None:
+    journal.put_subscriber(Subscriber(id="old", email="a@example.com", confirmed=False), now_ns=1)
+    journal.put_subscriber(Subscriber(id="new", email="b@example.com", confirmed=False), now_ns=5)
+    journal.put_subscriber(Subscriber(id="ok", email="c@example.com"), now_ns=0)
+    assert [(s.id, created) for s, created in journal.pending_signups()] == [("old", 1), ("new", 5)]
+    # Confirming keeps the sign-up time: a confirmed subscriber never expires.
+    journal.put_subscriber(Subscriber(id="new", email="b@example.com"), now_ns=9)
+    assert journal.expire_pending(before_ns=0) == []
+    assert journal.expire_pending(before_ns=100) == ["old"]
+    assert sorted(s.id for s in journal.subscribers()) == ["new", "ok"]
