@@ -125,8 +125,14 @@ class CountingProcessor(TickProcessor):
     target = 0
     done: asyncio.Event
 
-    def process(self, ticks: Sequence[Tick], *, source: str = "pipeline") -> list[AlertEvent]:
-        alerts = super().process(ticks, source=source)
+    def process(
+        self,
+        ticks: Sequence[Tick],
+        *,
+        source: str = "pipeline",
+        sources: Sequence[str] | None = None,
+    ) -> list[AlertEvent]:
+        alerts = super().process(ticks, source=source, sources=sources)
         if self.ticks >= self.target:
             self.done.set()
         return alerts

@@ -167,7 +167,13 @@ class TickProcessor:
             rejected.append((tick, error))
 
         alerts = self.engine.on_ticks(ticks, on_reject=reject)
-        counts = Counter(sources)
+        by_source = self.ticks_by_source
+        first = sources[0]
+        if sources.count(first) == len(sources):
+            by_source[first] += len(ticks)  # one source in the batch: the common case
+        else:
+            for name in sources:
+                by_source[name] += 1
         if rejected:
             # Rejections come in tick order: one walk pairs each with its source.
             kept: list[Tick] = []
@@ -175,7 +181,7 @@ class TickProcessor:
             next_rejected = next(pending, None)
             for tick, name in zip(ticks, sources, strict=True):
                 if next_rejected is not None and tick is next_rejected[0]:
-                    counts[name] -= 1
+                    by_source[name] -= 1
                     self.rejections.record(
                         next_rejected[1], source=name, where=f"{tick.symbol} at {tick.at}"
                     )
@@ -184,7 +190,6 @@ class TickProcessor:
                     kept.append(tick)
             ticks = kept
         self.ticks += len(ticks)
-        self.ticks_by_source.update(counts)
         if self.stale is not None and ticks:
             for symbol in self.stale.observe(ticks, self._clock_ns()):
                 log.info("feed_resumed", symbol=symbol)
