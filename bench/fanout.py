@@ -198,9 +198,13 @@ async def run_server(mode: str, clients: int, alerts: list[AlertEvent]) -> dict[
     bare_server = None
     if mode == "hub":
         hub = WebsocketHub(
-            # As the bare server: no pings (the clients here do not answer them).
+            # As the bare server: no pings (the clients here do not answer them), and
+            # every client from one address.
             WebsocketHubConfig(
-                port=0, max_pending_alerts=len(alerts) + 1, ping_interval_seconds=3600
+                port=0,
+                max_pending_alerts=len(alerts) + 1,
+                ping_interval_seconds=3600,
+                max_connections_per_client=0,
             ),
             history=Stub(),
             snapshot=Stub(),
