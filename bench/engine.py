@@ -30,10 +30,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from service.config import EngineConfig
 from service.models import LevelRule, Tick
 from service.pipeline import BATCH_SIZE
 from service.rules import RuleEngine
+from service.rules.settings import EngineConfig
 
 T0_NS = 1_770_042_600_000_000_000
 GOAL = 0.35

@@ -4,7 +4,7 @@
 every one of them (10 M frames). Two servers, in the same run, on 127.0.0.1:
 
   bare  ``websockets.broadcast()`` of each alert's frame to every connection;
-  hub   :class:`service.delivery.ws_hub.WebsocketHub.publish_alert`: the same
+  hub   :class:`service.hub.server.WebsocketHub.publish_alert`: the same
         frames, through its per-client checks (write-buffer bound, queue of
         a slow client, symbol index).
 
@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from service.delivery.settings import WebsocketHubConfig  # noqa: E402
-from service.delivery.ws_hub import WebsocketHub, encode  # noqa: E402
+from service.hub.server import WebsocketHub, encode  # noqa: E402
 from service.models import AlertEvent, alert_id  # noqa: E402
 
 RATE_GOAL = 0.80

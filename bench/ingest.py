@@ -42,12 +42,13 @@ import aiomqtt
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from service.config import MqttSourceConfig, load_config  # noqa: E402
+from service.config import load_config  # noqa: E402
 from service.models import AlertEvent, Tick  # noqa: E402
 from service.pipeline import TickProcessor, run_engine  # noqa: E402
 from service.streams.mqtt import MqttSource  # noqa: E402
 from service.streams.queue import TickQueue  # noqa: E402
 from service.streams.rejections import Rejections  # noqa: E402
+from service.streams.settings import MqttSourceConfig  # noqa: E402
 from service.timestamps import format_timestamp  # noqa: E402
 from tests.mosquitto import Mosquitto, find_program  # noqa: E402
 

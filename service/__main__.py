@@ -201,7 +201,7 @@ def _replay_tracker(config: Config, directory: Path | None) -> ArticleTracker | 
         return None
     if not directory.is_dir():
         raise SourceError(str(directory), "no such directory (--articles)")
-    tracker = ArticleTracker.for_config(config, as_of_tick_time=True)
+    tracker = ArticleTracker.for_settings(config.rules, config.articles, as_of_tick_time=True)
     intake = ArticleIntake(_ReplayArticles(tracker))
     instruments = Instruments(config.aliases)
     for path in article_files(directory):

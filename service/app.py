@@ -27,13 +27,7 @@ from service.api.server import HttpServer
 from service.articles.instruments import Instruments
 from service.articles.sources import ArticleDirectory, ArticleFeed, ArticleIntake
 from service.articles.tracker import ArticleTracker
-from service.config import (
-    Config,
-    MqttSourceConfig,
-    SimulatorSourceConfig,
-    SourceConfig,
-    WebsocketSourceConfig,
-)
+from service.config import Config
 from service.delivery.destinations import Resolve, system_resolve
 from service.delivery.email import EmailSender
 from service.delivery.journal import SqliteJournal
@@ -42,8 +36,8 @@ from service.delivery.pipeline import DeliveryPipeline, Sender
 from service.delivery.push import AppriseSender, WebPushSender
 from service.delivery.tokens import UNSUBSCRIBE, sign_token
 from service.delivery.webhook import WebhookSender
-from service.delivery.ws_hub import WebsocketHub
 from service.errors import JournalError
+from service.hub.server import WebsocketHub
 from service.metrics import MetricsState, ServiceMetrics, tick_batch_listener
 from service.pipeline import AlertSink, TickProcessor, log_alert, run_engine
 from service.rules.stale import StaleFeedWatch
@@ -51,6 +45,12 @@ from service.streams.mqtt import MqttSource
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
 from service.streams.replay import ReplaySource, sample_day_path
+from service.streams.settings import (
+    MqttSourceConfig,
+    SimulatorSourceConfig,
+    SourceConfig,
+    WebsocketSourceConfig,
+)
 from service.streams.simulator import SimulatorSource
 from service.streams.ws_feed import WebsocketFeedSource
 
@@ -105,7 +105,7 @@ class App:
         self._api_clock_ns = api_clock_ns
         self.rejections = Rejections()
         articles = config.articles
-        self.tracker = ArticleTracker.for_config(config)
+        self.tracker = ArticleTracker.for_settings(config.rules, config.articles)
         self.processor = TickProcessor.for_config(
             config, self.rejections, sinks, tracker=self.tracker
         )

@@ -8,7 +8,9 @@ rules, delivery), so that each reports its mistakes the same way::
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -22,6 +24,26 @@ ENV_PREFIX = "env:"
 MISSING: Any = object()
 T = TypeVar("T")
 _FIELD_PATH = re.compile(r"^[^.\s]+(\.[^.\s]+)*$")
+# An MQTT client id every broker takes (MQTT 3.1.1 only promises 23 of [0-9a-zA-Z]).
+MQTT_CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+MQTT_CLIENT_ID_HINT = "1 to 64 letters, digits and . _ : -"
+
+
+@functools.cache
+def field_defaults(cls: type) -> Mapping[str, Any]:
+    """The default of every field of the dataclass ``cls`` that has one: written once, there."""
+    found: dict[str, Any] = {}
+    for spec in dataclasses.fields(cls):
+        if spec.default is not dataclasses.MISSING:
+            found[spec.name] = spec.default
+        elif spec.default_factory is not dataclasses.MISSING:
+            found[spec.name] = spec.default_factory()
+    return found
+
+
+def field_default(cls: type, name: str) -> Any:
+    """The default of the field ``name`` of the dataclass ``cls``."""
+    return field_defaults(cls)[name]
 
 
 class Table:
@@ -29,6 +51,8 @@ class Table:
 
     A getter that finds a bad value records a problem, marks the table not
     ``ok`` and returns a placeholder, so that one pass reports every problem.
+    After :meth:`reads`, a key left out takes the default of the dataclass
+    field of the same name, so that a default is written once, in the dataclass.
     """
 
     def __init__(
@@ -40,7 +64,16 @@ class Table:
         self._env = env
         self._read: set[str] = set()
         self._bad: set[str] = set()
+        self._defaults: Mapping[str, Any] = {}
         self.ok = True
+
+    def reads(self, cls: type) -> Table:
+        """This table, each key defaulting to the field of the dataclass ``cls`` of its name."""
+        self._defaults = field_defaults(cls)
+        return self
+
+    def _default(self, key: str, default: Any) -> Any:
+        return self._defaults.get(key, MISSING) if default is MISSING else default
 
     def __contains__(self, key: str) -> bool:
         return key in self._data
@@ -70,6 +103,7 @@ class Table:
                 self.problem(key, f"unknown key{hint}")
 
     def _value(self, key: str, default: Any) -> Any:
+        default = self._default(key, default)
         self._read.add(key)
         value = self._data.get(key, MISSING)
         if value is MISSING:
@@ -85,6 +119,7 @@ class Table:
         return value
 
     def _typed(self, key: str, default: Any, check: Callable[[Any], bool], expected: str) -> Any:
+        default = self._default(key, default)
         value = self._value(key, default)
         if value is MISSING:
             return None
@@ -115,6 +150,7 @@ class Table:
         )
 
     def choice(self, key: str, choices: Sequence[str], *, default: str = MISSING) -> str:
+        default = self._default(key, default)
         value = self._value(key, default)
         if value is MISSING:
             return ""
@@ -261,6 +297,14 @@ class Table:
             Table(item, f"{path}[{index}]", self._problems, self._env)
             for index, item in enumerate(value or [])
         ]
+
+
+def read_port(table: Table) -> int:
+    """The table's ``port``: 0 (any free port) to 65535."""
+    port = table.integer("port", minimum=0)
+    if port > 65535:
+        table.problem("port", f"expected a port from 0 to 65535, got {port}")
+    return port
 
 
 def is_number(value: object) -> bool:

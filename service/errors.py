@@ -13,6 +13,10 @@ logs, tests) never parse message text::
     ├── SourceError          a tick source cannot be read at all (missing file, bad columns)
     ├── ArticleError         an article input (file, feed reply) cannot be used; never fatal
     ├── JournalError         the alert journal cannot be opened or written (exit 1)
+    ├── UnknownAlertError    a client names an alert (``since``) the journal does not hold
+    ├── RequestError         a client's request or message is malformed; answered, never fatal
+    │   ├── ApiError         (service.api.responses) an HTTP request refused, with its status
+    │   └── ClientMessageError   (service.hub.protocol) a dashboard's websocket message
     ├── ListenError          a server of the service cannot listen (port taken; exit 1)
     └── DeliveryError        one attempt to send one alert on one channel failed
         ├── RetryableDeliveryError   worth another attempt later (SMTP 4xx, HTTP 5xx, no link)
@@ -104,8 +108,27 @@ class JournalError(StrykrError):
         super().__init__(f"journal {path}: {detail}")
 
 
+class UnknownAlertError(StrykrError):
+    """``since`` names an alert the journal does not hold (``alert_id`` says which)."""
+
+    def __init__(self, alert_id: str) -> None:
+        self.alert_id = alert_id
+        super().__init__(alert_id)
+
+
+class RequestError(StrykrError):
+    """A client sent a request or message the service cannot take; the message says what.
+
+    Raised by the pure validation of API bodies and hub messages; the server
+    answers it (HTTP 4xx, an ``error`` frame) and goes on.
+    """
+
+
 class ListenError(StrykrError):
-    """A server of the service (the websocket hub) cannot listen; the message says what to set."""
+    """A server of the service (the websocket hub, the HTTP server) cannot listen.
+
+    The message says what to set.
+    """
 
 
 class DeliveryError(StrykrError):

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypedDict, get_args
 
 from service.timestamps import format_timestamp
 
 Direction = Literal["below", "above"]
 AlertKind = Literal["break_below", "break_above", "stale_feed"]
+ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
 # Alerts about the service's feeds, not the market: sent only to subscribers who ask
 # for them by kind (ops), and to dashboards, webhooks, MQTT out and metrics.
 OPS_KINDS: frozenset[str] = frozenset({"stale_feed"})
@@ -110,6 +111,46 @@ Bias = Literal["bearish", "bullish", "neutral"]
 DIRECTION_OF_SIDE: dict[Side, Direction] = {"support": "below", "resistance": "above"}
 
 
+class LevelPayload(TypedDict):
+    """A level as alerts carry it, on the wire and in the journal."""
+
+    symbol: str
+    price: float
+    side: Side
+
+
+class ArticlePayload(TypedDict):
+    """The article an alert carries (see :class:`AttachedArticle`)."""
+
+    title: str | None
+    url: str | None
+    published: str | None
+    pulse: int | None
+    threat_level: int | None
+    bias: Bias | None
+    take: str | None
+    levels: list[LevelPayload]
+
+
+class AlertPayload(TypedDict):
+    """The ALERT object: what every channel sends and the journal keeps (docs/protocol.md).
+
+    Made in one place, :meth:`AlertEvent.to_dict`; channels read it typed.
+    """
+
+    id: str
+    rule: str
+    symbol: str
+    kind: AlertKind
+    level: float
+    price: float
+    at: str
+    trigger: Trigger
+    bar: str | None
+    article: ArticlePayload | None
+    headline: str
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Level:
     """A price level an article names: ``IWM 255 support``."""
@@ -118,7 +159,7 @@ class Level:
     price: float
     side: Side
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> LevelPayload:
         return {"symbol": self.symbol, "price": self.price, "side": self.side}
 
 
@@ -219,7 +260,7 @@ class AttachedArticle:
     take: str | None
     levels: tuple[Level, ...]
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> ArticlePayload:
         return {
             "title": self.title,
             "url": self.url,
@@ -271,7 +312,7 @@ class AlertEvent:
             f"{self.symbol} {verb} {format_price(self.level)} at {format_price(self.price)}{basis}"
         )
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> AlertPayload:
         """The alert as every channel sends it (and as ``replay`` prints it)."""
         return {
             "id": self.id,

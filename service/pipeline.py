@@ -15,7 +15,7 @@ import structlog
 from service.articles.tracker import AUTO_RULE_PREFIX, ArticleTracker
 from service.config import Config
 from service.errors import TickError
-from service.models import AlertEvent, Article, RangeRule, Tick, format_published
+from service.models import AlertEvent, Article, ArticlePayload, RangeRule, Tick, format_published
 from service.rules import RuleEngine
 from service.rules.stale import StaleFeedWatch
 from service.streams.queue import TickBatch, TickQueue
@@ -260,13 +260,13 @@ class TickProcessor:
             return None
         return {"title": article.title, "url": article.url, "published": article.published}
 
-    def articles(self, symbols: frozenset[str] | None) -> dict[str, dict[str, object]]:
+    def articles(self, symbols: frozenset[str] | None) -> dict[str, ArticlePayload]:
         """The latest article per symbol (of ``symbols``; ``None``: all), as alerts carry it."""
         if self.tracker is None:
             return {}
         store = self.tracker.store
         wanted = store.symbols() if symbols is None else sorted(symbols)
-        latest: dict[str, dict[str, object]] = {}
+        latest: dict[str, ArticlePayload] = {}
         for symbol in wanted:
             article = store.latest(symbol)
             if article is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.api.subscribe_request import MAX_PUSH_URLS, MAX_SYMBOLS
-from service.delivery.settings import ALERT_KINDS
+from service.models import ALERT_KINDS
 
 JSON = "application/json"
 ERROR = {"$ref": "#/components/schemas/Error"}

@@ -8,8 +8,8 @@ from aiohttp import web
 
 from service.api.context import ApiContext
 from service.api.responses import ApiError, json_response
-from service.delivery.journal import UnknownAlertError
-from service.delivery.push import vapid_public_key
+from service.delivery.vapid import vapid_public_key
+from service.errors import UnknownAlertError
 from service.symbols import normalize_symbol
 from service.timestamps import parse_timestamp
 

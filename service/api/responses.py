@@ -10,12 +10,14 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from service.errors import RequestError
+
 log = structlog.get_logger("service.api")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class ApiError(Exception):
+class ApiError(RequestError):
     """Refuse a request with ``status`` and ``{"error": message}``."""
 
     def __init__(

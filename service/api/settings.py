@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from service.config_table import Table
+from service.config_table import Table, read_port
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,32 +39,20 @@ class HttpConfig:
 def read_http(table: Table) -> HttpConfig | None:
     """``None`` when ``enabled = false``."""
     enabled = table.boolean("enabled", default=True)
-    port = table.integer("port", default=8080, minimum=0)
-    if port > 65535:
-        table.problem("port", f"expected a port from 0 to 65535, got {port}")
+    table.reads(HttpConfig)
     config = HttpConfig(
-        host=table.string("host", default="127.0.0.1"),
-        port=port,
+        host=table.string("host"),
+        port=read_port(table),
         admin_tokens=table.strings("admin_tokens"),
-        rate_limit_per_minute=table.number(
-            "rate_limit_per_minute", default=10.0, exclusive_minimum=0.0
-        ),
-        rate_limit_burst=table.integer("rate_limit_burst", default=5, minimum=1),
-        trust_forwarded_for=table.boolean("trust_forwarded_for", default=False),
-        max_body_bytes=table.integer("max_body_bytes", default=16 * 1024, minimum=1024),
-        idle_timeout_seconds=table.number(
-            "idle_timeout_seconds", default=10.0, exclusive_minimum=0.0
-        ),
-        body_timeout_seconds=table.number(
-            "body_timeout_seconds", default=10.0, exclusive_minimum=0.0
-        ),
-        max_connections_per_client=table.integer(
-            "max_connections_per_client", default=32, minimum=0
-        ),
-        pending_signup_hours=table.number(
-            "pending_signup_hours", default=24.0, exclusive_minimum=0.0
-        ),
-        max_pending_per_address=table.integer("max_pending_per_address", default=3, minimum=1),
+        rate_limit_per_minute=table.number("rate_limit_per_minute", exclusive_minimum=0.0),
+        rate_limit_burst=table.integer("rate_limit_burst", minimum=1),
+        trust_forwarded_for=table.boolean("trust_forwarded_for"),
+        max_body_bytes=table.integer("max_body_bytes", minimum=1024),
+        idle_timeout_seconds=table.number("idle_timeout_seconds", exclusive_minimum=0.0),
+        body_timeout_seconds=table.number("body_timeout_seconds", exclusive_minimum=0.0),
+        max_connections_per_client=table.integer("max_connections_per_client", minimum=0),
+        pending_signup_hours=table.number("pending_signup_hours", exclusive_minimum=0.0),
+        max_pending_per_address=table.integer("max_pending_per_address", minimum=1),
     )
     for index, token in enumerate(config.admin_tokens):
         if len(token) < 16:

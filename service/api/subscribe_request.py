@@ -14,8 +14,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from service.delivery.mail_address import MAX_ADDRESS_CHARS, parse_email_address
-from service.delivery.settings import ALERT_KINDS
 from service.delivery.subscribers import WebPushSubscription
+from service.errors import RequestError
+from service.models import ALERT_KINDS
 from service.symbols import normalize_symbol
 from service.text import quote
 
@@ -23,10 +24,6 @@ MAX_SYMBOLS = 64
 MAX_PUSH_URLS = 8
 MAX_URL_CHARS = 2048
 KEYS = frozenset({"email", "webpush", "push", "symbols", "article", "kinds"})
-
-
-class RequestError(ValueError):
-    """A request the API refuses: the message says what is wrong and where."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

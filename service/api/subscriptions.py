@@ -22,15 +22,14 @@ from aiohttp import web
 
 from service.api.context import ApiContext
 from service.api.responses import ApiError, json_response, read_json
-from service.api.subscribe_request import RequestError, SubscriptionRequest, parse_subscription
-from service.delivery.destinations import resolved_problem, url_problem
+from service.api.subscribe_request import SubscriptionRequest, parse_subscription
+from service.delivery.apprise_urls import push_url_problem
+from service.delivery.destinations import redact_url, resolved_problem, url_problem
 from service.delivery.email import compose_confirmation_email
-from service.delivery.http import redact_url
 from service.delivery.mail_address import parse_email_address
-from service.delivery.push import push_url_problem
 from service.delivery.subscribers import Subscriber
 from service.delivery.tokens import CONFIRM, UNSUBSCRIBE, sign_token, verify_token
-from service.errors import DeliveryError
+from service.errors import DeliveryError, RequestError
 from service.timestamps import NS_PER_SECOND
 
 log = structlog.get_logger("service.api")
@@ -46,11 +45,9 @@ class SubscriptionsApi:
 
     async def create(self, request: web.Request) -> web.Response:
         context = self.context
+        body = await read_json(request, timeout_s=context.http.body_timeout_seconds)
         try:
-            wanted = parse_subscription(
-                await read_json(request, timeout_s=context.http.body_timeout_seconds),
-                known_symbols=context.known_symbols(),
-            )
+            wanted = parse_subscription(body, known_symbols=context.known_symbols())
         except RequestError as error:
             raise ApiError(400, str(error)) from None
         if wanted.push and not self.is_admin(request):

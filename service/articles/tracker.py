@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from service.articles.settings import ArticlesConfig, RuleDefaults
 from service.articles.store import ArticleStore
-from service.config import Config, RuleDefaults
 from service.models import DIRECTION_OF_SIDE, AlertEvent, LevelRule, RangeRule, Rule
 
 AUTO_RULE_PREFIX = "article:"
@@ -45,11 +45,12 @@ class ArticleTracker:
         }
 
     @classmethod
-    def for_config(cls, config: Config, *, as_of_tick_time: bool = False) -> ArticleTracker:
-        """The tracker of ``config``'s rules and [articles] settings, for ``run`` and ``replay``."""
-        articles = config.articles
+    def for_settings(
+        cls, rules: Sequence[Rule], articles: ArticlesConfig, *, as_of_tick_time: bool = False
+    ) -> ArticleTracker:
+        """The tracker of the hand-written ``rules`` and the ``[articles]`` settings."""
         return cls(
-            hand_rules=config.rules,
+            hand_rules=rules,
             rule_defaults=articles.rule_defaults if articles.auto_levels else None,
             as_of_tick_time=as_of_tick_time,
         )

@@ -39,6 +39,13 @@ LOCAL_NAMES = ("localhost", "localdomain", "local", "internal", "lan", "intranet
 RESOLVE_TIMEOUT_S = 5.0
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
+
+def redact_url(url: str) -> str:
+    """``scheme://host`` of a URL: push and webhook URLs may carry tokens in every other part."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}"
+
+
 Resolve = Callable[[str, int], Awaitable[list[str]]]
 
 

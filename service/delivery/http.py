@@ -5,18 +5,11 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
 # What aiohttp's TCPConnector calls to make each socket, given the address it connects to.
 SocketFactory = Callable[[Any], socket.socket]
-
-
-def redact_url(url: str) -> str:
-    """``scheme://host`` of a URL: push and webhook URLs may carry tokens in every other part."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}"
 
 
 class HttpSession:

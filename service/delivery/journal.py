@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from service.delivery.subscribers import Channel, Planned, Subscriber, WebPushSubscription
-from service.errors import JournalError
+from service.errors import JournalError, UnknownAlertError
 from service.models import AlertEvent
 
 Status = Literal["pending", "retry", "sent", "dead", "cancelled"]
@@ -91,10 +91,6 @@ class DeliveryRecord:
     status: Status
     attempts: int
     last_error: str | None
-
-
-class UnknownAlertError(LookupError):
-    """``since`` names an alert the journal does not hold."""
 
 
 class Journal(Protocol):

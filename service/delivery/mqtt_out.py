@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 
 import aiomqtt
 
@@ -17,8 +16,8 @@ from service.delivery.journal import Delivery
 from service.delivery.settings import MqttOutConfig
 from service.delivery.subscribers import Channel, Subscriber
 from service.errors import RetryableDeliveryError
-from service.streams.link import Link
-from service.streams.mqtt import CONNECT_TIMEOUT_S, tls_context
+from service.mqtt_common import CONNECT_TIMEOUT_S, NO_DELAY, tls_context
+from service.reconnect import Link
 from service.text import first_line
 
 PUBLISH_TIMEOUT_S = 10.0
@@ -45,7 +44,7 @@ class MqttOutSender:
             timeout=CONNECT_TIMEOUT_S,
             keepalive=config.keepalive_seconds,
             tls_context=tls_context(config.tls, config.ca_file),
-            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            socket_options=NO_DELAY,
         )
         while True:
             try:

@@ -7,20 +7,21 @@ one line first.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import apprise
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from py_vapid import Vapid
 from pywebpush import WebPushException, webpush_async
 
-from service.delivery.destinations import PrivateAddressError, public_socket, url_problem
-from service.delivery.http import HttpSession, redact_url
+from service.delivery.destinations import (
+    PrivateAddressError,
+    public_socket,
+    redact_url,
+    url_problem,
+)
+from service.delivery.http import HttpSession
 from service.delivery.journal import Delivery
 from service.delivery.outcomes import delivery_error, http_outcome
 from service.delivery.settings import PushConfig
@@ -32,17 +33,6 @@ MAX_TITLE_CHARS = 120
 MAX_BODY_CHARS = 400
 # Web Push services keep an undelivered message this long (the browser may be off).
 WEBPUSH_TTL_SECONDS = 3600
-
-
-def push_url_problem(url: str) -> str | None:
-    """Why apprise cannot use ``url`` (``None``: it can). The message never repeats the URL."""
-    if apprise.Apprise.instantiate(url) is None:
-        scheme = urlsplit(url).scheme or "(none)"
-        return (
-            f"not a push URL apprise understands (scheme {scheme}); "
-            "see https://github.com/caronc/apprise/wiki for ntfy://, tgram://, json://, …"
-        )
-    return None
 
 
 def push_text(alert: Mapping[str, Any]) -> tuple[str, str]:
@@ -161,13 +151,3 @@ def _refused_address(error: BaseException) -> bool:
     """Whether the connection failed because :func:`public_socket` refused its address."""
     cause = getattr(error, "os_error", None)
     return isinstance(cause, PrivateAddressError) or "refused to connect: " in str(error)
-
-
-def vapid_public_key(private_key: str) -> str | None:
-    """The browser's ``applicationServerKey`` for ``private_key`` (``None`` if it is unusable)."""
-    try:
-        vapid = Vapid.from_string(private_key=private_key)
-    except Exception:  # py_vapid raises a variety of errors for a bad key
-        return None
-    raw = vapid.public_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")

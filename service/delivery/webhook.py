@@ -14,7 +14,8 @@ import json
 
 import aiohttp
 
-from service.delivery.http import HttpSession, redact_url
+from service.delivery.destinations import redact_url
+from service.delivery.http import HttpSession
 from service.delivery.journal import Delivery
 from service.delivery.outcomes import delivery_error, http_outcome
 from service.delivery.settings import WebhookConfig

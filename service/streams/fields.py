@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from service.config import FieldMap
 from service.errors import TickError
 from service.models import Tick
 from service.streams.decode import make_tick
+from service.streams.settings import FieldMap
 
 _ABSENT = object()
 

@@ -33,11 +33,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import socket
 import ssl
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -45,13 +43,14 @@ import paho.mqtt.client as paho
 import structlog
 
 from service.backoff import retry_delay
-from service.config import MqttSourceConfig
 from service.errors import TickError
 from service.models import Tick
+from service.mqtt_common import CONNECT_TIMEOUT_S, NO_DELAY, tls_context
+from service.reconnect import Link
 from service.streams.decode import check_not_ahead, decode_json, parse_tick
-from service.streams.link import Link
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
+from service.streams.settings import MqttSourceConfig
 from service.streams.takeover import TakeoverWatch
 from service.timestamps import seconds_to_ns
 
@@ -61,8 +60,6 @@ BACKLOG_HIGH = 1_000
 BACKLOG_LOW = 100
 # QoS 1 acknowledgements sent at once while messages keep waiting.
 ACK_BATCH = 64
-CONNECT_TIMEOUT_S = 10.0
-
 log = structlog.get_logger("service.streams.mqtt")
 
 
@@ -237,8 +234,7 @@ class MqttSource:
             timeout=CONNECT_TIMEOUT_S,
             tls_context=tls_context(config.tls, config.ca_file),
             logger=self._logger,
-            # Nagle's algorithm holds small packets back for up to 40 ms: ticks are small.
-            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            socket_options=NO_DELAY,
         )
         if config.qos == 1:
             # aiomqtt 2.x has no public switch for paho's manual acknowledgements.
@@ -307,13 +303,6 @@ def silent_after(keepalive_s: float) -> float:
     is reported silent; the client gives it up at twice the keepalive.
     """
     return keepalive_s + 2.0
-
-
-def tls_context(tls: bool, ca_file: Path | None) -> ssl.SSLContext | None:
-    """The TLS context of an mqtts:// connection (``ca_file`` trusts a private CA), or ``None``."""
-    if not tls:
-        return None
-    return ssl.create_default_context(cafile=None if ca_file is None else str(ca_file))
 
 
 def _paho(client: aiomqtt.Client) -> paho.Client:

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 import structlog
 
-from service.config import SimulatorSourceConfig
 from service.models import Tick
 from service.streams.queue import TickQueue
+from service.streams.settings import SimulatorSourceConfig
 
 # The pull back towards the reference price per step (a fraction of the gap).
 MEAN_REVERSION = 0.001

@@ -21,20 +21,20 @@ from collections.abc import Callable
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, WebSocketException
 
-from service.config import WebsocketSourceConfig
 from service.errors import TickError
+from service.reconnect import Link
 from service.streams.decode import check_not_ahead, decode_json
 from service.streams.fields import ticks_from_message
-from service.streams.link import Link
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
+from service.streams.settings import WebsocketSourceConfig
 from service.timestamps import seconds_to_ns
 
 CLOSE_TIMEOUT_S = 2.0
 
 
-class FeedClosedError(Exception):
-    """The feed ended the connection without an error."""
+class _FeedClosedError(Exception):
+    """The feed ended the connection without an error (caught by the reconnect loop)."""
 
 
 class WebsocketFeedSource:
@@ -82,8 +82,8 @@ class WebsocketFeedSource:
                     self.link.up()
                     await self._consume(connection, queue)
                     code, reason = connection.close_code, connection.close_reason
-                raise FeedClosedError(f"closed by the feed with code {code} {reason!r}")
-            except (OSError, TimeoutError, WebSocketException, FeedClosedError) as error:
+                raise _FeedClosedError(f"closed by the feed with code {code} {reason!r}")
+            except (OSError, TimeoutError, WebSocketException, _FeedClosedError) as error:
                 await asyncio.sleep(self.link.down(_describe(error)))
 
     def _connect(self) -> connect:

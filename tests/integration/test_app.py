@@ -9,15 +9,11 @@ from pathlib import Path
 import structlog
 
 from service.app import App
-from service.config import (
-    Config,
-    EngineConfig,
-    ReplaySourceConfig,
-    ServiceConfig,
-    SimulatorSourceConfig,
-)
+from service.config import Config, ServiceConfig
 from service.models import AlertEvent, Tick
+from service.rules.settings import EngineConfig
 from service.streams.queue import TickQueue
+from service.streams.settings import ReplaySourceConfig, SimulatorSourceConfig
 from tests.helpers import eventually, level_rule, running, tick
 
 

@@ -23,8 +23,9 @@ import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import App
-from service.config import Config, MqttSourceConfig, ServiceConfig
+from service.config import Config, ServiceConfig
 from service.streams.mqtt import silent_after
+from service.streams.settings import MqttSourceConfig
 from service.timestamps import NS_PER_SECOND, format_timestamp
 from tests.blackhole import BlackholeProxy
 from tests.conftest import ServiceProcess, StartService

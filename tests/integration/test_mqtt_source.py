@@ -13,11 +13,13 @@ import pytest
 import structlog
 
 from service.app import App
-from service.config import Config, EngineConfig, MqttSourceConfig, ServiceConfig
+from service.config import Config, ServiceConfig
 from service.models import AlertEvent, Rule, Tick
+from service.rules.settings import EngineConfig
 from service.streams.mqtt import BACKLOG_HIGH, MqttSource
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
+from service.streams.settings import MqttSourceConfig
 from tests.conftest import StartService
 from tests.feeds import RULES, alerts_of_uninterrupted_run, payload, walk
 from tests.helpers import eventually, level_rule, running, service_config, take, tick

@@ -11,10 +11,10 @@ import pytest
 import structlog
 from websockets.asyncio.server import Server, ServerConnection, serve
 
-from service.config import FieldMap, WebsocketSourceConfig
 from service.models import Tick
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
+from service.streams.settings import FieldMap, WebsocketSourceConfig
 from service.streams.ws_feed import WebsocketFeedSource
 from service.timestamps import parse_timestamp
 from tests.helpers import eventually, take

@@ -17,8 +17,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from service.delivery.journal import SqliteJournal
 from service.delivery.pipeline import DeliveryPipeline
-from service.delivery.settings import WebsocketHubConfig
-from service.delivery.ws_hub import WebsocketHub
+from service.hub.server import WebsocketHub
+from service.hub.settings import WebsocketHubConfig
 from service.models import AlertEvent
 from tests.helpers import alert_at, tick
 

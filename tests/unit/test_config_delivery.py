@@ -10,10 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.config import parse_config
-from service.delivery.settings import EmailConfig, MqttOutConfig, WebsocketHubConfig
+from service.delivery.settings import EmailConfig, MqttOutConfig
 from service.delivery.subscribers import Subscriber
-from service.delivery.ws_hub import ClientMessageError, parse_subscribe
 from service.errors import ConfigError
+from service.hub.server import ClientMessageError, parse_subscribe
+from service.hub.settings import WebsocketHubConfig
 
 EMAIL = '[email]\nhost = "smtp.example.com"\nfrom = "alerts@example.com"\n'
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from service.config import (
+from service.config import parse_config
+from service.errors import ConfigError
+from service.streams.settings import (
     FieldMap,
     MqttSourceConfig,
     SimulatorSourceConfig,
     WebsocketSourceConfig,
-    parse_config,
 )
-from service.errors import ConfigError
 
 
 def problems(text: str, **kwargs: object) -> list[str]:

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.api.subscribe_request import RequestError, parse_subscription
+from service.api.subscribe_request import parse_subscription
+from service.errors import RequestError
 
 KNOWN = {"IWM", "SPX"}
 P256DH = "BCIb8MyNfyUdKgJbuyX5buLfLIHFAu9VMCqUGw3y79ar2Ui091Swbyri3bsWsIlMXGTpD8RwRfmN4KQf366NnDY"

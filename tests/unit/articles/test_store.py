@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from service.articles.settings import RuleDefaults
 from service.articles.store import ArticleStore
 from service.articles.tracker import ArticleTracker, auto_rule_id
-from service.config import RuleDefaults
 from service.models import Article, Level, RangeRule, Side
 from service.pipeline import TickProcessor
 from service.rules import RuleEngine

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from service.delivery.journal import SqliteJournal, UnknownAlertError
+from service.delivery.journal import SqliteJournal
 from service.delivery.subscribers import Planned, Subscriber, WebPushSubscription
-from service.errors import JournalError
+from service.errors import JournalError, UnknownAlertError
 from tests.helpers import alert_at, at
 
 NOW = at(0)

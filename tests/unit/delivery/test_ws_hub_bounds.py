@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from service.delivery.settings import WebsocketHubConfig
-from service.delivery.ws_hub import MAX_UNREAD_REPLIES, HubClient, WebsocketHub
+from service.hub.server import MAX_UNREAD_REPLIES, HubClient, WebsocketHub
+from service.hub.settings import WebsocketHubConfig
 
 
 class FakeConnection:

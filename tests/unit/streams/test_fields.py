@@ -7,10 +7,10 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.config import FieldMap
 from service.errors import TickError
 from service.models import Tick
 from service.streams.fields import lookup, matches, ticks_from_message
+from service.streams.settings import FieldMap
 
 VENDOR = FieldMap(symbol="s", price="p", ts="T", volume="q", match=(("e", "trade"),))
 

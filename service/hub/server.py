@@ -29,7 +29,7 @@ import contextlib
 import hmac
 import json
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
@@ -42,10 +42,9 @@ from websockets.http11 import Request, Response
 from websockets.typing import Origin
 
 from service.connection_limit import ConnectionLimit, peer_address
-from service.delivery.journal import UnknownAlertError
-from service.delivery.settings import WebsocketHubConfig
-from service.errors import ListenError
-from service.models import AlertEvent, Tick
+from service.errors import ListenError, RequestError, UnknownAlertError
+from service.hub.settings import WebsocketHubConfig
+from service.models import AlertEvent, ArticlePayload, Tick
 from service.symbols import normalize_symbol
 from service.text import first_line, quote
 
@@ -65,7 +64,7 @@ class HubSnapshot(Protocol):
 
     def levels(self, symbols: frozenset[str] | None) -> list[dict[str, object]]: ...
 
-    def articles(self, symbols: frozenset[str] | None) -> dict[str, dict[str, object]]: ...
+    def articles(self, symbols: frozenset[str] | None) -> Mapping[str, ArticlePayload]: ...
 
 
 class AlertHistory(Protocol):
@@ -74,7 +73,7 @@ class AlertHistory(Protocol):
     ) -> list[dict[str, Any]]: ...
 
 
-class ClientMessageError(ValueError):
+class ClientMessageError(RequestError):
     """A client sent something the protocol does not allow; the message says what."""
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 
-from service.streams.link import Link
+from service.reconnect import Link
 
 
 def link() -> Link:

@@ -16,7 +16,7 @@ import structlog
 
 from service.backoff import retry_delay
 
-log = structlog.get_logger("service.streams")
+log = structlog.get_logger("service.reconnect")
 
 
 class ReconnectingSourceConfig(Protocol):
