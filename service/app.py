@@ -30,7 +30,6 @@ from service.articles.tracker import ArticleTracker
 from service.config import Config
 from service.delivery.destinations import Resolve, system_resolve
 from service.delivery.email import EmailSender
-from service.delivery.journal import SqliteJournal
 from service.delivery.mqtt_out import MqttOutSender
 from service.delivery.pipeline import DeliveryPipeline, Sender
 from service.delivery.push import AppriseSender, WebPushSender
@@ -38,6 +37,7 @@ from service.delivery.tokens import UNSUBSCRIBE, sign_token
 from service.delivery.webhook import WebhookSender
 from service.errors import JournalError
 from service.hub.server import WebsocketHub
+from service.journal.sqlite import SqliteJournal
 from service.metrics import MetricsState, ServiceMetrics, tick_batch_listener
 from service.pipeline import AlertSink, TickProcessor, log_alert, run_engine
 from service.rules.stale import StaleFeedWatch

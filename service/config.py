@@ -46,9 +46,9 @@ from service.delivery.settings import (
     read_subscribers,
     read_webhook,
 )
-from service.delivery.subscribers import Subscriber
 from service.errors import ConfigError
 from service.hub.settings import WebsocketHubConfig, read_websocket_hub
+from service.journal.records import Subscriber
 from service.models import Rule
 from service.rules.settings import EngineConfig, read_engine, read_rules
 from service.streams.settings import SourceConfig, read_sources

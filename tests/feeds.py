@@ -10,7 +10,7 @@ from service.rules import RuleEngine
 from service.streams.rejections import Rejections
 from service.streams.simulator import RandomWalk
 from service.timestamps import format_timestamp
-from tests.helpers import at, level_rule
+from tests.builders import at, level_rule
 
 # The rules of the MQTT tests, as alerts.toml writes them in RULES_TOML.
 RULES: tuple[Rule, ...] = (

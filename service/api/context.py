@@ -10,8 +10,8 @@ from service.api.settings import HttpConfig
 from service.config import Config
 from service.delivery.destinations import Resolve, system_resolve
 from service.delivery.email import EmailSender
-from service.delivery.journal import SqliteJournal
 from service.delivery.pipeline import DeliveryPipeline
+from service.journal.sqlite import SqliteJournal
 from service.metrics import ServiceMetrics
 from service.pipeline import TickProcessor
 

@@ -14,8 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from service.delivery.mail_address import MAX_ADDRESS_CHARS, parse_email_address
-from service.delivery.subscribers import WebPushSubscription
 from service.errors import RequestError
+from service.journal.records import WebPushSubscription
 from service.models import ALERT_KINDS
 from service.symbols import normalize_symbol
 from service.text import quote

@@ -27,9 +27,9 @@ from service.delivery.apprise_urls import push_url_problem
 from service.delivery.destinations import redact_url, resolved_problem, url_problem
 from service.delivery.email import compose_confirmation_email
 from service.delivery.mail_address import parse_email_address
-from service.delivery.subscribers import Subscriber
 from service.delivery.tokens import CONFIRM, UNSUBSCRIBE, sign_token, verify_token
 from service.errors import DeliveryError, RequestError
+from service.journal.records import Subscriber
 from service.timestamps import NS_PER_SECOND
 
 log = structlog.get_logger("service.api")

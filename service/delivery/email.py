@@ -19,23 +19,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import html
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.policy import SMTP, default
 from email.utils import formatdate
-from typing import Any
 from urllib.parse import quote as url_quote
 
 import aiosmtplib
 
-from service.delivery.journal import Delivery
 from service.delivery.mail_address import EmailAddress, parse_email_address
 from service.delivery.outcomes import delivery_error, smtp_outcome
 from service.delivery.settings import EmailConfig
-from service.delivery.subscribers import Channel, Subscriber
 from service.errors import PermanentDeliveryError, RetryableDeliveryError
+from service.journal.records import Channel, Delivery, Subscriber
+from service.models import AlertPayload, ArticlePayload
 from service.text import first_line, one_line
 
 MAX_SUBJECT_CHARS = 200
@@ -66,7 +65,7 @@ def message_id(alert_id: str, subscriber_id: str, sender: str) -> str:
 
 
 def compose_alert_email(
-    alert: Mapping[str, Any],
+    alert: AlertPayload,
     *,
     subscriber_id: str,
     recipient: EmailAddress,
@@ -78,48 +77,45 @@ def compose_alert_email(
     message = EmailMessage()
     message["From"] = one_line(sender)
     message["To"] = _address(recipient)
-    message["Subject"] = one_line(str(alert["headline"]), MAX_SUBJECT_CHARS)
+    message["Subject"] = one_line(alert["headline"], MAX_SUBJECT_CHARS)
     message["Date"] = formatdate(usegmt=True)
-    message["Message-ID"] = message_id(str(alert["id"]), subscriber_id, sender)
+    message["Message-ID"] = message_id(alert["id"], subscriber_id, sender)
     mailto = f"mailto:{one_line(sender)}?subject={url_quote('unsubscribe ' + unsubscribe_token)}"
     message["List-Unsubscribe"] = f"<{one_line(unsubscribe_url)}>, <{mailto}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Auto-Submitted"] = "auto-generated"
-    message["X-Strykr-Alert-Id"] = one_line(str(alert["id"]))
+    message["X-Strykr-Alert-Id"] = one_line(alert["id"])
     message.set_content(_plain(alert, unsubscribe_url))
     message.add_alternative(_html(alert, unsubscribe_url), subtype="html")
     return message
 
 
-def _facts(alert: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _facts(alert: AlertPayload) -> list[tuple[str, str]]:
     return [
-        ("Symbol", str(alert["symbol"])),
+        ("Symbol", alert["symbol"]),
         ("Quiet for (s)" if alert["kind"] == "stale_feed" else "Level", f"{alert['level']}"),
         ("Price", f"{alert['price']}"),
-        ("At", str(alert["at"])),
-        ("Rule", str(alert["rule"])),
+        ("At", alert["at"]),
+        ("Rule", alert["rule"]),
     ]
 
 
-def _article_facts(article: Mapping[str, Any]) -> list[tuple[str, str]]:
-    facts: list[tuple[str, str]] = []
-    for label, key in (
-        ("Article", "title"),
-        ("Published", "published"),
-        ("Pulse", "pulse"),
-        ("Threat level", "threat_level"),
-        ("Bias", "bias"),
-        ("Strykr Take", "take"),
-        ("Link", "url"),
-    ):
-        value = article.get(key)
-        if value not in (None, ""):
-            facts.append((label, str(value)))
-    return facts
+def _article_facts(article: ArticlePayload) -> list[tuple[str, str]]:
+    # .get(): an alert journaled by an older version may lack a newer key.
+    candidates = (
+        ("Article", article.get("title")),
+        ("Published", article.get("published")),
+        ("Pulse", article.get("pulse")),
+        ("Threat level", article.get("threat_level")),
+        ("Bias", article.get("bias")),
+        ("Strykr Take", article.get("take")),
+        ("Link", article.get("url")),
+    )
+    return [(label, str(value)) for label, value in candidates if value not in (None, "")]
 
 
-def _plain(alert: Mapping[str, Any], unsubscribe_url: str) -> str:
-    lines = [str(alert["headline"]), ""]
+def _plain(alert: AlertPayload, unsubscribe_url: str) -> str:
+    lines = [alert["headline"], ""]
     lines += [f"{label}: {value}" for label, value in _facts(alert)]
     article = alert.get("article")
     if article:
@@ -129,7 +125,7 @@ def _plain(alert: Mapping[str, Any], unsubscribe_url: str) -> str:
     return "\n".join(lines)
 
 
-def _html(alert: Mapping[str, Any], unsubscribe_url: str) -> str:
+def _html(alert: AlertPayload, unsubscribe_url: str) -> str:
     def rows(facts: list[tuple[str, str]]) -> str:
         return "".join(
             f"<tr><th align='left'>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>"
@@ -138,7 +134,7 @@ def _html(alert: Mapping[str, Any], unsubscribe_url: str) -> str:
 
     parts = [
         "<!doctype html><html><body>",
-        f"<h2>{html.escape(str(alert['headline']))}</h2>",
+        f"<h2>{html.escape(alert['headline'])}</h2>",
         f"<table>{rows(_facts(alert))}</table>",
     ]
     article = alert.get("article")

@@ -12,10 +12,9 @@ import json
 
 import aiomqtt
 
-from service.delivery.journal import Delivery
 from service.delivery.settings import MqttOutConfig
-from service.delivery.subscribers import Channel, Subscriber
 from service.errors import RetryableDeliveryError
+from service.journal.records import Channel, Delivery, Subscriber
 from service.mqtt_common import CONNECT_TIMEOUT_S, NO_DELAY, tls_context
 from service.reconnect import Link
 from service.text import first_line

@@ -21,16 +21,11 @@ from typing import Protocol
 import structlog
 
 from service.backoff import retry_delay
-from service.delivery.journal import Delivery, Journal
 from service.delivery.settings import DeliveryConfig
-from service.delivery.subscribers import (
-    OPS_SUBSCRIBER,
-    Channel,
-    Planned,
-    Subscriber,
-    plan_deliveries,
-)
+from service.delivery.subscribers import plan_deliveries
 from service.errors import DeliveryError, JournalError
+from service.journal.records import OPS_SUBSCRIBER, Channel, Delivery, Planned, Subscriber
+from service.journal.roles import Journal
 from service.models import AlertEvent, Tick
 from service.text import first_line
 

@@ -8,7 +8,6 @@ one line first.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -22,11 +21,11 @@ from service.delivery.destinations import (
     url_problem,
 )
 from service.delivery.http import HttpSession
-from service.delivery.journal import Delivery
 from service.delivery.outcomes import delivery_error, http_outcome
 from service.delivery.settings import PushConfig
-from service.delivery.subscribers import Channel, Subscriber
 from service.errors import PermanentDeliveryError, RetryableDeliveryError
+from service.journal.records import Channel, Delivery, Subscriber
+from service.models import AlertPayload
 from service.text import first_line, one_line
 
 MAX_TITLE_CHARS = 120
@@ -35,17 +34,18 @@ MAX_BODY_CHARS = 400
 WEBPUSH_TTL_SECONDS = 3600
 
 
-def push_text(alert: Mapping[str, Any]) -> tuple[str, str]:
+def push_text(alert: AlertPayload) -> tuple[str, str]:
     """(title, body) of a push: the headline and its time, then the article's title and link."""
-    title = one_line(str(alert["headline"]), MAX_TITLE_CHARS)
-    at = str(alert.get("at") or "")
+    title = one_line(alert["headline"], MAX_TITLE_CHARS)
+    at = alert.get("at") or ""
     # "2026-02-02T14:30:14.000Z" -> "14:30:14 UTC": the moment is what a trader needs.
     lines = [f"{title} ({at[11:19]} UTC)" if len(at) >= 19 else title]
-    article = alert.get("article") or {}
-    if article.get("title"):
-        lines.append(one_line(str(article["title"]), MAX_TITLE_CHARS))
-    if article.get("url"):
-        lines.append(one_line(str(article["url"])))
+    article = alert.get("article")
+    if article is not None:
+        if article.get("title"):
+            lines.append(one_line(str(article.get("title")), MAX_TITLE_CHARS))
+        if article.get("url"):
+            lines.append(one_line(str(article.get("url"))))
     return title, "\n".join(lines)[:MAX_BODY_CHARS]
 
 
@@ -114,10 +114,9 @@ class WebPushSender:
         if subscription is None:
             raise PermanentDeliveryError("the browser subscription is gone")
         title, body = push_text(delivery.alert)
-        article = delivery.alert.get("article") or {}
-        data = json.dumps(
-            {"title": title, "body": body, "url": article.get("url"), "alert": delivery.alert}
-        )
+        article = delivery.alert.get("article")
+        url = None if article is None else article.get("url")
+        data = json.dumps({"title": title, "body": body, "url": url, "alert": delivery.alert})
         try:
             await webpush_async(
                 subscription.to_dict(),

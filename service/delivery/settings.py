@@ -25,7 +25,7 @@ from service.config_table import (
 )
 from service.delivery.apprise_urls import push_url_problem
 from service.delivery.mail_address import email_address_problem
-from service.delivery.subscribers import Subscriber
+from service.journal.records import Subscriber
 from service.models import ALERT_KINDS
 from service.symbols import normalize_symbol
 

@@ -16,11 +16,10 @@ import aiohttp
 
 from service.delivery.destinations import redact_url
 from service.delivery.http import HttpSession
-from service.delivery.journal import Delivery
 from service.delivery.outcomes import delivery_error, http_outcome
 from service.delivery.settings import WebhookConfig
-from service.delivery.subscribers import Channel, Subscriber
 from service.errors import PermanentDeliveryError, RetryableDeliveryError
+from service.journal.records import Channel, Delivery, Subscriber
 from service.text import first_line
 
 SIGNATURE_HEADER = "X-Strykr-Signature"

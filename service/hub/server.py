@@ -44,7 +44,7 @@ from websockets.typing import Origin
 from service.connection_limit import ConnectionLimit, peer_address
 from service.errors import ListenError, RequestError, UnknownAlertError
 from service.hub.settings import WebsocketHubConfig
-from service.models import AlertEvent, ArticlePayload, Tick
+from service.models import AlertEvent, AlertPayload, ArticlePayload, Tick
 from service.symbols import normalize_symbol
 from service.text import first_line, quote
 
@@ -70,7 +70,7 @@ class HubSnapshot(Protocol):
 class AlertHistory(Protocol):
     def alerts_after(
         self, since: str | None, symbols: Iterable[str] | None, *, limit: int | None = None
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[AlertPayload]: ...
 
 
 class ClientMessageError(RequestError):

@@ -14,7 +14,8 @@ from service.models import AlertEvent, Tick
 from service.rules.settings import EngineConfig
 from service.streams.queue import TickQueue
 from service.streams.settings import ReplaySourceConfig, SimulatorSourceConfig
-from tests.helpers import eventually, level_rule, running, tick
+from tests.builders import level_rule, tick
+from tests.helpers import eventually, running
 
 
 def config(*sources: ReplaySourceConfig, queue_size: int = 10_000) -> Config:

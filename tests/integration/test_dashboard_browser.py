@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.helpers import alert_at, eventually
+from tests.builders import alert_at
+from tests.helpers import eventually
 from tests.integration.http_service import REPO, http_config, http_service
 from tests.integration.test_ops import mqtt_sources, tick_json
 from tests.mosquitto import Mosquitto

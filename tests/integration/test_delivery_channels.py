@@ -24,14 +24,15 @@ from py_vapid import Vapid01
 from service.delivery.destinations import PrivateAddressError, public_socket
 from service.delivery.email import EmailSender
 from service.delivery.http import HttpSession
-from service.delivery.journal import SqliteJournal
 from service.delivery.pipeline import DeliveryPipeline, Sender
 from service.delivery.push import AppriseSender, WebPushSender
 from service.delivery.settings import DeliveryConfig, EmailConfig, PushConfig, WebhookConfig
-from service.delivery.subscribers import Subscriber, WebPushSubscription
 from service.delivery.webhook import WebhookSender
+from service.journal.records import Subscriber, WebPushSubscription
+from service.journal.sqlite import SqliteJournal
 from service.models import AlertEvent, AttachedArticle, Level, alert_id
-from tests.helpers import at, eventually
+from tests.builders import at
+from tests.helpers import eventually
 from tests.receivers import HttpReceiver, SmtpServer
 
 FAST_RETRIES = DeliveryConfig(max_attempts=3, retry_initial_seconds=0.05, retry_max_seconds=0.1)
@@ -475,12 +476,12 @@ async def test_alerts_the_journal_refuses_are_held_and_delivered_once_it_recover
     async with delivering(tmp_path, [sender], [hook]) as pipeline:
         journal = pipeline.journal
         assert isinstance(journal, SqliteJournal)
-        journal._db.execute("PRAGMA query_only = ON")  # as a full disk would
+        journal.refuse_writes()  # as a full disk would
         first, second = make_alert(seconds=1), make_alert(seconds=2)
         pipeline.on_batch([], [first])
         await asyncio.sleep(0.2)
         assert http_receiver.requests == []
-        journal._db.execute("PRAGMA query_only = OFF")
+        journal.refuse_writes(False)
         pipeline.on_batch([], [second])
         await eventually(lambda: len(http_receiver.requests) == 2)
 

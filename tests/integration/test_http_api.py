@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import alert_at, eventually
+from tests.builders import alert_at
+from tests.helpers import eventually
 from tests.integration.http_service import ADMIN_TOKEN, Service, http_config, http_service
 from tests.receivers import SmtpServer
 

@@ -20,9 +20,10 @@ from service.streams.mqtt import BACKLOG_HIGH, MqttSource
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
 from service.streams.settings import MqttSourceConfig
+from tests.builders import level_rule, tick
 from tests.conftest import StartService
 from tests.feeds import RULES, alerts_of_uninterrupted_run, payload, walk
-from tests.helpers import eventually, level_rule, running, service_config, take, tick
+from tests.helpers import eventually, running, service_config, take
 from tests.mosquitto import Mosquitto, free_port
 
 

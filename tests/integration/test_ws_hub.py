@@ -15,12 +15,12 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from service.delivery.journal import SqliteJournal
 from service.delivery.pipeline import DeliveryPipeline
 from service.hub.server import WebsocketHub
 from service.hub.settings import WebsocketHubConfig
+from service.journal.sqlite import SqliteJournal
 from service.models import AlertEvent
-from tests.helpers import alert_at, tick
+from tests.builders import alert_at, tick
 
 HUB = WebsocketHubConfig(port=0, tick_hz=20.0)
 

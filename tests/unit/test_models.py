@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from service.models import AlertEvent, Article, Level, RangeRule, alert_id, format_price
 from service.timestamps import parse_timestamp
-from tests.helpers import at, tick
+from tests.builders import at, tick
 
 KEY = {
     "rule": "iwm-below-255",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from service.pipeline import TickProcessor
 from service.rules import RuleEngine
 from service.streams.rejections import Rejections
-from tests.helpers import level_rule, tick
+from tests.builders import level_rule, tick
 
 
 def test_processor_counts_only_accepted_ticks_by_their_source() -> None:

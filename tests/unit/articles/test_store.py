@@ -9,7 +9,7 @@ from service.models import Article, Level, RangeRule, Side
 from service.pipeline import TickProcessor
 from service.rules import RuleEngine
 from service.streams.rejections import Rejections
-from tests.helpers import at, level_rule, tick
+from tests.builders import at, level_rule, tick
 
 
 def article(

@@ -7,8 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.delivery.outcomes import http_outcome, smtp_outcome
-from service.delivery.subscribers import OPS_SUBSCRIBER, Planned, Subscriber, plan_deliveries
+from service.delivery.subscribers import plan_deliveries
 from service.delivery.tokens import CONFIRM, UNSUBSCRIBE, sign_token, verify_token
+from service.journal.records import OPS_SUBSCRIBER, Planned, Subscriber
 from service.models import AlertEvent
 
 ALERT = AlertEvent(

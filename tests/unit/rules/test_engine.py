@@ -17,7 +17,7 @@ import service.timestamps
 from service.errors import TickError, TickOutOfOrderError
 from service.models import RangeRule, Tick
 from service.rules import RuleEngine
-from tests.helpers import at, level_rule, tick
+from tests.builders import at, level_rule, tick
 
 # --- time order ----------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from service.errors import TickError
 from service.models import LevelRule, RangeRule, Rule, Tick
 from service.rules import RuleEngine
 from service.timestamps import NS_PER_SECOND
-from tests.helpers import T0_NS
+from tests.builders import T0_NS
 
 SYMBOLS = ("IWM", "SPX")
 # Prices cluster around the levels, so that streams cross them often.

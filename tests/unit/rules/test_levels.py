@@ -9,7 +9,7 @@ import pytest
 
 from service.models import Direction
 from service.rules import RuleEngine
-from tests.helpers import at, level_rule, tick
+from tests.builders import at, level_rule, tick
 
 
 def fires(

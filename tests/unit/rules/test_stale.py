@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.rules.stale import StaleFeedWatch
-from tests.helpers import tick
+from tests.builders import tick
 
 S = 1_000_000_000
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from service.rules.window import BarBuilder, RollingWindow
 from service.timestamps import NS_PER_SECOND, parse_duration
-from tests.helpers import T0_NS
+from tests.builders import T0_NS
 
 
 @st.composite

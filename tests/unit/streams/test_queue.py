@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from service.streams.queue import TickQueue
-from tests.helpers import tick
+from tests.builders import tick
 
 
 async def test_batches_come_in_put_order_up_to_the_limit() -> None:

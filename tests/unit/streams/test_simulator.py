@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.streams.simulator import RandomWalk
-from tests.helpers import at
+from tests.builders import at
 
 
 def test_same_seed_gives_the_same_ticks() -> None:

@@ -1,14 +1,13 @@
-"""The alert journal and delivery outbox: written before anything is sent.
+"""The journal in one SQLite file: the embedded implementation of every journal role.
 
 Every new alert is stored with one delivery row per (subscriber, channel,
 address) in one transaction; only then do the hub and the delivery workers
 see it. Alert ids are deterministic, so an alert replayed or re-detected
 after a restart finds its row and is neither stored nor delivered again.
 
-:class:`Journal` is the interface the rest of the service uses;
-:class:`SqliteJournal` is the embedded implementation (WAL, ``synchronous =
-FULL``: a committed alert survives a power cut). A server database can
-replace it behind the same methods.
+WAL with ``synchronous = FULL``: a committed alert survives a power cut. The
+file is opened by :meth:`SqliteJournal.open` (or on first use), never when
+the object is made, so building the service touches no file.
 """
 
 from __future__ import annotations
@@ -17,16 +16,21 @@ import json
 import secrets
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import cast
 
-from service.delivery.subscribers import Channel, Planned, Subscriber, WebPushSubscription
 from service.errors import JournalError, UnknownAlertError
-from service.models import AlertEvent
+from service.journal.records import (
+    Channel,
+    Delivery,
+    DeliveryRecord,
+    Planned,
+    Status,
+    Subscriber,
+    WebPushSubscription,
+)
+from service.models import AlertEvent, AlertPayload
 
-Status = Literal["pending", "retry", "sent", "dead", "cancelled"]
-STATUSES: tuple[Status, ...] = ("pending", "retry", "sent", "dead", "cancelled")
 SCHEMA_VERSION = 1
 # Errors are stored for people to read; a reply can be long.
 MAX_ERROR_CHARS = 500
@@ -67,76 +71,6 @@ CREATE TABLE IF NOT EXISTS opt_outs (id TEXT PRIMARY KEY, at_ns INTEGER NOT NULL
 """
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Delivery:
-    """A delivery row that is due: what to send, where, and how many tries so far."""
-
-    id: int
-    alert_id: str
-    subscriber: str
-    channel: Channel
-    target: str
-    attempts: int
-    alert: dict[str, Any]  # the ALERT object, as every channel sends it
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeliveryRecord:
-    """A delivery row as stored, for people and tests."""
-
-    alert_id: str
-    subscriber: str
-    channel: Channel
-    target: str
-    status: Status
-    attempts: int
-    last_error: str | None
-
-
-class Journal(Protocol):
-    """What the service needs of a journal; every method is short and synchronous."""
-
-    def record_alerts(
-        self, alerts: Sequence[tuple[AlertEvent, Sequence[Planned]]], *, now_ns: int
-    ) -> list[AlertEvent]: ...
-
-    def alerts_after(
-        self, since: str | None, symbols: Iterable[str] | None, *, limit: int | None = None
-    ) -> list[dict[str, Any]]: ...
-
-    def due(self, channel: Channel, *, now_ns: int, limit: int) -> list[Delivery]: ...
-
-    def next_due_ns(self, channel: Channel) -> int | None: ...
-
-    def mark_sent(self, delivery_id: int, *, now_ns: int) -> None: ...
-
-    def mark_retry(self, delivery_id: int, error: str, *, next_ns: int, now_ns: int) -> None: ...
-
-    def mark_dead(self, delivery_id: int, error: str, *, now_ns: int) -> None: ...
-
-    def mark_cancelled(self, delivery_id: int, reason: str, *, now_ns: int) -> None: ...
-
-    def delivery_counts(self) -> dict[tuple[str, str], int]: ...
-
-    def pending_count(self) -> int: ...
-
-    def subscribers(self) -> list[Subscriber]: ...
-
-    def opted_out(self) -> set[str]: ...
-
-    def put_subscriber(self, subscriber: Subscriber, *, now_ns: int) -> None: ...
-
-    def remove_subscriber(self, subscriber_id: str) -> bool: ...
-
-    def pending_signups(self) -> list[tuple[Subscriber, int]]: ...
-
-    def expire_pending(self, *, before_ns: int) -> list[str]: ...
-
-    def secret(self) -> bytes: ...
-
-    def close(self) -> None: ...
-
-
 class SqliteJournal:
     """The journal in one SQLite file (``":memory:"`` for a journal that dies with the process).
 
@@ -146,18 +80,27 @@ class SqliteJournal:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        self._connection: sqlite3.Connection | None = None
+
+    def open(self) -> None:
+        """Open (or create) the file and its schema; a no-op when open already."""
+        if self._connection is not None:
+            return
         if self.path != ":memory:":
             try:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             except OSError as error:
                 raise JournalError(self.path, f"cannot create its directory: {error}") from None
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = FULL")
-            self._db.execute("PRAGMA foreign_keys = ON")
-            self._db.execute("PRAGMA busy_timeout = 5000")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+        except sqlite3.Error as error:
+            raise JournalError(self.path, f"cannot be opened: {error}") from None
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = FULL")
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA busy_timeout = 5000")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise JournalError(
                     self.path,
@@ -166,10 +109,36 @@ class SqliteJournal:
                 )
             # Every statement is idempotent (IF NOT EXISTS): a fresh file gets the schema,
             # an existing one is left as it is.
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.Error as error:
+            db.close()
             raise JournalError(self.path, f"cannot be opened: {error}") from None
+        except JournalError:
+            db.close()
+            raise
+        self._connection = db
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self.open()
+            assert self._connection is not None
+        return self._connection
+
+    def pragmas(self) -> dict[str, object]:
+        """How the file is kept: ``journal_mode`` (wal) and ``synchronous`` (2: FULL)."""
+        return {
+            name: self._db.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("journal_mode", "synchronous")
+        }
+
+    def refuse_writes(self, refuse: bool = True) -> None:
+        """Refuse every write from now (``False``: take them again), as a full disk would.
+
+        For drills: what the service does while its journal cannot be written.
+        """
+        self._db.execute(f"PRAGMA query_only = {'ON' if refuse else 'OFF'}")
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db, self.path)
@@ -213,7 +182,7 @@ class SqliteJournal:
 
     def alerts_after(
         self, since: str | None, symbols: Iterable[str] | None, *, limit: int | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[AlertPayload]:
         """Alerts recorded after the alert ``since`` (all, when ``None``), oldest first.
 
         ``symbols`` ``None`` means every symbol. Raises :class:`UnknownAlertError`
@@ -235,11 +204,11 @@ class SqliteJournal:
         if limit is not None:
             query += " LIMIT ?"
             params.append(limit)
-        return [json.loads(body) for (body,) in self._db.execute(query, params)]
+        return [_payload(body) for (body,) in self._db.execute(query, params)]
 
     def alerts_from(
         self, ts_ns: int, *, symbol: str | None = None, limit: int = 100
-    ) -> list[dict[str, Any]]:
+    ) -> list[AlertPayload]:
         """Alerts that fired at or after ``ts_ns`` (of ``symbol``), oldest recorded first."""
         query = "SELECT body FROM alerts WHERE ts_ns >= ?"
         params: list[object] = [ts_ns]
@@ -248,9 +217,9 @@ class SqliteJournal:
             params.append(symbol)
         query += " ORDER BY seq LIMIT ?"
         params.append(limit)
-        return [json.loads(body) for (body,) in self._db.execute(query, params)]
+        return [_payload(body) for (body,) in self._db.execute(query, params)]
 
-    def recent_alerts(self, *, symbol: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def recent_alerts(self, *, symbol: str | None = None, limit: int = 100) -> list[AlertPayload]:
         """The latest ``limit`` alerts (of ``symbol``), oldest first."""
         query = "SELECT body FROM alerts"
         params: list[object] = []
@@ -260,7 +229,7 @@ class SqliteJournal:
         query += " ORDER BY seq DESC LIMIT ?"
         params.append(limit)
         rows = self._db.execute(query, params).fetchall()
-        return [json.loads(body) for (body,) in reversed(rows)]
+        return [_payload(body) for (body,) in reversed(rows)]
 
     def due(self, channel: Channel, *, now_ns: int, limit: int) -> list[Delivery]:
         """Deliveries of ``channel`` to try now, oldest first."""
@@ -279,7 +248,7 @@ class SqliteJournal:
                 channel=row[3],
                 target=row[4],
                 attempts=row[5],
-                alert=json.loads(row[6]),
+                alert=_payload(row[6]),
             )
             for row in rows
         ]
@@ -437,7 +406,9 @@ class SqliteJournal:
         return self.secret()
 
     def close(self) -> None:
-        self._db.close()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
 
 class _Transaction:
@@ -464,6 +435,11 @@ class _Transaction:
             raise JournalError(self._path, f"cannot be written: {failure}") from None
         if isinstance(error, sqlite3.Error):
             raise JournalError(self._path, f"cannot be written: {error}") from None
+
+
+def _payload(body: str) -> AlertPayload:
+    """An ALERT as stored: written by :meth:`AlertEvent.to_dict`, read back as it was."""
+    return cast(AlertPayload, json.loads(body))
 
 
 def _subscriber_to_json(subscriber: Subscriber) -> str:

@@ -1,0 +1,103 @@
+"""The rows the journal keeps: subscribers, planned deliveries, deliveries due and done."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from service.models import OPS_KINDS, AlertEvent, AlertPayload
+
+Channel = Literal["email", "push", "webpush", "webhook", "mqtt"]
+CHANNELS: tuple[Channel, ...] = ("email", "push", "webpush", "webhook", "mqtt")
+# The subscriber id of deliveries that belong to no subscriber (MQTT out).
+OPS_SUBSCRIBER = "-"
+
+Status = Literal["pending", "retry", "sent", "dead", "cancelled"]
+STATUSES: tuple[Status, ...] = ("pending", "retry", "sent", "dead", "cancelled")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebPushSubscription:
+    """A browser's push subscription (PushSubscription.toJSON())."""
+
+    endpoint: str
+    p256dh: str
+    auth: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Subscriber:
+    """Someone who gets alerts: on ``symbols`` (``("*",)``: all) and ``kinds`` (empty: all
+    market alerts; ``stale_feed`` only when listed).
+
+    ``confirmed`` is false for an email subscriber who has not yet clicked the
+    opt-in link; nothing is sent to such a subscriber.
+    """
+
+    id: str
+    email: str | None = None
+    push: tuple[str, ...] = field(default=(), repr=False)  # apprise URLs hold tokens
+    webpush: tuple[WebPushSubscription, ...] = field(default=(), repr=False)
+    webhook: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    symbols: tuple[str, ...] = ("*",)
+    kinds: tuple[str, ...] = ()
+    confirmed: bool = True
+
+    def wants(self, alert: AlertEvent) -> bool:
+        if not self.confirmed:
+            return False
+        if "*" not in self.symbols and alert.symbol not in self.symbols:
+            return False
+        if alert.kind in OPS_KINDS:
+            return alert.kind in self.kinds  # feed trouble only for those who ask for it
+        return not self.kinds or alert.kind in self.kinds
+
+    def targets(self) -> list[tuple[Channel, str]]:
+        """Every (channel, address) this subscriber receives on."""
+        targets: list[tuple[Channel, str]] = []
+        if self.email:
+            targets.append(("email", self.email))
+        targets += [("push", url) for url in self.push]
+        targets += [("webpush", sub.endpoint) for sub in self.webpush]
+        if self.webhook:
+            targets.append(("webhook", self.webhook))
+        return targets
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One delivery to make: ``alert`` to ``target`` on ``channel`` for ``subscriber``."""
+
+    subscriber: str
+    channel: Channel
+    target: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delivery:
+    """A delivery that is due: what to send, where, and how many tries so far."""
+
+    id: int
+    alert_id: str
+    subscriber: str
+    channel: Channel
+    target: str
+    attempts: int
+    alert: AlertPayload  # as every channel sends it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryRecord:
+    """A delivery as stored, for people and tests."""
+
+    alert_id: str
+    subscriber: str
+    channel: Channel
+    target: str
+    status: Status
+    attempts: int
+    last_error: str | None

@@ -1,0 +1,296 @@
+"""The journal roles' contract: what every journal implementation must do, tested on each.
+
+A new implementation (a server database) joins :data:`IMPLEMENTATIONS` and
+must pass every test here unchanged. Each test names the role it holds to
+its word (see :mod:`service.journal.roles`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from service.errors import JournalError, UnknownAlertError
+from service.journal.records import Planned, Subscriber, WebPushSubscription
+from service.journal.roles import Journal
+from service.journal.sqlite import SqliteJournal
+from service.models import AttachedArticle, Level
+from tests.builders import alert_at, at
+
+NOW = at(0)
+PLAN = [Planned("reader", "email", "reader@example.com"), Planned("reader", "webhook", "http://h")]
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """How to make a journal of one kind, and how to make it refuse writes (a full disk)."""
+
+    name: str
+    make: Callable[[Path], Journal]
+    refuse_writes: Callable[[Journal, bool], None]
+    durable: bool  # what it stored is there when it is opened again
+
+
+def _sqlite_refuse(journal: Journal, refuse: bool) -> None:
+    assert isinstance(journal, SqliteJournal)
+    journal.refuse_writes(refuse)
+
+
+IMPLEMENTATIONS = [
+    Implementation(
+        "sqlite-file", lambda d: SqliteJournal(d / "var" / "alerts.db"), _sqlite_refuse, True
+    ),
+    Implementation("sqlite-memory", lambda _d: SqliteJournal(":memory:"), _sqlite_refuse, False),
+]
+
+
+@pytest.fixture(params=IMPLEMENTATIONS, ids=lambda implementation: implementation.name)
+def implementation(request: pytest.FixtureRequest) -> Implementation:
+    found: Implementation = request.param
+    return found
+
+
+@pytest.fixture
+def journal(implementation: Implementation, tmp_path: Path) -> Iterator[Journal]:
+    made = implementation.make(tmp_path)
+    made.open()
+    yield made
+    made.close()
+
+
+# -- AlertLog ---------------------------------------------------------------------
+
+
+def test_alert_log_stores_an_alert_and_its_deliveries_once(journal: Journal) -> None:
+    alert = alert_at(1)
+    assert journal.record_alerts([(alert, PLAN)], now_ns=NOW) == [alert]
+    assert journal.record_alerts([(alert, PLAN), (alert_at(2), PLAN)], now_ns=NOW) == [alert_at(2)]
+    assert journal.alert_count() == 2
+    assert len(journal.deliveries(alert_id=alert.id)) == 2
+
+
+def test_alert_log_keeps_one_delivery_per_subscriber_channel_and_address(
+    journal: Journal,
+) -> None:
+    journal.record_alerts([(alert_at(1), [*PLAN, PLAN[0]])], now_ns=NOW)
+    assert len(journal.deliveries()) == 2
+
+
+def test_alert_log_gives_back_the_alert_payload_exactly_as_recorded(journal: Journal) -> None:
+    article = AttachedArticle(
+        title="Small caps \u2014 left for dead",
+        url="https://strykr.example/a",
+        published_ns=at(-3600),
+        pulse=40,
+        threat_level=3,
+        bias="bearish",
+        take="Trade the trend.",
+        levels=(Level(symbol="IWM", price=255.0, side="support"),),
+    )
+    alert = dataclasses.replace(alert_at(1), article=article)
+    journal.record_alerts([(alert, [])], now_ns=NOW)
+    assert journal.alerts_after(None, None) == [alert.to_dict()]
+    assert journal.recent_alerts() == [alert.to_dict()]
+    assert journal.alerts_from(alert.ts_ns) == [alert.to_dict()]
+
+
+def test_alert_log_reads_after_an_alert_in_recording_order_by_symbol(journal: Journal) -> None:
+    alerts = [alert_at(n, "IWM" if n % 2 else "SPX") for n in range(6)]
+    journal.record_alerts([(alert, []) for alert in alerts], now_ns=NOW)
+    after = journal.alerts_after(alerts[1].id, ["IWM"])
+    assert [a["id"] for a in after] == [alerts[3].id, alerts[5].id]
+    assert [a["id"] for a in journal.alerts_after(None, None)] == [a.id for a in alerts]
+    assert [a["id"] for a in journal.alerts_after(alerts[0].id, None, limit=2)] == [
+        alerts[1].id,
+        alerts[2].id,
+    ]
+    with pytest.raises(UnknownAlertError) as raised:
+        journal.alerts_after("nope", None)
+    assert raised.value.alert_id == "nope"
+
+
+def test_alert_log_reads_the_latest_and_from_a_time(journal: Journal) -> None:
+    # Recorded out of time order: reads follow the recording order.
+    alerts = [alert_at(5, "SPX"), alert_at(1, "IWM"), alert_at(3, "SPX"), alert_at(4, "SPX")]
+    journal.record_alerts([(alert, []) for alert in alerts], now_ns=NOW)
+    assert [a["id"] for a in journal.recent_alerts(symbol="SPX", limit=2)] == [
+        alerts[2].id,
+        alerts[3].id,
+    ]
+    assert [a["id"] for a in journal.recent_alerts(limit=10)] == [a.id for a in alerts]
+    assert [a["id"] for a in journal.alerts_from(at(3))] == [
+        alerts[0].id,
+        alerts[2].id,
+        alerts[3].id,
+    ]
+    assert [a["id"] for a in journal.alerts_from(at(3), symbol="SPX", limit=2)] == [
+        alerts[0].id,
+        alerts[2].id,
+    ]
+
+
+def test_alert_log_refusing_writes_raises_and_stores_nothing(
+    implementation: Implementation, journal: Journal
+) -> None:
+    implementation.refuse_writes(journal, True)
+    with pytest.raises(JournalError):
+        journal.record_alerts([(alert_at(1), PLAN)], now_ns=NOW)
+    implementation.refuse_writes(journal, False)
+    assert journal.alert_count() == 0
+    assert journal.deliveries() == []
+    assert journal.record_alerts([(alert_at(1), PLAN)], now_ns=NOW) == [alert_at(1)]
+
+
+# -- Outbox -----------------------------------------------------------------------
+
+
+def test_outbox_due_rows_follow_sent_retry_and_dead(journal: Journal) -> None:
+    journal.record_alerts([(alert_at(1), PLAN)], now_ns=NOW)
+    (email,) = journal.due("email", now_ns=NOW, limit=10)
+    assert email.alert == alert_at(1).to_dict()
+    assert (email.subscriber, email.target, email.attempts) == ("reader", "reader@example.com", 0)
+    journal.mark_retry(email.id, "SMTP 451 later", next_ns=NOW + 5, now_ns=NOW)
+    assert journal.due("email", now_ns=NOW + 4, limit=10) == []
+    assert journal.next_due_ns("email") == NOW + 5
+    (again,) = journal.due("email", now_ns=NOW + 5, limit=10)
+    assert again.attempts == 1
+    journal.mark_sent(again.id, now_ns=NOW + 6)
+    assert journal.next_due_ns("email") is None
+    (webhook,) = journal.due("webhook", now_ns=NOW, limit=10)
+    journal.mark_dead(webhook.id, "HTTP 404", now_ns=NOW)
+    rows = {row.channel: row for row in journal.deliveries()}
+    assert (rows["email"].status, rows["email"].attempts) == ("sent", 2)
+    assert rows["email"].last_error == "SMTP 451 later"
+    assert (rows["webhook"].status, rows["webhook"].last_error) == ("dead", "HTTP 404")
+    assert journal.delivery_counts() == {("email", "sent"): 1, ("webhook", "dead"): 1}
+    assert journal.pending_count() == 0
+
+
+def test_outbox_a_cancelled_delivery_is_not_an_attempt_and_never_due(journal: Journal) -> None:
+    journal.record_alerts([(alert_at(1), PLAN)], now_ns=NOW)
+    (email,) = journal.due("email", now_ns=NOW, limit=10)
+    journal.mark_cancelled(email.id, "unsubscribed", now_ns=NOW)
+    assert journal.due("email", now_ns=NOW + 1, limit=10) == []
+    [row] = journal.deliveries(alert_id=alert_at(1).id)[:1]
+    assert (row.status, row.attempts, row.last_error) == ("cancelled", 0, "unsubscribed")
+    assert journal.pending_count() == 1  # the webhook's
+
+
+def test_outbox_gives_due_rows_oldest_first_up_to_the_limit(journal: Journal) -> None:
+    alerts = [alert_at(n) for n in range(5)]
+    for alert in alerts:
+        journal.record_alerts([(alert, PLAN[:1])], now_ns=NOW)
+    first = journal.due("email", now_ns=NOW, limit=3)
+    assert [row.alert_id for row in first] == [a.id for a in alerts[:3]]
+    journal.mark_retry(first[0].id, "later", next_ns=NOW + 1, now_ns=NOW)
+    assert [row.alert_id for row in journal.due("email", now_ns=NOW + 1, limit=10)] == [
+        a.id for a in alerts[1:]
+    ] + [alerts[0].id]
+    assert journal.due("webhook", now_ns=NOW, limit=10) == []
+
+
+def test_outbox_keeps_at_most_500_characters_of_an_error(journal: Journal) -> None:
+    journal.record_alerts([(alert_at(1), PLAN[:1])], now_ns=NOW)
+    (email,) = journal.due("email", now_ns=NOW, limit=1)
+    journal.mark_dead(email.id, "x" * 5000, now_ns=NOW)
+    assert journal.deliveries()[0].last_error == "x" * 500
+
+
+# -- SubscriberStore -----------------------------------------------------------------
+
+
+SUBSCRIBER = Subscriber(
+    id="web-1",
+    email="a@example.com",
+    push=("ntfy://ntfy.sh/x",),
+    webpush=(WebPushSubscription(endpoint="https://push.example/1", p256dh="k", auth="a"),),
+    webhook="https://hooks.example/1",
+    webhook_secret="s3cret",
+    symbols=("IWM",),
+    kinds=("break_below",),
+    confirmed=False,
+)
+
+
+def test_subscriber_store_keeps_every_field_and_removes_once(journal: Journal) -> None:
+    journal.put_subscriber(SUBSCRIBER, now_ns=NOW)
+    assert journal.subscribers() == [SUBSCRIBER]
+    assert journal.remove_subscriber("web-1")
+    assert not journal.remove_subscriber("web-1")
+    assert journal.subscribers() == []
+
+
+def test_subscriber_store_lists_pending_sign_ups_oldest_first_and_expires_them_by_age(
+    journal: Journal,
+) -> None:
+    journal.put_subscriber(Subscriber(id="old", email="a@example.com", confirmed=False), now_ns=1)
+    journal.put_subscriber(Subscriber(id="new", email="b@example.com", confirmed=False), now_ns=5)
+    journal.put_subscriber(Subscriber(id="ok", email="c@example.com"), now_ns=0)
+    assert [(s.id, created) for s, created in journal.pending_signups()] == [("old", 1), ("new", 5)]
+    # Confirming keeps the sign-up time: a confirmed subscriber never expires.
+    journal.put_subscriber(Subscriber(id="new", email="b@example.com"), now_ns=9)
+    assert journal.expire_pending(before_ns=0) == []
+    assert journal.expire_pending(before_ns=100) == ["old"]
+    assert sorted(s.id for s in journal.subscribers()) == ["new", "ok"]
+
+
+def test_subscriber_store_records_opt_outs_once(journal: Journal) -> None:
+    assert journal.opted_out() == set()
+    journal.opt_out("ops", now_ns=NOW)
+    journal.opt_out("ops", now_ns=NOW + 1)
+    journal.opt_out("desk", now_ns=NOW)
+    assert journal.opted_out() == {"ops", "desk"}
+
+
+# -- Secrets and Probe ------------------------------------------------------------------
+
+
+def test_secrets_are_32_bytes_made_once(journal: Journal) -> None:
+    secret = journal.secret()
+    assert len(secret) == 32
+    assert journal.secret() == secret
+
+
+def test_probe_passes_while_writes_are_taken_and_fails_while_they_are_not(
+    implementation: Implementation, journal: Journal
+) -> None:
+    journal.check_writable(now_ns=NOW)
+    implementation.refuse_writes(journal, True)
+    with pytest.raises(JournalError, match="cannot be written"):
+        journal.check_writable(now_ns=NOW)
+    implementation.refuse_writes(journal, False)
+    journal.check_writable(now_ns=NOW)
+
+
+# -- Durability ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "durable",
+    [i for i in IMPLEMENTATIONS if i.durable],
+    ids=lambda implementation: implementation.name,
+)
+def test_a_durable_journal_keeps_everything_across_reopening(
+    durable: Implementation, tmp_path: Path
+) -> None:
+    journal = durable.make(tmp_path)
+    journal.open()
+    journal.record_alerts([(alert_at(1), PLAN)], now_ns=NOW)
+    journal.put_subscriber(SUBSCRIBER, now_ns=NOW)
+    journal.opt_out("ops", now_ns=NOW)
+    secret = journal.secret()
+    journal.close()
+    again = durable.make(tmp_path)
+    again.open()
+    try:
+        assert [row.status for row in again.deliveries()] == ["pending", "pending"]
+        assert again.record_alerts([(alert_at(1), PLAN)], now_ns=NOW) == []
+        assert again.subscribers() == [SUBSCRIBER]
+        assert again.opted_out() == {"ops"}
+        assert again.secret() == secret
+    finally:
+        again.close()
