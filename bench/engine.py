@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from service.models import LevelRule, Tick
-from service.pipeline import BATCH_SIZE
+from service.processing.engine_task import BATCH_SIZE
 from service.rules import RuleEngine
 from service.rules.settings import EngineConfig
 

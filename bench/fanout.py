@@ -207,7 +207,7 @@ async def run_server(mode: str, clients: int, alerts: list[AlertEvent]) -> dict[
                 max_connections_per_client=0,
             ),
             history=Stub(),
-            snapshot=Stub(),
+            view=Stub(),
         )
         server_task = asyncio.create_task(hub.run())
         await hub.listening.wait()

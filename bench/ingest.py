@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from service.config import load_config  # noqa: E402
 from service.models import AlertEvent, Tick  # noqa: E402
-from service.pipeline import TickProcessor, run_engine  # noqa: E402
+from service.processing.engine_task import TickProcessor, run_engine  # noqa: E402
 from service.streams.mqtt import MqttSource  # noqa: E402
 from service.streams.queue import TickQueue  # noqa: E402
 from service.streams.rejections import Rejections  # noqa: E402

@@ -25,7 +25,9 @@ from service.config import Config, load_config
 from service.errors import ConfigError, SourceError, StrykrError
 from service.log import configure_logging
 from service.models import AlertEvent, Article, Tick
-from service.pipeline import TickProcessor
+from service.processing.batch import Stages
+from service.processing.engine_task import TickProcessor
+from service.processing.stages import AlertCounts, attach_articles, each_alert
 from service.streams.rejections import Rejections
 from service.streams.replay import TickFile, read_tick_file
 
@@ -144,7 +146,17 @@ def _replay(args: argparse.Namespace) -> int:
         out.write(json.dumps(alert.to_dict()) + "\n")
 
     tracker = _replay_tracker(config, args.articles)
-    processor = TickProcessor.for_config(config, rejections, [print_alert], tracker=tracker)
+    counts = AlertCounts()
+    stages = Stages(
+        [
+            *([] if tracker is None else [("attach_articles", attach_articles(tracker))]),
+            ("count", counts),
+            ("print", each_alert(print_alert)),
+        ]
+    )
+    processor = TickProcessor.for_settings(
+        config.engine, config.rules, rejections, stages=stages, tracker=tracker
+    )
     show = args.progress
     if show is None:
         show = sys.stderr.isatty() and tick_file.rows >= PROGRESS_MIN_ROWS
@@ -159,7 +171,7 @@ def _replay(args: argparse.Namespace) -> int:
         processor.process(batch, source=source)
         advance(tick_file.rows)
     out.flush()
-    _summarise(sys.stderr, tick_file, processor, rejections)
+    _summarise(sys.stderr, tick_file, processor.ticks, counts.total, rejections)
     return 0
 
 
@@ -182,11 +194,11 @@ def _progress(show: bool, tick_file: TickFile) -> Iterator[Callable[[int], None]
 
 
 def _summarise(
-    err: TextIO, tick_file: TickFile, processor: TickProcessor, rejections: Rejections
+    err: TextIO, tick_file: TickFile, ticks: int, alerts: int, rejections: Rejections
 ) -> None:
     print(
-        f"replay: {tick_file.rows:,} rows, {processor.ticks:,} ticks evaluated, "
-        f"{rejections.total:,} rejected, {processor.alerts:,} alerts",
+        f"replay: {tick_file.rows:,} rows, {ticks:,} ticks evaluated, "
+        f"{rejections.total:,} rejected, {alerts:,} alerts",
         file=err,
     )
     if rejections.total:

@@ -18,6 +18,7 @@ logs, tests) never parse message text::
     │   ├── ApiError         (service.api.responses) an HTTP request refused, with its status
     │   └── ClientMessageError   (service.hub.protocol) a dashboard's websocket message
     ├── ListenError          a server of the service cannot listen (port taken; exit 1)
+    ├── TaskFailedError      a task the service cannot run without failed; it stopped (exit 1)
     └── DeliveryError        one attempt to send one alert on one channel failed
         ├── RetryableDeliveryError   worth another attempt later (SMTP 4xx, HTTP 5xx, no link)
         └── PermanentDeliveryError   will never succeed (SMTP 5xx, HTTP 4xx, bad address)
@@ -129,6 +130,18 @@ class ListenError(StrykrError):
 
     The message says what to set.
     """
+
+
+class TaskFailedError(StrykrError):
+    """A task the service cannot run without (the engine) failed: the service stopped.
+
+    ``task`` names it; the log has its traceback.
+    """
+
+    def __init__(self, task: str, detail: str) -> None:
+        self.task = task
+        self.detail = detail
+        super().__init__(f"the {task} task failed ({detail}); the service stopped")
 
 
 class DeliveryError(StrykrError):

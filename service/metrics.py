@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from service.models import AlertEvent, Tick
+from service.models import AlertEvent
 
 # Tick received → alert journaled and handed to the channels. The engine's share is
 # microseconds; the rest is queueing and the journal's fsync.
@@ -41,9 +41,14 @@ class MetricsState:
 
 
 class ServiceMetrics:
-    """The service's registry: a collector over its counters, and the latency histogram."""
+    """The service's registry: the latency histogram, and a collector over its counters.
 
-    def __init__(self, state: Callable[[], MetricsState]) -> None:
+    Made first (the stages time alerts into it), then given what to read at
+    each scrape with :meth:`watch`.
+    """
+
+    def __init__(self, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
         self.registry = CollectorRegistry(auto_describe=True)
         self.tick_to_alert = Histogram(
             "strykr_tick_to_alert_seconds",
@@ -52,11 +57,14 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+
+    def watch(self, state: Callable[[], MetricsState]) -> None:
+        """Export what ``state()`` says, read at each scrape."""
         self.registry.register(_StateCollector(state))
 
     def observe_alerts(self, alerts: Sequence[AlertEvent], received_monotonic: float) -> None:
         """Record the latency of market alerts fired by ticks received at ``received_monotonic``."""
-        elapsed = time.monotonic() - received_monotonic
+        elapsed = self._monotonic() - received_monotonic
         for alert in alerts:
             if alert.kind != "stale_feed":
                 self.tick_to_alert.observe(elapsed)
@@ -66,7 +74,10 @@ class ServiceMetrics:
 
 
 class _StateCollector(Collector):
-    def __init__(self, state: Callable[[], MetricsState]) -> None:
+    def __init__(
+        self, state: Callable[[], MetricsState], *, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._monotonic = monotonic
         self._state = state
 
     def describe(self) -> Iterator[Metric]:
@@ -150,15 +161,3 @@ def _gauge(
     for key, value in sorted(values.items()):
         family.add_metric([key], value)
     return family
-
-
-def tick_batch_listener(
-    metrics: ServiceMetrics, batch_enqueued: Callable[[], float]
-) -> Callable[[Sequence[Tick], Sequence[AlertEvent]], None]:
-    """A batch listener that times the alerts a batch fired (runs after delivery's)."""
-
-    def listener(ticks: Sequence[Tick], alerts: Sequence[AlertEvent]) -> None:
-        if alerts and ticks:
-            metrics.observe_alerts(alerts, batch_enqueued())
-
-    return listener

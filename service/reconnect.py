@@ -10,7 +10,7 @@ are debug lines, so a broker down for an hour costs one warning, not thousands.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol
 
 import structlog
 
@@ -48,8 +48,8 @@ class Link:
         self.failures = 0  # since the last connection
 
     @property
-    def state(self) -> str:
-        """What /readyz and the metrics report of the source."""
+    def state(self) -> Literal["connected", "disconnected"]:
+        """What /readyz and the metrics report of the link."""
         return "connected" if self.connected else "disconnected"
 
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.models import AlertEvent, Direction, LevelRule, Tick, alert_id
+from service.models import AlertEvent, Article, Direction, Level, LevelRule, Side, Tick, alert_id
 from service.timestamps import NS_PER_SECOND, parse_timestamp
 
 # 2026-02-02 14:30:00 UTC, the open of the sample day.
@@ -44,3 +44,15 @@ def level_rule(
     **settings: Any,
 ) -> LevelRule:
     return LevelRule(id=rule_id, symbol=symbol, level=level, direction=direction, **settings)
+
+
+def article(
+    source: str, published_s: float | None, *levels: tuple[str, float, Side], title: str = ""
+) -> Article:
+    """An article from ``source`` published ``published_s`` after T0, naming ``levels``."""
+    return Article(
+        source=source,
+        title=title or source,
+        published_ns=None if published_s is None else at(published_s),
+        levels=tuple(Level(symbol=s, price=p, side=side) for s, p, side in levels),
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from service.models import Rule, Tick
-from service.pipeline import TickProcessor
+from service.processing.engine_task import TickProcessor
 from service.rules import RuleEngine
 from service.streams.rejections import Rejections
 from service.streams.simulator import RandomWalk

@@ -7,8 +7,8 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from service.app import App
 from service.models import Tick
+from service.running import Service
 from service.streams.queue import TickQueue
 
 
@@ -24,7 +24,7 @@ async def eventually(
 
 
 @contextlib.asynccontextmanager
-async def running(app: App, *, stop_within: float = 5.0) -> AsyncIterator[App]:
+async def running(app: Service, *, stop_within: float = 5.0) -> AsyncIterator[Service]:
     """Run ``app`` for the ``async with`` block, then stop it, failing if that takes too long."""
     stop = asyncio.Event()
     task = asyncio.create_task(app.run(stop))

@@ -14,7 +14,7 @@ class OpsApi:
         self.context = context
 
     async def metrics(self, _request: web.Request) -> web.Response:
-        response = web.Response(body=self.context.metrics.render())
+        response = web.Response(body=self.context.metrics())
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
 

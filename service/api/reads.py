@@ -21,13 +21,13 @@ _ALERT_ID = re.compile(r"^[0-9a-f]{20}$")
 class ReadApi:
     def __init__(self, context: ApiContext) -> None:
         self.context = context
-        key = context.config.push.vapid_private_key
+        key = context.push.vapid_private_key
         # Derived once: the browser's applicationServerKey for Web Push.
         self._webpush_key = None if key is None else vapid_public_key(key)
 
     async def levels(self, request: web.Request) -> web.Response:
         symbol = _symbol(request)
-        levels = self.context.processor.levels(None if symbol is None else frozenset({symbol}))
+        levels = self.context.view.levels(None if symbol is None else frozenset({symbol}))
         return json_response({"levels": levels})
 
     async def alerts(self, request: web.Request) -> web.Response:
@@ -35,7 +35,7 @@ class ReadApi:
 
         Without ``since``: the latest ``limit``.
         """
-        journal = self.context.journal
+        journal = self.context.alerts
         symbol = _symbol(request)
         limit = _limit(request)
         since = request.query.get("since")
@@ -60,7 +60,7 @@ class ReadApi:
 
     async def latest_article(self, request: web.Request) -> web.Response:
         symbol = _symbol(request)
-        articles = self.context.processor.articles(None if symbol is None else frozenset({symbol}))
+        articles = self.context.view.articles(None if symbol is None else frozenset({symbol}))
         if symbol is None:
             return json_response({"articles": articles})
         if symbol not in articles:
@@ -72,9 +72,9 @@ class ReadApi:
         context = self.context
         return json_response(
             {
-                "symbols": sorted(context.known_symbols()),
+                "symbols": sorted(context.view.known_symbols()),
                 "hub_port": context.hub_port(),
-                "email": context.email is not None,
+                "email": context.confirmations is not None,
                 "webpush_key": self._webpush_key,
             }
         )

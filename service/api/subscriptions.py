@@ -25,9 +25,7 @@ from service.api.responses import ApiError, json_response, read_json
 from service.api.subscribe_request import SubscriptionRequest, parse_subscription
 from service.delivery.apprise_urls import push_url_problem
 from service.delivery.destinations import redact_url, resolved_problem, url_problem
-from service.delivery.email import compose_confirmation_email
-from service.delivery.mail_address import parse_email_address
-from service.delivery.tokens import CONFIRM, UNSUBSCRIBE, sign_token, verify_token
+from service.delivery.tokens import CONFIRM, UNSUBSCRIBE
 from service.errors import DeliveryError, RequestError
 from service.journal.records import Subscriber
 from service.timestamps import NS_PER_SECOND
@@ -47,7 +45,7 @@ class SubscriptionsApi:
         context = self.context
         body = await read_json(request, timeout_s=context.http.body_timeout_seconds)
         try:
-            wanted = parse_subscription(body, known_symbols=context.known_symbols())
+            wanted = parse_subscription(body, known_symbols=context.view.known_symbols())
         except RequestError as error:
             raise ApiError(400, str(error)) from None
         if wanted.push and not self.is_admin(request):
@@ -59,9 +57,9 @@ class SubscriptionsApi:
             problem = push_url_problem(url)
             if problem is not None:
                 raise ApiError(400, f"push[{index}]: {problem}")
-        if wanted.email is not None and context.email is None:
+        if wanted.email is not None and context.confirmations is None:
             raise ApiError(422, "email: this service does not send email; use browser push")
-        if wanted.webpush is not None and context.config.push.vapid_private_key is None:
+        if wanted.webpush is not None and context.push.vapid_private_key is None:
             raise ApiError(
                 422, "webpush: this service has no Web Push key ([push] vapid_private_key)"
             )
@@ -78,10 +76,10 @@ class SubscriptionsApi:
             kinds=wanted.kinds,
             confirmed=wanted.email is None,
         )
-        context.journal.put_subscriber(subscriber, now_ns=context.clock_ns())
+        context.subscribers.put_subscriber(subscriber, now_ns=context.clock_ns())
         if subscriber.email is not None:
             await self._send_confirmation(subscriber)
-        context.delivery.reload_subscribers()
+        context.audience.reload()
         log.info(
             "subscriber_added",
             subscriber=subscriber.id,
@@ -90,7 +88,7 @@ class SubscriptionsApi:
             confirmed=subscriber.confirmed,
         )
         body = self._describe(subscriber)
-        body["unsubscribe_url"] = self._unsubscribe_url(subscriber.id)
+        body["unsubscribe_url"], _ = context.links.unsubscribe(subscriber.id)
         return json_response(body, status=201 if subscriber.confirmed else 202)
 
     async def confirm(self, request: web.Request) -> web.Response:
@@ -108,11 +106,11 @@ class SubscriptionsApi:
         if not subscriber.confirmed:
             confirmed = dataclasses.replace(subscriber, confirmed=True)
             # The newest confirmed request for an address replaces the older ones.
-            for other in context.journal.subscribers():
+            for other in context.subscribers.subscribers():
                 if other.id != subscriber.id and other.email == subscriber.email:
-                    context.journal.remove_subscriber(other.id)
-            context.journal.put_subscriber(confirmed, now_ns=context.clock_ns())
-            context.delivery.reload_subscribers()
+                    context.subscribers.remove_subscriber(other.id)
+            context.subscribers.put_subscriber(confirmed, now_ns=context.clock_ns())
+            context.audience.reload()
             log.info("subscriber_confirmed", subscriber=subscriber.id)
         watched = ", ".join(subscriber.symbols).replace("*", "every symbol")
         return _reply(
@@ -137,12 +135,12 @@ class SubscriptionsApi:
     async def unsubscribe(self, request: web.Request) -> web.Response:
         context = self.context
         subscriber_id = self._token_subject(request, UNSUBSCRIBE)
-        if subscriber_id in self._static_ids():
-            context.journal.opt_out(subscriber_id, now_ns=context.clock_ns())
+        if subscriber_id in context.audience.static_ids:
+            context.subscribers.opt_out(subscriber_id, now_ns=context.clock_ns())
             removed = True
         else:
-            removed = context.journal.remove_subscriber(subscriber_id)
-        context.delivery.reload_subscribers()
+            removed = context.subscribers.remove_subscriber(subscriber_id)
+        context.audience.reload()
         if removed:
             log.info("subscriber_unsubscribed", subscriber=subscriber_id)
         # Opening the link twice is not an error: the result is the same.
@@ -158,24 +156,24 @@ class SubscriptionsApi:
     async def list_all(self, request: web.Request) -> web.Response:
         """Every subscriber the pipeline knows: alerts.toml's and the API's, pending ones too."""
         self.require_admin(request)
-        static_ids = self._static_ids()
+        static_ids = self.context.audience.static_ids
         subscribers = [
             {
                 **self._describe(subscriber),
                 "origin": "config" if subscriber.id in static_ids else "api",
             }
-            for subscriber in self.context.delivery.subscribers.values()
+            for subscriber in self.context.audience.subscribers.values()
         ]
         return json_response({"subscribers": subscribers})
 
     async def delete_one(self, request: web.Request) -> web.Response:
         self.require_admin(request)
         subscriber_id = request.match_info["id"]
-        if subscriber_id in self._static_ids():
+        if subscriber_id in self.context.audience.static_ids:
             raise ApiError(409, f"{subscriber_id} is defined in alerts.toml; remove it there")
-        if not self.context.journal.remove_subscriber(subscriber_id):
+        if not self.context.subscribers.remove_subscriber(subscriber_id):
             raise ApiError(404, "no subscriber with this id")
-        self.context.delivery.reload_subscribers()
+        self.context.audience.reload()
         log.info("subscriber_deleted", subscriber=subscriber_id)
         return web.Response(status=204)
 
@@ -202,9 +200,9 @@ class SubscriptionsApi:
         """Forget the email sign-ups not confirmed within ``pending_signup_hours``."""
         context = self.context
         ttl_ns = round(context.http.pending_signup_hours * 3600 * NS_PER_SECOND)
-        expired = context.journal.expire_pending(before_ns=context.clock_ns() - ttl_ns)
+        expired = context.subscribers.expire_pending(before_ns=context.clock_ns() - ttl_ns)
         if expired:
-            context.delivery.reload_subscribers()
+            context.audience.reload()
             log.info("signups_expired", count=len(expired))
         return len(expired)
 
@@ -213,7 +211,7 @@ class SubscriptionsApi:
         context = self.context
         self.expire_pending()
         waiting = sorted(
-            created for subscriber, created in context.journal.pending_signups()
+            created for subscriber, created in context.subscribers.pending_signups()
             if subscriber.email == email
         )  # fmt: skip
         allowed = context.http.max_pending_per_address
@@ -230,23 +228,17 @@ class SubscriptionsApi:
 
     # -- helpers ----------------------------------------------------------------
 
-    def _static_ids(self) -> set[str]:
-        """The subscribers of alerts.toml: never removed through the API, only opted out."""
-        return {subscriber.id for subscriber in self.context.config.subscribers}
-
     def _symbols(self, wanted: SubscriptionRequest) -> tuple[str, ...]:
         if wanted.article is None:
             return wanted.symbols
-        tracker = self.context.processor.tracker
-        articles = [] if tracker is None else tracker.store.articles()
-        for article in articles:
-            if wanted.article in (article.url, article.source) and article.symbols:
-                return tuple(article.symbols)
-        raise ApiError(404, "article: no article with this URL names levels to watch")
+        symbols = self.context.view.article_symbols(wanted.article)
+        if not symbols:
+            raise ApiError(404, "article: no article with this URL names levels to watch")
+        return symbols
 
     async def _check_endpoint(self, url: str) -> None:
         """Refuse a push endpoint the server must not connect to (see ``destinations``)."""
-        push = self.context.config.push
+        push = self.context.push
         if push.allow_private_endpoints:
             return
         problem = url_problem(url, allowed_hosts=push.endpoint_hosts)
@@ -265,21 +257,15 @@ class SubscriptionsApi:
 
     async def _send_confirmation(self, subscriber: Subscriber) -> None:
         context = self.context
-        assert context.email is not None
-        assert subscriber.email is not None
-        token = sign_token(context.journal.secret(), CONFIRM, subscriber.id)
-        recipient = parse_email_address(subscriber.email)  # checked with the request
-        message = compose_confirmation_email(
-            recipient=recipient,
-            sender=context.email.config.sender,
-            confirm_url=f"{context.public_url}/api/v1/confirm?token={token}",
-            symbols=subscriber.symbols,
-            service_url=context.public_url,
-        )
+        assert context.confirmations is not None
         try:
-            await context.email.send_message(message, recipient)
+            await context.confirmations.send_confirmation(
+                subscriber,
+                confirm_url=context.links.confirm(subscriber.id),
+                service_url=context.public_url,
+            )
         except DeliveryError as error:
-            context.journal.remove_subscriber(subscriber.id)
+            context.subscribers.remove_subscriber(subscriber.id)
             log.warning("confirmation_mail_failed", subscriber=subscriber.id, error=error.detail)
             status = 503 if error.retryable else 400
             hint = "try again later" if error.retryable else "check the address"
@@ -293,7 +279,7 @@ class SubscriptionsApi:
         token = request.query.get("token", "")
         subject = None
         if 0 < len(token) <= 256:
-            subject = verify_token(self.context.journal.secret(), purpose, token)
+            subject = self.context.links.subject(purpose, token)
         if subject is None or len(subject) > MAX_ID_CHARS:
             raise ApiError(
                 400, f"token: not a valid {purpose} link; use the link of the mail as is"
@@ -301,14 +287,10 @@ class SubscriptionsApi:
         return subject
 
     def _stored(self, subscriber_id: str) -> Subscriber | None:
-        for subscriber in self.context.journal.subscribers():
+        for subscriber in self.context.subscribers.subscribers():
             if subscriber.id == subscriber_id:
                 return subscriber
         return None
-
-    def _unsubscribe_url(self, subscriber_id: str) -> str:
-        token = sign_token(self.context.journal.secret(), UNSUBSCRIBE, subscriber_id)
-        return f"{self.context.public_url}/api/v1/unsubscribe?token={token}"
 
     @staticmethod
     def _describe(subscriber: Subscriber) -> dict[str, object]:

@@ -30,6 +30,7 @@ from service.articles.instruments import Instruments
 from service.articles.levels import describe
 from service.articles.parse import MAX_ARTICLE_BYTES, parse_article
 from service.backoff import retry_delay
+from service.clock import SYSTEM_CLOCK, Clock
 from service.errors import ArticleError
 from service.models import Article
 
@@ -143,8 +144,10 @@ class ArticleDirectory:
         *,
         poll_seconds: float = 1.0,
         max_bytes: int = MAX_ARTICLE_BYTES,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.path = path
+        self._clock = clock
         self.intake = intake
         self.instruments = instruments
         self.poll_seconds = poll_seconds
@@ -160,7 +163,7 @@ class ArticleDirectory:
     async def run(self) -> None:
         """Poll until cancelled; reading and parsing happen off the event loop."""
         while True:
-            await asyncio.sleep(self.poll_seconds)
+            await self._clock.sleep(self.poll_seconds)
             try:
                 changes = await asyncio.to_thread(self._changes, settle=True)
             except OSError as error:
@@ -171,7 +174,7 @@ class ArticleDirectory:
             self._apply(changes)
 
     def _changes(self, *, settle: bool) -> tuple[list[Article], list[str]]:
-        now = time.time_ns()
+        now = self._clock.now_ns()
         seen: dict[Path, tuple[int, int]] = dict(_scan(self.path))
         read: list[Article] = []
         for path, signature in seen.items():

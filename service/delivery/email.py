@@ -251,6 +251,25 @@ class EmailSender:
         )
         await self.send_message(message, recipient)
 
+    async def send_confirmation(
+        self, subscriber: Subscriber, *, confirm_url: str, service_url: str
+    ) -> None:
+        """Send ``subscriber`` the double opt-in mail with ``confirm_url`` in it."""
+        if subscriber.email is None:
+            raise PermanentDeliveryError("no email address to confirm")
+        try:
+            recipient = parse_email_address(subscriber.email)
+        except ValueError as error:
+            raise PermanentDeliveryError(f"refused to send: {error}") from None
+        message = compose_confirmation_email(
+            recipient=recipient,
+            sender=self.config.sender,
+            confirm_url=confirm_url,
+            symbols=subscriber.symbols,
+            service_url=service_url,
+        )
+        await self.send_message(message, recipient)
+
     async def send_message(self, message: EmailMessage, recipient: EmailAddress) -> None:
         """Send ``message`` to ``recipient`` alone (checked by :func:`envelope` first).
 

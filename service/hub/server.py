@@ -30,6 +30,7 @@ import hmac
 import json
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
@@ -45,6 +46,8 @@ from service.connection_limit import ConnectionLimit, peer_address
 from service.errors import ListenError, RequestError, UnknownAlertError
 from service.hub.settings import WebsocketHubConfig
 from service.models import AlertEvent, AlertPayload, ArticlePayload, Tick
+from service.processing.batch import Batch
+from service.processing.live_view import WatchedLevel
 from service.symbols import normalize_symbol
 from service.text import first_line, quote
 
@@ -59,10 +62,10 @@ MAX_UNREAD_REPLIES = 64
 CLOSE_TIMEOUT_S = 2.0
 
 
-class HubSnapshot(Protocol):
+class HubReadModel(Protocol):
     """What a new subscriber is told first: the levels watched and the latest articles."""
 
-    def levels(self, symbols: frozenset[str] | None) -> list[dict[str, object]]: ...
+    def levels(self, symbols: frozenset[str] | None) -> list[WatchedLevel]: ...
 
     def articles(self, symbols: frozenset[str] | None) -> Mapping[str, ArticlePayload]: ...
 
@@ -75,6 +78,21 @@ class AlertHistory(Protocol):
 
 class ClientMessageError(RequestError):
     """A client sent something the protocol does not allow; the message says what."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HubStats:
+    """The hub's counters at one moment."""
+
+    clients: int
+    queued_alerts: int  # alerts waiting for slow clients
+    alerts_published: int
+    slow_disconnects: int  # closed with 1013
+    ticks_dropped: int  # not sent to a client whose socket was full
+    bad_messages: int
+    refused: int  # without a valid token
+    idle_disconnects: int  # closed with 1008 for not subscribing
+    over_connection_limit: int  # answered 429
 
 
 class HubClient:
@@ -169,11 +187,11 @@ class WebsocketHub:
     """Serves dashboards: a snapshot on subscribe, missed alerts, then live alerts and ticks."""
 
     def __init__(
-        self, config: WebsocketHubConfig, *, history: AlertHistory, snapshot: HubSnapshot
+        self, config: WebsocketHubConfig, *, history: AlertHistory, view: HubReadModel
     ) -> None:
         self.config = config
         self.history = history
-        self.snapshot = snapshot
+        self.view = view
         self.port: int | None = None  # once listening (config.port 0 picks a free one)
         self.listening = asyncio.Event()
         self._server: Server | None = None
@@ -190,6 +208,14 @@ class WebsocketHub:
         self.connections = ConnectionLimit(config.max_connections_per_client)
 
     # The engine's side: synchronous, called from the engine task.
+
+    def publish(self, batch: Batch) -> Batch:
+        """The hub's stage: the batch's ticks for the next flush, its (journaled) alerts now."""
+        if batch.ticks:
+            self.observe_ticks(batch.ticks)
+        for alert in batch.alerts:
+            self.publish_alert(alert)
+        return batch
 
     def observe_ticks(self, ticks: Sequence[Tick]) -> None:
         latest = self._latest
@@ -383,8 +409,8 @@ class WebsocketHub:
                 {
                     "type": "subscribed",
                     "symbols": ["*"] if listed is None else listed,
-                    "levels": self.snapshot.levels(symbols),
-                    "articles": self.snapshot.articles(symbols),
+                    "levels": self.view.levels(symbols),
+                    "articles": self.view.articles(symbols),
                 }
             )
         )
@@ -458,18 +484,18 @@ class WebsocketHub:
                 )
                 broadcast(now, frame, text=True)
 
-    def stats(self) -> dict[str, object]:
-        return {
-            "clients": len(self._clients),
-            "queued_alerts": sum(len(client.pending) for client in self._clients),
-            "alerts_published": self.alerts_published,
-            "slow_disconnects": self.slow_disconnects,
-            "ticks_dropped": self.ticks_dropped,
-            "bad_messages": self.bad_messages,
-            "refused": self.refused,
-            "idle_disconnects": self.idle_disconnects,
-            "over_connection_limit": self.connections.refused,
-        }
+    def snapshot(self) -> HubStats:
+        return HubStats(
+            clients=len(self._clients),
+            queued_alerts=sum(len(client.pending) for client in self._clients),
+            alerts_published=self.alerts_published,
+            slow_disconnects=self.slow_disconnects,
+            ticks_dropped=self.ticks_dropped,
+            bad_messages=self.bad_messages,
+            refused=self.refused,
+            idle_disconnects=self.idle_disconnects,
+            over_connection_limit=self.connections.refused,
+        )
 
 
 _REFUSAL = (

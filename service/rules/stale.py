@@ -51,6 +51,9 @@ class StaleFeedWatch:
         """Every symbol watched: those of the rules and those that ticked."""
         return list(self._last)
 
+    def __len__(self) -> int:
+        return len(self._last)
+
     def check(self, now_ns: int) -> list[AlertEvent]:
         """One ``stale_feed`` alert per symbol that went quiet since the last check."""
         alerts: list[AlertEvent] = []

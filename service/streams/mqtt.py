@@ -48,9 +48,10 @@ from service.models import Tick
 from service.mqtt_common import CONNECT_TIMEOUT_S, NO_DELAY, tls_context
 from service.reconnect import Link
 from service.streams.decode import check_not_ahead, decode_json, parse_tick
-from service.streams.queue import TickQueue
+from service.streams.queue import TickSink
 from service.streams.rejections import Rejections
 from service.streams.settings import MqttSourceConfig
+from service.streams.source import SourceSnapshot, SourceState
 from service.streams.takeover import TakeoverWatch
 from service.timestamps import seconds_to_ns
 
@@ -106,8 +107,20 @@ class MqttSource:
     def connected(self) -> bool:
         return self.link.connected
 
+    def snapshot(self) -> SourceSnapshot:
+        return SourceSnapshot(
+            name=self.name,
+            state=self.state,
+            problem=self.problem(),
+            accepted=self.accepted,
+            received=self.received,
+            connections=self.connections,
+            duplicates=self.duplicates,
+            paused=self.paused,
+        )
+
     @property
-    def state(self) -> str:
+    def state(self) -> SourceState:
         """``client_id_conflict``, ``silent`` (connected, but nothing heard), or the link's."""
         if self.conflict:
             return "client_id_conflict"
@@ -155,7 +168,7 @@ class MqttSource:
         """How many times reading stopped because the backlog reached :data:`BACKLOG_HIGH`."""
         return 0 if self._client is None else self._client.pauses
 
-    async def run(self, queue: TickQueue) -> None:
+    async def run(self, queue: TickSink) -> None:
         """Consume ticks into ``queue`` until cancelled, reconnecting whenever the link drops.
 
         Connections taken over by another client with the same id (see
@@ -204,7 +217,7 @@ class MqttSource:
             self.conflict = False
             log.info("mqtt_client_id_conflict_over", source=self.name)
 
-    async def _session(self, client: _FlowControlledClient, queue: TickQueue) -> None:
+    async def _session(self, client: _FlowControlledClient, queue: TickSink) -> None:
         """One connection: read from the moment it is up, subscribe meanwhile.
 
         On a resumed session the broker re-sends every unacknowledged message
@@ -261,7 +274,7 @@ class MqttSource:
                 hint="the broker refused these topic filters; check its ACL for this user",
             )
 
-    async def _consume(self, client: _FlowControlledClient, queue: TickQueue) -> None:
+    async def _consume(self, client: _FlowControlledClient, queue: TickSink) -> None:
         max_bytes = self.config.max_payload_bytes
         max_ahead_ns = seconds_to_ns(self.config.max_future_seconds)
         acknowledge = _paho(client).ack if self.config.qos == 1 else None

@@ -10,11 +10,11 @@ tick waited between a source putting it and the engine taking it.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from service.clock import SYSTEM_CLOCK, Clock
 from service.models import Tick
 
 
@@ -36,10 +36,11 @@ class TickBatch:
 class TickQueue:
     """A bounded FIFO of ticks that records waits (backpressure) and lag."""
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, *, clock: Clock = SYSTEM_CLOCK) -> None:
         if maxsize < 1:
             raise ValueError(f"a tick queue needs room for at least one tick, got {maxsize}")
         self.maxsize = maxsize
+        self._monotonic = clock.monotonic
         self._queue: asyncio.Queue[tuple[float, str, Tick]] = asyncio.Queue(maxsize)
         self.put_count = 0
         self.full_waits = 0  # puts that found the queue full and had to wait
@@ -49,7 +50,7 @@ class TickQueue:
 
     async def put(self, tick: Tick, source: str = "") -> None:
         """Enqueue ``tick`` from ``source`` (its name), waiting while the queue is full."""
-        item = (time.monotonic(), source, tick)
+        item = (self._monotonic(), source, tick)
         if self._queue.full():
             self.full_waits += 1
         await self._queue.put(item)
@@ -65,7 +66,7 @@ class TickQueue:
             ticks.append(tick)
             sources.append(source)
         self.batch_enqueued = enqueued
-        self.lag_s = time.monotonic() - enqueued
+        self.lag_s = self._monotonic() - enqueued
         self.max_lag_s = max(self.max_lag_s, self.lag_s)
         return TickBatch(ticks, sources, enqueued)
 

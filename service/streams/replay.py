@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.resources
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +23,14 @@ import structlog
 from service.errors import SourceError, TickError
 from service.models import Tick
 from service.streams.decode import make_tick
-from service.streams.queue import TickQueue, TickSink
+from service.streams.queue import TickSink
 from service.streams.rejections import Rejections
+from service.streams.settings import describe_speed
+from service.streams.source import SourceSnapshot, SourceState
 from service.text import first_line
 from service.timestamps import NS_PER_SECOND
 
+SAMPLE_DAY = "sample_day.parquet"
 REQUIRED_COLUMNS = ("ts", "symbol", "price")
 OPTIONAL_COLUMNS = ("volume", "bid", "ask")
 _SLICE_ROWS = 20_000
@@ -43,7 +47,7 @@ log = structlog.get_logger("service.streams.replay")
 @contextlib.contextmanager
 def sample_day_path() -> Iterator[Path]:
     """The bundled sample day: IWM, SPX and RUT on 2026-02-02, breaking the seed's levels."""
-    resource = importlib.resources.files("service") / "data" / "sample_day.parquet"
+    resource = importlib.resources.files("service") / "data" / SAMPLE_DAY
     with importlib.resources.as_file(resource) as path:
         yield path
 
@@ -165,22 +169,45 @@ async def replay_into(
 
 
 class ReplaySource:
-    """A ``[[sources]] kind = "replay"``: streams a tick file into the pipeline once."""
+    """A ``[[sources]] kind = "replay"``: streams a tick file into the pipeline once.
 
-    def __init__(self, name: str, path: Path, *, speed: float, rejections: Rejections) -> None:
+    The file is read when the source runs, never when it is made; ``locate``
+    turns ``path`` into the file to read (the bundled sample day is a package
+    resource, extracted for as long as it is read).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        path: Path,
+        *,
+        speed: float,
+        rejections: Rejections,
+        locate: Callable[[Path], AbstractContextManager[Path]] = contextlib.nullcontext,
+    ) -> None:
         self.name = name
         self.path = path
         self.speed = speed
         self._rejections = rejections
-        pace = "as fast as possible" if speed == 0 else f"at {speed:g}x real time"
-        self.description = f"replay of {path.name} {pace}"
+        self._locate = locate
+        self.description = f"replay of {path.name} {describe_speed(speed)}"
         self.accepted = 0
-        self.state = "starting"  # then "replaying", then "finished"
-        self._queue: TickQueue | None = None
+        self.state: SourceState = "starting"  # then "replaying", then "finished"
+        self._queue: TickSink | None = None
 
-    def problem(self) -> str | None:
-        """Nothing beyond its state keeps this source from being ready."""
-        return None
+    @classmethod
+    def sample_day(cls, name: str, *, speed: float, rejections: Rejections) -> ReplaySource:
+        """The bundled sample day (what ``run`` replays when no source is configured)."""
+        return cls(
+            name,
+            Path(SAMPLE_DAY),
+            speed=speed,
+            rejections=rejections,
+            locate=lambda _path: sample_day_path(),
+        )
+
+    def snapshot(self) -> SourceSnapshot:
+        return SourceSnapshot(name=self.name, state=self.state, accepted=self.accepted)
 
     async def put(self, tick: Tick, source: str = "") -> None:
         """Put one tick into the pipeline's queue, counting it."""
@@ -188,12 +215,13 @@ class ReplaySource:
         await self._queue.put(tick, source or self.name)
         self.accepted += 1
 
-    async def run(self, queue: TickQueue) -> None:
-        tick_file = await asyncio.to_thread(read_tick_file, self.path)
+    async def run(self, queue: TickSink) -> None:
+        with self._locate(self.path) as path:
+            tick_file = await asyncio.to_thread(read_tick_file, path)
         log.info(
             "replay_started",
             source=self.name,
-            path=str(self.path),
+            path=str(tick_file.path),
             rows=tick_file.rows,
             speed=self.speed,
         )

@@ -17,8 +17,9 @@ from collections.abc import Sequence
 import structlog
 
 from service.models import Tick
-from service.streams.queue import TickQueue
+from service.streams.queue import TickSink
 from service.streams.settings import SimulatorSourceConfig
+from service.streams.source import SourceSnapshot
 
 # The pull back towards the reference price per step (a fraction of the gap).
 MEAN_REVERSION = 0.001
@@ -73,13 +74,11 @@ class SimulatorSource:
         self.description = config.describe()
         self.walk = RandomWalk(config.prices, volatility=config.volatility, seed=config.seed)
         self.accepted = 0
-        self.state = "running"
 
-    def problem(self) -> str | None:
-        """Nothing beyond its state keeps this source from being ready."""
-        return None
+    def snapshot(self) -> SourceSnapshot:
+        return SourceSnapshot(name=self.name, state="running", accepted=self.accepted)
 
-    async def run(self, queue: TickQueue) -> None:
+    async def run(self, queue: TickSink) -> None:
         """Put ticks into ``queue`` at the configured rate until cancelled.
 
         Ticks carry the wall-clock time at which they are made. When the queue

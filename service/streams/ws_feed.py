@@ -25,9 +25,10 @@ from service.errors import TickError
 from service.reconnect import Link
 from service.streams.decode import check_not_ahead, decode_json
 from service.streams.fields import ticks_from_message
-from service.streams.queue import TickQueue
+from service.streams.queue import TickSink
 from service.streams.rejections import Rejections
 from service.streams.settings import WebsocketSourceConfig
+from service.streams.source import SourceSnapshot, SourceState
 from service.timestamps import seconds_to_ns
 
 CLOSE_TIMEOUT_S = 2.0
@@ -61,18 +62,23 @@ class WebsocketFeedSource:
         return self.link.connected
 
     @property
-    def state(self) -> str:
+    def state(self) -> SourceState:
         return self.link.state
 
-    def problem(self) -> str | None:
-        """Nothing beyond its state keeps this source from being ready."""
-        return None
+    def snapshot(self) -> SourceSnapshot:
+        return SourceSnapshot(
+            name=self.name,
+            state=self.state,
+            accepted=self.accepted,
+            received=self.received,
+            connections=self.connections,
+        )
 
     @property
     def connections(self) -> int:
         return self.link.connections
 
-    async def run(self, queue: TickQueue) -> None:
+    async def run(self, queue: TickSink) -> None:
         """Consume ticks into ``queue`` until cancelled, reconnecting whenever the link ends."""
         while True:
             try:
@@ -98,7 +104,7 @@ class WebsocketFeedSource:
             max_size=config.max_message_bytes,
         )
 
-    async def _consume(self, connection: ClientConnection, queue: TickQueue) -> None:
+    async def _consume(self, connection: ClientConnection, queue: TickSink) -> None:
         fields = self.config.fields
         max_ahead_ns = seconds_to_ns(self.config.max_future_seconds)
         async for frame in connection:

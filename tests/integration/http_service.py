@@ -14,9 +14,11 @@ from typing import Any
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from service.app import App
+from service.app import build
 from service.config import parse_config
 from service.delivery.destinations import system_resolve
+from service.running import Service as RunningService
+from tests.clock import WallClock
 from tests.helpers import eventually, running
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
@@ -92,7 +94,7 @@ symbols = ["SPX"]
 
 @dataclass
 class Service:
-    app: App
+    app: RunningService
     client: aiohttp.ClientSession
 
     @property
@@ -141,11 +143,11 @@ async def resolve_test_names(host: str, port: int) -> list[str]:
 async def http_service(
     config_text: str, *, clock_ns: Callable[[], int] = time.time_ns
 ) -> AsyncIterator[Service]:
-    """The service with its HTTP face; ``clock_ns`` is the API's clock (sign-up expiry)."""
-    app = App(
+    """The service with its HTTP face; ``clock_ns`` is its wall clock (sign-up expiry)."""
+    app = build(
         parse_config(config_text, base_dir=DATA),
         resolve_host=resolve_test_names,
-        api_clock_ns=clock_ns,
+        clock=WallClock(clock_ns),
     )
     await app.open()  # listening before the test talks to it
     async with running(app), aiohttp.ClientSession() as client:

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import structlog
 
-from service.app import App
+from service.app import build
 from service.config import Config, ServiceConfig
 from service.models import AlertEvent, Tick
 from service.rules.settings import EngineConfig
-from service.streams.queue import TickQueue
+from service.running import Service
+from service.streams.queue import TickSink
 from service.streams.settings import ReplaySourceConfig, SimulatorSourceConfig
+from service.streams.source import SourceSnapshot
 from tests.builders import level_rule, tick
 from tests.helpers import eventually, running
 
@@ -30,7 +32,7 @@ def config(*sources: ReplaySourceConfig, queue_size: int = 10_000) -> Config:
     )
 
 
-async def run_until(app: App, condition: Callable[[], bool]) -> None:
+async def run_until(app: Service, condition: Callable[[], bool]) -> None:
     """Run ``app`` until ``condition()`` holds (checked as alerts and ticks go by), then stop it."""
     async with running(app):
         await eventually(condition)
@@ -40,7 +42,7 @@ async def test_app_runs_every_source_through_one_engine(data_dir: Path, tmp_path
     second = tmp_path / "spy.csv"
     second.write_text("ts,symbol,price\n1770042600,SPY,510\n1770042700,SPY,499\n")
     alerts: list[AlertEvent] = []
-    app = App(
+    app = build(
         config(
             ReplaySourceConfig(name="day", path=data_dir / "iwm_day.csv", speed=0),
             ReplaySourceConfig(name="more", path=second, speed=0),
@@ -56,7 +58,7 @@ async def test_app_when_a_source_fails_the_others_go_on(data_dir: Path, tmp_path
     broken = tmp_path / "broken.csv"
     broken.write_bytes(b"")
     alerts: list[AlertEvent] = []
-    app = App(
+    app = build(
         config(
             ReplaySourceConfig(name="broken", path=broken, speed=0),
             ReplaySourceConfig(name="day", path=data_dir / "iwm_day.csv", speed=0),
@@ -75,14 +77,16 @@ class BurstSource:
 
     name = "burst"
     description = "a burst of ticks"
-    state = "running"
 
     def __init__(self, ticks: list[Tick], stop: asyncio.Event) -> None:
         self.ticks = ticks
         self.stop = stop
         self.accepted = 0
 
-    async def run(self, queue: TickQueue) -> None:
+    def snapshot(self) -> SourceSnapshot:
+        return SourceSnapshot(name=self.name, state="running", accepted=self.accepted)
+
+    async def run(self, queue: TickSink) -> None:
         for t in self.ticks:
             await queue.put(t)  # a put into a queue with room never yields
             self.accepted += 1
@@ -92,10 +96,10 @@ class BurstSource:
 
 async def test_app_on_stop_lets_the_engine_finish_what_was_queued() -> None:
     alerts: list[AlertEvent] = []
-    app = App(config(queue_size=5_000), sinks=[alerts.append])
+    app = build(config(queue_size=5_000), sinks=[alerts.append])
     stop = asyncio.Event()
     burst = [tick(260.0 - (i % 2) * 10, i) for i in range(2_000)]
-    app.sources = [BurstSource(burst, stop)]
+    app.sources[:] = [BurstSource(burst, stop)]
     await asyncio.wait_for(app.run(stop), 5)
     assert app.queue.qsize() == 0
     assert app.processor.ticks == 2_000
@@ -107,7 +111,7 @@ async def test_app_with_a_simulator_alerts_and_logs_its_stats() -> None:
         name="demo", prices=(("IWM", 255.2),), rate=400.0, volatility=0.002, seed=4
     )
     alerts: list[AlertEvent] = []
-    app = App(
+    app = build(
         Config(
             service=ServiceConfig(stats_seconds=0.1),
             sources=(simulator,),
@@ -137,7 +141,7 @@ async def test_app_when_an_alert_sink_breaks_the_engine_and_other_sinks_go_on(
     def broken(_alert: AlertEvent) -> None:
         raise RuntimeError("the sink is down")
 
-    app = App(
+    app = build(
         config(ReplaySourceConfig(name="day", path=data_dir / "iwm_day.csv", speed=0)),
         sinks=[broken, alerts.append],
     )

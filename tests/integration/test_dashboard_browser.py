@@ -94,13 +94,13 @@ async def test_dashboard_reconnects_with_since_and_misses_no_alert(
         page = await browser.new_page(bypass_csp=True)
         await page.goto(service.base + "/")
         await page.wait_for_function("window.strykr.state === 'live'")
-        app.delivery.on_batch([], [alert_at(10.0)])
+        app.processor.emit([alert_at(10.0)])
         await page.locator("#alerts li").first.wait_for(timeout=2000)
         # Drop every dashboard connection; an alert fires while the page is away.
         for client in list(app.hub._clients):
             await client.connection.close(code=1012)
         await page.wait_for_function("window.strykr.state !== 'live'")
-        app.delivery.on_batch([], [alert_at(20.0)])
+        app.processor.emit([alert_at(20.0)])
         await page.wait_for_function("window.strykr.state === 'live'", timeout=5000)
         await page.wait_for_function("document.querySelectorAll('#alerts li').length === 2")
         ids = await page.eval_on_selector_all(

@@ -21,17 +21,22 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid01
 
+from service.delivery.audience import Audience
+from service.delivery.decide import backoff_of
 from service.delivery.destinations import PrivateAddressError, public_socket
 from service.delivery.email import EmailSender
 from service.delivery.http import HttpSession
-from service.delivery.pipeline import DeliveryPipeline, Sender
 from service.delivery.push import AppriseSender, WebPushSender
+from service.delivery.recorder import AlertRecorder
 from service.delivery.settings import DeliveryConfig, EmailConfig, PushConfig, WebhookConfig
 from service.delivery.webhook import WebhookSender
+from service.delivery.workers import DeliveryWorkers, Sender
 from service.journal.records import Subscriber, WebPushSubscription
 from service.journal.sqlite import SqliteJournal
 from service.models import AlertEvent, AttachedArticle, Level, alert_id
+from service.processing.batch import Batch
 from tests.builders import at
+from tests.clock import FakeClock
 from tests.helpers import eventually
 from tests.receivers import HttpReceiver, SmtpServer
 
@@ -69,27 +74,70 @@ def email_sender(smtp: SmtpServer) -> EmailSender:
     return EmailSender(config, unsubscribe=lambda _id: (UNSUBSCRIBE_URL, "TOKEN"))
 
 
+class Delivering:
+    """The journal stage and the delivery workers, as the service wires them, on a fake clock."""
+
+    def __init__(
+        self, tmp_path: Path, senders: Sequence[Sender], subscribers: Sequence[Subscriber]
+    ) -> None:
+        self.clock = FakeClock()
+        self.journal = SqliteJournal(tmp_path / "alerts.db")
+        self.audience = Audience(
+            self.journal, static=subscribers, channels=[sender.name for sender in senders]
+        )
+        self.audience.reload()
+        self.recorder = AlertRecorder(self.journal, self.audience.plan, clock=self.clock)
+        self.workers = DeliveryWorkers(
+            self.journal,
+            senders,
+            self.audience,
+            max_attempts=FAST_RETRIES.max_attempts,
+            backoff=backoff_of(FAST_RETRIES),
+            clock=self.clock,
+        )
+
+    def deliver(self, *alerts: AlertEvent) -> None:
+        """What the engine task does with a batch's alerts: journal, then wake the channels."""
+        self.workers.wake(self.recorder(Batch((), alerts)))
+
+    async def idle(self) -> None:
+        """Until every worker waits: nothing more is sent until a row falls due."""
+        await eventually(
+            lambda: self.clock.settled and self.workers.idle(), what="the delivery workers idle"
+        )
+
+    async def wait_through(self, seconds: float) -> None:
+        """Let ``seconds`` pass, every retry due by then made: the fake clock, stepped."""
+        await self.idle()
+        left = seconds
+        while (due := self.clock.next_due_s()) is not None and due <= left:
+            self.clock.advance(due)
+            left -= due
+            await self.idle()
+        self.clock.advance(left)
+        await self.idle()
+
+
 @contextlib.asynccontextmanager
 async def delivering(
     tmp_path: Path, senders: Sequence[Sender], subscribers: Sequence[Subscriber]
-) -> AsyncIterator[DeliveryPipeline]:
-    journal = SqliteJournal(tmp_path / "alerts.db")
-    pipeline = DeliveryPipeline(
-        journal, senders=senders, subscribers=subscribers, config=FAST_RETRIES
-    )
-    task = asyncio.create_task(pipeline.run())
+) -> AsyncIterator[Delivering]:
+    pipeline = Delivering(tmp_path, senders, subscribers)
+    task = asyncio.create_task(pipeline.workers.run())
     try:
         yield pipeline
     finally:
-        pipeline.stop()
+        pipeline.workers.stop()
         await asyncio.wait_for(task, 5)
-        journal.close()
+        pipeline.journal.close()
 
 
-def statuses(pipeline: DeliveryPipeline) -> list[tuple[str, str, int]]:
-    journal = pipeline.journal
-    assert isinstance(journal, SqliteJournal)
-    return [(row.channel, row.status, row.attempts) for row in journal.deliveries()]
+def statuses(pipeline: Delivering) -> list[tuple[str, str, int]]:
+    return [(row.channel, row.status, row.attempts) for row in pipeline.journal.deliveries()]
+
+
+# Longer than every retry delay there can be: past it, whatever was to happen has.
+BEYOND_RETRIES_S = FAST_RETRIES.retry_max_seconds * (FAST_RETRIES.max_attempts + 1)
 
 
 async def test_email_carries_the_alert_the_article_and_one_click_unsubscribe(
@@ -98,7 +146,7 @@ async def test_email_carries_the_alert_the_article_and_one_click_unsubscribe(
     reader = Subscriber(id="reader", email="reader@example.com", symbols=("IWM",))
     async with delivering(tmp_path, [email_sender(smtp_server)], [reader]) as pipeline:
         alert = make_alert()
-        pipeline.on_batch([], [alert])
+        pipeline.deliver(alert)
         await eventually(lambda: len(smtp_server.receiver.mails) == 1, what="one mail")
         await eventually(lambda: statuses(pipeline) == [("email", "sent", 1)])
 
@@ -134,9 +182,8 @@ async def test_email_answered_451_then_250_arrives_once_with_the_same_message_id
     smtp_server.receiver.data_replies.append("451 4.3.0 try again later")
     reader = Subscriber(id="reader", email="reader@example.com")
     async with delivering(tmp_path, [email_sender(smtp_server)], [reader]) as pipeline:
-        pipeline.on_batch([], [make_alert()])
-        await eventually(lambda: statuses(pipeline) == [("email", "sent", 2)])
-        await asyncio.sleep(0.3)  # time for a wrong third attempt to show
+        pipeline.deliver(make_alert())
+        await pipeline.wait_through(BEYOND_RETRIES_S)
         assert statuses(pipeline) == [("email", "sent", 2)]
 
     assert smtp_server.receiver.data_commands == 2
@@ -152,7 +199,7 @@ async def test_email_refused_550_for_a_recipient_is_dead_and_the_others_still_ge
         Subscriber(id="reader", email="reader@example.com"),
     ]
     async with delivering(tmp_path, [email_sender(smtp_server)], subscribers) as pipeline:
-        pipeline.on_batch([], [make_alert()])
+        pipeline.deliver(make_alert())
         await eventually(lambda: len(smtp_server.receiver.mails) == 1)
         await eventually(lambda: {s for _c, s, _a in statuses(pipeline)} == {"dead", "sent"})
         journal = pipeline.journal
@@ -188,7 +235,7 @@ async def test_hostile_article_title_adds_no_header_or_recipient_to_the_mail(
     alert = make_alert(title=title)
     alert = dataclasses.replace(alert, rule=headline)  # the rule id reaches the mail's body only
     async with delivering(tmp_path, [email_sender(smtp_server)], [reader]) as pipeline:
-        pipeline.on_batch([], [alert])
+        pipeline.deliver(alert)
         await eventually(lambda: len(smtp_server.receiver.mails) == 1)
 
     (mail,) = smtp_server.receiver.mails
@@ -212,7 +259,7 @@ async def test_mail_to_an_address_stored_before_it_was_checked_is_refused_and_ne
         Subscriber(id="reader", email="reader@example.com"),
     ]
     async with delivering(tmp_path, [email_sender(smtp_server)], subscribers) as pipeline:
-        pipeline.on_batch([], [make_alert()])
+        pipeline.deliver(make_alert())
         await eventually(lambda: {s for _c, s, _a in statuses(pipeline)} == {"dead", "sent"})
         journal = pipeline.journal
         assert isinstance(journal, SqliteJournal)
@@ -237,7 +284,7 @@ async def test_hostile_article_title_reaches_webhooks_and_push_as_text_in_json(
     ]
     alert = make_alert(title=title)
     async with delivering(tmp_path, senders, [hook, phone]) as pipeline:
-        pipeline.on_batch([], [alert])
+        pipeline.deliver(alert)
         await eventually(
             lambda: sorted(statuses(pipeline)) == [("push", "sent", 1), ("webhook", "sent", 1)]
         )
@@ -263,8 +310,9 @@ async def test_webhook_is_signed_over_its_body_and_a_500_is_retried(
     sender = WebhookSender(WebhookConfig(timeout_seconds=5), concurrency=4)
     async with delivering(tmp_path, [sender], [hook]) as pipeline:
         alert = make_alert()
-        pipeline.on_batch([], [alert])
-        await eventually(lambda: statuses(pipeline) == [("webhook", "sent", 2)])
+        pipeline.deliver(alert)
+        await pipeline.wait_through(BEYOND_RETRIES_S)
+        assert statuses(pipeline) == [("webhook", "sent", 2)]
 
     (request,) = http_receiver.posts("/hook")
     expected = hmac.new(SECRET.encode(), request.body, hashlib.sha256).hexdigest()
@@ -280,7 +328,7 @@ async def test_webhook_answered_404_is_dead_at_once(
     hook = Subscriber(id="ops", webhook=http_receiver.url("/hook"), webhook_secret=SECRET)
     sender = WebhookSender(WebhookConfig(timeout_seconds=5), concurrency=4)
     async with delivering(tmp_path, [sender], [hook]) as pipeline:
-        pipeline.on_batch([], [make_alert()])
+        pipeline.deliver(make_alert())
         await eventually(lambda: statuses(pipeline) == [("webhook", "dead", 1)])
 
 
@@ -291,7 +339,7 @@ async def test_apprise_json_push_is_short_and_names_the_article(
     phone = Subscriber(id="phone", push=(url,), symbols=("IWM",))
     sender = AppriseSender(PushConfig(timeout_seconds=5), concurrency=4)
     async with delivering(tmp_path, [sender], [phone]) as pipeline:
-        pipeline.on_batch([], [make_alert()])
+        pipeline.deliver(make_alert())
         await eventually(lambda: statuses(pipeline) == [("push", "sent", 1)])
 
     (request,) = http_receiver.posts("/push")
@@ -319,9 +367,8 @@ async def test_subscriber_gets_only_its_symbols_and_kinds(
     ]
     sender = WebhookSender(WebhookConfig(timeout_seconds=5), concurrency=4)
     async with delivering(tmp_path, [sender], subscribers) as pipeline:
-        pipeline.on_batch([], [make_alert()])
-        await eventually(lambda: len(http_receiver.requests) == 2)
-        await asyncio.sleep(0.2)
+        pipeline.deliver(make_alert())
+        await pipeline.wait_through(BEYOND_RETRIES_S)
 
     assert sorted(request.path for request in http_receiver.requests) == ["/below", "/iwm"]
 
@@ -331,18 +378,17 @@ async def test_pending_deliveries_are_sent_by_the_next_run_and_removed_subscribe
 ) -> None:
     stay = Subscriber(id="stay", webhook=http_receiver.url("/stay"), webhook_secret=SECRET)
     leave = Subscriber(id="leave", webhook=http_receiver.url("/leave"), webhook_secret=SECRET)
-    journal = SqliteJournal(tmp_path / "alerts.db")
     sender = WebhookSender(WebhookConfig(timeout_seconds=5), concurrency=4)
-    first = DeliveryPipeline(journal, senders=[sender], subscribers=[stay, leave])
-    first.on_batch([], [make_alert()])  # journaled; the service stops before any send
-    journal.close()
+    first = Delivering(tmp_path, [sender], [stay, leave])
+    first.deliver(make_alert())  # journaled; the service stops before any send
+    first.journal.close()
 
     async with delivering(tmp_path, [sender], [stay]) as pipeline:
         await eventually(
             lambda: sorted(s for _c, s, _a in statuses(pipeline)) == ["cancelled", "sent"]
         )
-        pipeline.on_batch([], [make_alert()])  # re-detected after the restart: stored once
-        await asyncio.sleep(0.2)
+        pipeline.deliver(make_alert())  # re-detected after the restart: stored once
+        await pipeline.wait_through(BEYOND_RETRIES_S)
 
     assert [request.path for request in http_receiver.requests] == ["/stay"]
 
@@ -355,8 +401,9 @@ async def test_webhook_gives_up_after_max_attempts(
     hook = Subscriber(id="ops", webhook=http_receiver.url("/hook"), webhook_secret=SECRET)
     sender = WebhookSender(WebhookConfig(timeout_seconds=5), concurrency=4)
     async with delivering(tmp_path, [sender], [hook]) as pipeline:
-        pipeline.on_batch([], [make_alert()])
-        await eventually(lambda: statuses(pipeline) == [("webhook", "dead", 3)])
+        pipeline.deliver(make_alert())
+        await pipeline.wait_through(BEYOND_RETRIES_S)
+        assert statuses(pipeline) == [("webhook", "dead", 3)]
         journal = pipeline.journal
         assert isinstance(journal, SqliteJournal)
         (row,) = journal.deliveries()
@@ -410,7 +457,7 @@ async def test_web_push_is_encrypted_for_the_browser_with_the_alert_id_as_topic(
     sender = WebPushSender(config, concurrency=4)
     alert = make_alert()
     async with delivering(tmp_path, [sender], [subscriber]) as pipeline:
-        pipeline.on_batch([], [alert])
+        pipeline.deliver(alert)
         await eventually(
             lambda: sorted(statuses(pipeline)) == [("webpush", "dead", 1), ("webpush", "sent", 1)]
         )
@@ -443,7 +490,7 @@ async def test_web_push_to_a_loopback_endpoint_stored_unchecked_is_refused_at_se
     subscriber = Subscriber(id="web-1", webpush=(browser.subscription,))
     config = PushConfig(vapid_private_key=vapid_key(), vapid_subject="mailto:ops@strykr.test")
     async with delivering(tmp_path, [WebPushSender(config, concurrency=4)], [subscriber]) as pipe:
-        pipe.on_batch([], [make_alert()])
+        pipe.deliver(make_alert())
         await eventually(lambda: statuses(pipe) == [("webpush", "dead", 1)])
         journal = pipe.journal
         assert isinstance(journal, SqliteJournal)
@@ -478,13 +525,15 @@ async def test_alerts_the_journal_refuses_are_held_and_delivered_once_it_recover
         assert isinstance(journal, SqliteJournal)
         journal.refuse_writes()  # as a full disk would
         first, second = make_alert(seconds=1), make_alert(seconds=2)
-        pipeline.on_batch([], [first])
-        await asyncio.sleep(0.2)
+        pipeline.deliver(first)
+        await pipeline.wait_through(BEYOND_RETRIES_S)
         assert http_receiver.requests == []
+        assert pipeline.recorder.holding == 1
         journal.refuse_writes(False)
-        pipeline.on_batch([], [second])
+        pipeline.deliver(second)
         await eventually(lambda: len(http_receiver.requests) == 2)
 
     delivered = sorted(request.json()["id"] for request in http_receiver.requests)
     assert delivered == sorted([first.id, second.id])
-    assert pipeline.journal_failures == 1
+    assert pipeline.recorder.failures == 1
+    assert pipeline.recorder.holding == 0

@@ -54,14 +54,14 @@ async def test_email_subscription_is_double_opt_in_and_one_click_unsubscribe_sto
         text = mails[0].message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
         # Nothing but the confirmation goes out before the link is opened.
-        delivery = service.app.delivery
-        delivery.on_batch([], [alert_at(100.0)])
-        await eventually(lambda: delivery.journal.alert_count() >= 1)
-        assert [d for d in delivery.journal.deliveries() if d.channel == "email"] == []
+        app = service.app
+        app.processor.emit([alert_at(100.0)])
+        await eventually(lambda: app.journal.alert_count() >= 1)
+        assert [d for d in app.journal.deliveries() if d.channel == "email"] == []
 
         status, body, _ = await service.get(link_in(text, "/api/v1/confirm"))
         assert (status, body["status"]) == (200, "active")
-        delivery.on_batch([], [alert_at(200.0)])
+        app.processor.emit([alert_at(200.0)])
         await eventually(lambda: len(mails) == 2, what="the alert mail after confirming")
         alert_mail = mails[1].message
         assert alert_mail["Subject"].startswith("IWM broke below 255.00")
@@ -71,16 +71,18 @@ async def test_email_subscription_is_double_opt_in_and_one_click_unsubscribe_sto
         status, page, _ = await service.get(unsubscribe, headers={"Accept": "text/html"})
         assert status == 200
         assert 'method="post"' in page
-        assert any(s.id for s in delivery.subscribers.values() if s.email == "trader@example.com")
+        assert any(
+            s.id for s in app.audience.subscribers.values() if s.email == "trader@example.com"
+        )
         status, body, _ = await service.post(
             unsubscribe,
             data="List-Unsubscribe=One-Click",
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
         assert (status, body["status"]) == (200, "unsubscribed")
-        assert not any(s.email == "trader@example.com" for s in delivery.subscribers.values())
-        delivery.on_batch([], [alert_at(300.0)])
-        await eventually(lambda: delivery.journal.alert_count() >= 3)
+        assert not any(s.email == "trader@example.com" for s in app.audience.subscribers.values())
+        app.processor.emit([alert_at(300.0)])
+        await eventually(lambda: app.journal.alert_count() >= 3)
         assert len(mails) == 2
         # The link works twice: the answer is the same.
         assert (await service.post(unsubscribe))[0] == 200
@@ -94,7 +96,7 @@ async def test_a_browser_push_subscription_is_active_at_once(tmp_path: Path) -> 
         assert status == 201, body
         assert body["status"] == "active"
         assert body["webpush"] == ["push.example.net"]
-        stored = service.app.delivery.subscribers[body["id"]]
+        stored = service.app.audience.subscribers[body["id"]]
         assert stored.webpush[0].endpoint == WEBPUSH["endpoint"]
         assert body["unsubscribe_url"].startswith("http://127.0.0.1:1/api/v1/unsubscribe?token=")
 
@@ -270,7 +272,7 @@ async def test_admins_list_and_delete_subscribers_others_cannot(tmp_path: Path) 
             "DELETE", f"/api/v1/subscribers/{created['id']}", headers=ADMIN
         )
         assert status == 204
-        assert created["id"] not in service.app.delivery.subscribers
+        assert created["id"] not in service.app.audience.subscribers
 
         # An admin may add apprise URLs (they make the server call other hosts).
         status, body, _ = await service.post(
@@ -347,15 +349,15 @@ async def test_static_subscriber_unsubscribes_through_its_link_and_stays_out(
     tmp_path: Path,
 ) -> None:
     async with http_service(http_config(tmp_path)) as service:
-        url, _ = service.app.unsubscribe_link("desk")
+        url, _ = service.app.links.unsubscribe("desk")
         status, body, _ = await service.post(url.removeprefix("http://127.0.0.1:1"))
         assert (status, body["status"]) == (200, "unsubscribed")
-        assert "desk" not in service.app.delivery.subscribers
-        service.app.delivery.reload_subscribers()
-        assert "desk" not in service.app.delivery.subscribers
+        assert "desk" not in service.app.audience.subscribers
+        service.app.audience.reload()
+        assert "desk" not in service.app.audience.subscribers
     # and after a restart, with the same journal
     async with http_service(http_config(tmp_path)) as service:
-        assert "desk" not in service.app.delivery.subscribers
+        assert "desk" not in service.app.audience.subscribers
 
 
 async def test_push_endpoints_are_limited_to_the_allowed_hosts_when_some_are_set(

@@ -22,7 +22,7 @@ import pytest
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.app import App
+from service.app import build
 from service.config import Config, ServiceConfig
 from service.streams.mqtt import silent_after
 from service.streams.settings import MqttSourceConfig
@@ -236,7 +236,7 @@ async def test_a_black_holed_broker_link_is_reported_silent_then_given_up_and_re
         reconnect_max_seconds=0.5,
     )
     config = Config(service=ServiceConfig(stats_seconds=0), sources=(source,), rules=RULES)
-    app = App(config, sinks=[])
+    app = build(config, sinks=[])
     try:
         with structlog.testing.capture_logs() as logs:
             async with running(app):

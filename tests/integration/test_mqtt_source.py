@@ -12,10 +12,11 @@ import aiomqtt
 import pytest
 import structlog
 
-from service.app import App
+from service.app import build
 from service.config import Config, ServiceConfig
 from service.models import AlertEvent, Rule, Tick
 from service.rules.settings import EngineConfig
+from service.running import Service
 from service.streams.mqtt import BACKLOG_HIGH, MqttSource
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
@@ -42,7 +43,7 @@ def source_config(broker: Mosquitto, **settings: object) -> MqttSourceConfig:
 
 def make_app(
     source: MqttSourceConfig, *, rules: tuple[Rule, ...] = RULES
-) -> tuple[App, list[AlertEvent]]:
+) -> tuple[Service, list[AlertEvent]]:
     alerts: list[AlertEvent] = []
     config = Config(
         service=ServiceConfig(stats_seconds=0),
@@ -50,10 +51,10 @@ def make_app(
         sources=(source,),
         rules=rules,
     )
-    return App(config, sinks=[alerts.append]), alerts
+    return build(config, sinks=[alerts.append]), alerts
 
 
-def mqtt_source(app: App) -> MqttSource:
+def mqtt_source(app: Service) -> MqttSource:
     source = app.sources[0]
     assert isinstance(source, MqttSource)
     return source

@@ -60,7 +60,7 @@ async def test_metrics_count_ticks_rejections_alerts_deliveries_and_clients(
                 "ticks/IWM", tick_json(256.0, 1), "not json", tick_json(254.5, 2), tick_json(-3, 3)
             )
             await eventually(lambda: len(http_receiver.posts("/hook")) == 1, what="the webhook")
-            await eventually(lambda: app.delivery.outcomes["webhook", "sent"] == 1)
+            await eventually(lambda: app.workers.outcomes["webhook", "sent"] == 1)
             metrics = await scrape(service)
             assert metrics["strykr_ws_clients", ()] == 1
 
@@ -119,12 +119,12 @@ async def test_a_quiet_feed_fires_stale_feed_once_through_the_fan_out_and_a_tick
         assert alert["headline"] == "IWM feed stale: no tick for 0.5 s (last 260.00)"
         # Once per quiet spell, not once per check.
         await service.get("/healthz")
-        assert app.processor.stale is not None
-        assert app.processor.stale.stale == {"IWM"}
+        assert app.stale is not None
+        assert app.stale.stale == {"IWM"}
         assert len(http_receiver.posts("/hook")) == 1
 
         mosquitto.publish("ticks/IWM", tick_json(261.0, 2))
-        await eventually(lambda: "IWM" not in app.processor.stale.stale, what="cleared")
+        await eventually(lambda: "IWM" not in app.stale.stale, what="cleared")
         await eventually(lambda: len(http_receiver.posts("/hook")) == 2, what="stale again")
         _status, body, _ = await service.get("/api/v1/alerts?symbol=IWM")
         assert [a["kind"] for a in body["alerts"]] == ["stale_feed", "stale_feed"]

@@ -52,7 +52,7 @@ async def test_a_sign_up_not_confirmed_within_a_day_is_forgotten_and_its_link_de
         clock.advance(0.2)
         assert service.app.http.subscriptions.expire_pending() == 1
         assert journal.subscribers() == []
-        assert body["id"] not in service.app.delivery.subscribers
+        assert body["id"] not in service.app.audience.subscribers
         status, reply, _ = await service.get(link_in(text, "/api/v1/confirm"))
         assert status == 404
         assert "not confirmed within 24 h is forgotten" in reply["error"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator
@@ -15,11 +16,12 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from service.delivery.pipeline import DeliveryPipeline
+from service.delivery.recorder import AlertRecorder
 from service.hub.server import WebsocketHub
 from service.hub.settings import WebsocketHubConfig
 from service.journal.sqlite import SqliteJournal
-from service.models import AlertEvent
+from service.models import AlertEvent, Tick
+from service.processing.batch import Batch
 from tests.builders import alert_at, tick
 
 HUB = WebsocketHubConfig(port=0, tick_hz=20.0)
@@ -40,27 +42,31 @@ class Snapshot:
 class Hub:
     """A hub with a journal behind it, fed the way the engine feeds it."""
 
-    def __init__(self, hub: WebsocketHub, pipeline: DeliveryPipeline) -> None:
+    def __init__(self, hub: WebsocketHub, recorder: AlertRecorder) -> None:
         self.hub = hub
-        self.pipeline = pipeline
+        self.recorder = recorder
 
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.hub.port}"
 
     def alert(self, *alerts: AlertEvent) -> None:
-        self.pipeline.on_batch([], list(alerts))
+        """As the engine task's stages do: journaled first, then published."""
+        self.hub.publish(self.recorder(Batch((), alerts)))
+
+    def ticks(self, *ticks: Tick) -> None:
+        self.hub.publish(Batch(ticks, ()))
 
 
 @contextlib.asynccontextmanager
 async def running_hub(tmp_path: Path, config: WebsocketHubConfig = HUB) -> AsyncIterator[Hub]:
     journal = SqliteJournal(tmp_path / "alerts.db")
-    hub = WebsocketHub(config, history=journal, snapshot=Snapshot())
-    pipeline = DeliveryPipeline(journal, hub=hub)
+    hub = WebsocketHub(config, history=journal, view=Snapshot())
+    recorder = AlertRecorder(journal, lambda _alert: [])
     task = asyncio.create_task(hub.run())
     try:
         await asyncio.wait_for(hub.listening.wait(), 5)
-        yield Hub(hub, pipeline)
+        yield Hub(hub, recorder)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -154,7 +160,7 @@ async def test_client_that_never_reads_delays_no_other_client_by_more_than_50_ms
                 message = await receive(reader)
                 assert message["data"]["id"] == alert.id
             delays.append(time.perf_counter() - sent)
-        stats = hub.hub.stats()
+        stats = dataclasses.asdict(hub.hub.snapshot())
 
         assert max(delays) < 0.050, f"slowest alert took {max(delays) * 1000:.1f} ms"
         assert stats["queued_alerts"] > 0, "the stuck client's alerts must have queued"
@@ -172,7 +178,7 @@ async def test_client_past_its_pending_bound_is_closed_with_1013(tmp_path: Path)
         for n in range(300):
             hub.alert(replace(alert_at(n), rule="x" * 60_000))
             await asyncio.sleep(0)
-        assert hub.hub.stats()["slow_disconnects"] == 1
+        assert dataclasses.asdict(hub.hub.snapshot())["slow_disconnects"] == 1
         stuck.transport.resume_reading()
         with pytest.raises(ConnectionClosed) as closed:
             await drain(stuck)
@@ -185,7 +191,7 @@ async def test_ticks_are_coalesced_to_the_latest_price_at_tick_hz(tmp_path: Path
         ticking, _ = await subscribe(hub.url, symbols=["IWM"], ticks=True)
         quiet, _ = await subscribe(hub.url, symbols=["IWM"])
         for n in range(1, 501):
-            hub.pipeline.on_batch([tick(250 + n / 100, seconds=n)], [])
+            hub.ticks(tick(250 + n / 100, seconds=n))
             if n % 100 == 0:
                 await asyncio.sleep(0.25)
         frames = []
@@ -227,7 +233,7 @@ async def test_malformed_client_message_gets_an_error_and_the_connection_lives(
         assert expected in error["message"]
         await client.send(json.dumps({"op": "subscribe", "symbols": ["IWM"]}))
         assert (await receive(client))["type"] == "subscribed"
-        assert hub.hub.stats()["bad_messages"] == 1
+        assert dataclasses.asdict(hub.hub.snapshot())["bad_messages"] == 1
         await client.close()
 
 
@@ -254,7 +260,7 @@ async def test_with_tokens_a_client_without_one_is_refused_401(tmp_path: Path) -
             assert refused.value.response.status_code == 401
         by_header, _ = await subscribe_with(hub.url, {"Authorization": "Bearer s3cret"})
         by_query, _ = await subscribe_with(hub.url + "/?token=s3cret", {})
-        assert hub.hub.stats()["refused"] == 3
+        assert dataclasses.asdict(hub.hub.snapshot())["refused"] == 3
         await by_header.close()
         await by_query.close()
 

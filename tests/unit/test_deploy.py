@@ -109,7 +109,9 @@ def exported_metrics() -> set[str]:
         queue_depth=0,
         articles=0,
     )
-    text = ServiceMetrics(lambda: state).render().decode()
+    metrics = ServiceMetrics()
+    metrics.watch(lambda: state)
+    text = metrics.render().decode()
     return {line.split("{")[0].split()[0] for line in text.splitlines() if line[:1] != "#"}
 
 

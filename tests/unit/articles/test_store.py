@@ -5,22 +5,8 @@ from __future__ import annotations
 from service.articles.settings import RuleDefaults
 from service.articles.store import ArticleStore
 from service.articles.tracker import ArticleTracker, auto_rule_id
-from service.models import Article, Level, RangeRule, Side
-from service.pipeline import TickProcessor
-from service.rules import RuleEngine
-from service.streams.rejections import Rejections
-from tests.builders import at, level_rule, tick
-
-
-def article(
-    source: str, published_s: float | None, *levels: tuple[str, float, Side], title: str = ""
-) -> Article:
-    return Article(
-        source=source,
-        title=title or source,
-        published_ns=None if published_s is None else at(published_s),
-        levels=tuple(Level(symbol=s, price=p, side=side) for s, p, side in levels),
-    )
+from service.models import RangeRule
+from tests.builders import article, at, level_rule
 
 
 def test_latest_is_by_publication_not_by_arrival() -> None:
@@ -126,40 +112,3 @@ def test_without_auto_levels_articles_make_no_rules() -> None:
 def test_auto_rule_ids_are_stable_and_valid() -> None:
     assert auto_rule_id("BTC", "above", 100000.0) == "article:BTC:above:100000"
     assert auto_rule_id("SPX", "below", 4800.5) == "article:SPX:below:4800.5"
-
-
-def test_replay_attaches_the_article_published_before_each_alert() -> None:
-    tracker = ArticleTracker(as_of_tick_time=True)
-    tracker.store.put(article("old", 0, ("IWM", 255.0, "support"), title="Old"), received_ns=at(0))
-    tracker.store.put(article("new", 25, ("IWM", 255.0, "support"), title="New"), received_ns=at(0))
-    processor = TickProcessor(RuleEngine([level_rule()]), Rejections(), tracker=tracker)
-    ticks = [tick(256, 0), tick(254, 10), tick(256, 20), tick(254, 30)]
-    alerts = processor.process(ticks)
-    assert [alert.article.title if alert.article else None for alert in alerts] == ["Old", "New"]
-
-
-def test_replay_starts_watching_an_article_level_when_it_is_published() -> None:
-    tracker = ArticleTracker(rule_defaults=RuleDefaults(), as_of_tick_time=True)
-    tracker.store.put(article("a", 15, ("IWM", 255.0, "support")), received_ns=at(0))
-    processor = TickProcessor(RuleEngine(), Rejections(), tracker=tracker)
-    # Before 15 s no rule watches 255; the rule arms at 20 s and fires at 30 s.
-    ticks = [tick(256, 0), tick(254, 10), tick(256, 20), tick(254, 30)]
-    alerts = processor.process(ticks)
-    assert [(alert.rule, alert.ts_ns) for alert in alerts] == [("article:IWM:below:255", at(30))]
-    assert alerts[0].article is not None
-
-
-def test_live_article_rules_follow_the_store() -> None:
-    tracker = ArticleTracker(rule_defaults=RuleDefaults())
-    processor = TickProcessor(RuleEngine(), Rejections(), tracker=tracker)
-    processor.add_article(article("a", 10, ("IWM", 255.0, "support")), received_ns=at(0))
-    assert [rule.id for rule in processor.engine.rules] == ["article:IWM:below:255"]
-    processor.remove_article("a")
-    assert processor.engine.rules == ()
-
-
-def test_live_alert_without_an_article_has_none() -> None:
-    tracker = ArticleTracker()
-    processor = TickProcessor(RuleEngine([level_rule()]), Rejections(), tracker=tracker)
-    (alert,) = processor.process([tick(256, 0), tick(254, 1)])
-    assert alert.article is None

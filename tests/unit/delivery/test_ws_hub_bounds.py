@@ -34,7 +34,7 @@ class Nothing:
 
 
 async def test_client_sending_bad_messages_without_reading_replies_is_closed_1008() -> None:
-    hub = WebsocketHub(WebsocketHubConfig(port=0), history=Nothing(), snapshot=Nothing())
+    hub = WebsocketHub(WebsocketHubConfig(port=0), history=Nothing(), view=Nothing())
     connection = FakeConnection()
     client = HubClient(connection)  # type: ignore[arg-type]
     for _ in range(MAX_UNREAD_REPLIES + 10):
@@ -43,4 +43,4 @@ async def test_client_sending_bad_messages_without_reading_replies_is_closed_100
     assert len(client.backlog) == MAX_UNREAD_REPLIES
     assert connection.closed_with == (1008, "too many bad messages")
     assert client.closing
-    assert hub.stats()["bad_messages"] == MAX_UNREAD_REPLIES + 1
+    assert hub.snapshot().bad_messages == MAX_UNREAD_REPLIES + 1

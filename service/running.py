@@ -1,0 +1,220 @@
+"""The built service at work: its parts, its tasks, the order they stop in, and ``serve``.
+
+:class:`Service` holds the parts :func:`service.app.build` wired. Its
+:meth:`~Service.run` opens the resources (the journal, the servers' sockets)
+in one ``AsyncExitStack``, runs the tasks of :func:`tasks` under
+:mod:`service.lifecycle`'s supervision, and stops them in the order of
+:func:`shutdown`: sources first (they close their connections politely),
+then the engine evaluates what they had queued, then the delivery workers
+finish the sends in hand, then the edges close; within 5 s in all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from dataclasses import dataclass, field
+
+import structlog
+
+from service.api.server import HttpServer
+from service.articles.sources import ArticleDirectory, ArticleFeed, ArticleIntake
+from service.articles.tracker import ArticleTracker
+from service.clock import Clock
+from service.config import Config
+from service.delivery.audience import Audience
+from service.delivery.email import EmailSender
+from service.delivery.links import Links
+from service.delivery.mqtt_out import MqttOutSender
+from service.delivery.recorder import AlertRecorder
+from service.delivery.workers import DeliveryWorkers
+from service.health import Observer
+from service.hub.server import WebsocketHub
+from service.journal.roles import Journal
+from service.lifecycle import Step, Task
+from service.lifecycle import run as run_tasks
+from service.metrics import ServiceMetrics
+from service.processing.engine_task import TickProcessor, run_engine, watch_stale
+from service.processing.live_view import LiveView
+from service.processing.stages import AlertCounts
+from service.rules.stale import StaleFeedWatch
+from service.streams.queue import TickQueue
+from service.streams.rejections import Rejections
+from service.streams.source import Source
+
+# Stopping: sources get this long to close their connections politely (an MQTT
+# DISCONNECT, a websocket close), then are cancelled again; the engine then gets
+# DRAIN_TIMEOUT_S for what is queued; the delivery workers finish the sends in
+# hand within DELIVERY_GRACE_S; the hub and MQTT out close within EDGE_CLOSE_GRACE_S.
+SOURCE_CLOSE_GRACE_S = 1.5
+DRAIN_TIMEOUT_S = 2.0
+DELIVERY_GRACE_S = 1.0
+EDGE_CLOSE_GRACE_S = 1.0
+
+log = structlog.get_logger("service.running")
+
+
+@dataclass(kw_only=True)
+class Service:
+    """Every part of the running service, as :func:`build` wired them."""
+
+    config: Config
+    clock: Clock
+    journal: Journal
+    rejections: Rejections
+    queue: TickQueue
+    sources: list[Source]
+    view: LiveView
+    tracker: ArticleTracker
+    processor: TickProcessor
+    stale: StaleFeedWatch
+    counts: AlertCounts
+    intake: ArticleIntake
+    article_sources: list[ArticleDirectory | ArticleFeed]
+    audience: Audience
+    links: Links
+    recorder: AlertRecorder
+    workers: DeliveryWorkers
+    email: EmailSender | None
+    mqtt_out: MqttOutSender | None
+    hub: WebsocketHub | None
+    metrics: ServiceMetrics
+    observer: Observer
+    http: HttpServer | None = None
+    _resources: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+    _opened: bool = False
+
+    async def open(self) -> None:
+        """Open the journal and start listening (hub, then HTTP): what is taken stops start-up."""
+        if self._opened:
+            return
+        async with contextlib.AsyncExitStack() as opening:
+            self.journal.open()
+            opening.callback(self.journal.close)
+            if self.hub is not None:
+                await self.hub.start()
+                opening.push_async_callback(self.hub.close)
+            if self.http is not None:
+                await self.http.start()
+                opening.push_async_callback(self.http.stop)
+            self._resources = opening.pop_all()
+        self._opened = True
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set (or a vital task fails); then shut down in order and return."""
+        await self.open()
+        async with self._resources:
+            for source in self.article_sources:
+                if isinstance(source, ArticleDirectory):
+                    source.load()  # before any tick, so the first alert carries its article
+            self.audience.reload()
+            try:
+                await run_tasks(tasks(self), shutdown(self), stop, clock=self.clock)
+            finally:
+                log.info("service_stopped", **self.observer.stats())
+
+    def readiness(self) -> list[str]:
+        return self.observer.readiness()
+
+    def describe(self) -> dict[str, object]:
+        """What the service is about to do, for the start-up line."""
+        config, articles = self.config, self.config.articles
+        return {
+            "rules": len(config.rules),
+            "symbols": config.symbols,
+            "sources": [f"{source.name}: {source.description}" for source in self.sources],
+            "articles_dir": None if articles.dir is None else str(articles.dir),
+            "articles_feed": articles.feed_url,
+            "auto_levels": articles.auto_levels,
+            "journal": self.journal.path,
+            "ws_hub": None
+            if config.websocket is None
+            else f"ws://{config.websocket.host}:{config.websocket.port}",
+            "dashboard": None if self.http is None else self.http.url,
+            "channels": sorted(self.workers.senders),
+            "subscribers": len(self.audience.subscribers),
+        }
+
+
+def tasks(service: Service) -> list[Task]:
+    """Every long-running task: a source or a channel's link starts over; the engine cannot."""
+    config = service.config
+    tasks = [
+        Task(
+            f"source:{source.name}",
+            functools.partial(source.run, service.queue),
+            group="sources",
+            failed_event="source_failed",
+            context={"source": source.name},
+        )
+        for source in service.sources
+    ]
+    tasks += [
+        Task(f"articles:{source.name}", source.run, group="sources")
+        for source in service.article_sources
+    ]
+    tasks.append(
+        Task(
+            "engine",
+            lambda: run_engine(service.queue, service.processor),
+            group="engine",
+            on_failure="stop",
+        )
+    )
+    tasks.append(Task("delivery", service.workers.run, group="delivery"))
+    if service.hub is not None:
+        tasks.append(Task("ws_hub", service.hub.run, group="edges"))
+    if service.mqtt_out is not None:
+        tasks.append(Task("mqtt_out", service.mqtt_out.run, group="edges"))
+    if config.engine.stale_seconds > 0:
+        tasks.append(
+            Task(
+                "stale_feed",
+                lambda: watch_stale(service.processor, service.stale, clock=service.clock),
+                group="edges",
+            )
+        )
+    if service.http is not None:
+        tasks.append(Task("signup_expiry", service.http.expire_signups, group="edges"))
+    if config.service.stats_seconds > 0:
+        tasks.append(
+            Task("stats", lambda: _log_stats(service, config.service.stats_seconds), group="stats")
+        )
+    return tasks
+
+
+def shutdown(service: Service) -> list[Step]:
+    """The order of stopping: sources, the queue's last ticks, the engine, deliveries, edges."""
+
+    async def drain() -> None:
+        try:
+            async with asyncio.timeout(DRAIN_TIMEOUT_S):
+                await service.queue.join()
+        except TimeoutError:
+            log.warning("ticks_abandoned", count=service.queue.qsize())
+
+    async def stop_delivery() -> None:
+        service.workers.stop()  # sends in hand are finished; the rest wait in the journal
+
+    async def stop_http() -> None:
+        if service.http is not None:
+            await service.http.stop()
+
+    return [
+        Step("sources", group="sources", grace_s=SOURCE_CLOSE_GRACE_S),
+        Step("drain", first=drain),
+        Step("engine", group="engine"),
+        Step(
+            "delivery", group="delivery", grace_s=DELIVERY_GRACE_S, first=stop_delivery, wait=True
+        ),
+        Step("edges", group="edges", grace_s=EDGE_CLOSE_GRACE_S),
+        Step("http", first=stop_http),
+        Step("stats", group="stats"),
+    ]
+
+
+async def _log_stats(service: Service, every_s: float) -> None:
+    while True:
+        await service.clock.sleep(every_s)
+        log.info("pipeline_stats", **service.observer.stats())
