@@ -96,7 +96,8 @@ def after_send(
         return Sent()
     attempt = row.attempts + 1
     if isinstance(failure, DeliveryError):
-        error, retryable, reason = failure.detail, failure.retryable, "permanent failure"
+        error = failure.detail or type(failure).__name__  # a dead delivery always says why
+        retryable, reason = failure.retryable, "permanent failure"
     else:
         error = f"internal error: {first_line(failure, 200)}"
         retryable, reason = attempt < 2, "internal error"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import socket
 import time
@@ -12,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from service.app import build
 from service.config import parse_config
@@ -20,17 +18,11 @@ from service.delivery.destinations import system_resolve
 from service.running import Service as RunningService
 from tests.clock import WallClock
 from tests.helpers import eventually, running
+from tests.webpush import vapid_key
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
 DATA = Path(__file__).resolve().parent.parent / "data"
 REPO = DATA.parent.parent
-
-
-def vapid_key() -> str:
-    """A fresh VAPID private key, as [push] vapid_private_key takes it (raw, base64url)."""
-    private = ec.generate_private_key(ec.SECP256R1())
-    raw = private.private_numbers().private_value.to_bytes(32, "big")
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def http_config(

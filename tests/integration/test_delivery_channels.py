@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import dataclasses
 import hashlib
 import hmac
-import json
-import os
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import aiohttp
-import http_ece
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from py_vapid import Vapid01
 
 from service.delivery.audience import Audience
 from service.delivery.decide import backoff_of
@@ -31,7 +24,7 @@ from service.delivery.recorder import AlertRecorder
 from service.delivery.settings import DeliveryConfig, EmailConfig, PushConfig, WebhookConfig
 from service.delivery.webhook import WebhookSender
 from service.delivery.workers import DeliveryWorkers, Sender
-from service.journal.records import Subscriber, WebPushSubscription
+from service.journal.records import Subscriber
 from service.journal.sqlite import SqliteJournal
 from service.models import AlertEvent, AttachedArticle, Level, alert_id
 from service.processing.batch import Batch
@@ -39,6 +32,7 @@ from tests.builders import at
 from tests.clock import FakeClock
 from tests.helpers import eventually
 from tests.receivers import HttpReceiver, SmtpServer
+from tests.webpush import Browser, vapid_key
 
 FAST_RETRIES = DeliveryConfig(max_attempts=3, retry_initial_seconds=0.05, retry_max_seconds=0.1)
 UNSUBSCRIBE_URL = "http://127.0.0.1:8080/api/v1/unsubscribe?token=TOKEN"
@@ -408,37 +402,6 @@ async def test_webhook_gives_up_after_max_attempts(
         assert isinstance(journal, SqliteJournal)
         (row,) = journal.deliveries()
     assert f"HTTP {status}" in (row.last_error or "")
-
-
-class Browser:
-    """A browser's push subscription: its keys decrypt what the push service is sent."""
-
-    def __init__(self, endpoint: str) -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        self.auth = os.urandom(16)
-        public = self.key.public_key().public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-        )
-        self.subscription = WebPushSubscription(
-            endpoint=endpoint, p256dh=b64(public), auth=b64(self.auth)
-        )
-
-    def decrypt(self, body: bytes) -> dict[str, object]:
-        plain = http_ece.decrypt(
-            body, private_key=self.key, auth_secret=self.auth, version="aes128gcm"
-        )
-        result: dict[str, object] = json.loads(plain)
-        return result
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def vapid_key() -> str:
-    vapid = Vapid01()
-    vapid.generate_keys()
-    return b64(vapid.private_key.private_numbers().private_value.to_bytes(32, "big"))
 
 
 async def test_web_push_is_encrypted_for_the_browser_with_the_alert_id_as_topic(
