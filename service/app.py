@@ -114,7 +114,7 @@ def build(
     )
     hub = None
     if config.websocket is not None:
-        hub = WebsocketHub(config.websocket, history=journal, view=view)
+        hub = WebsocketHub(config.websocket, history=journal, view=view, clock=clock)
     metrics = ServiceMetrics(monotonic=clock.monotonic)
     stages = _stages(
         stale=stale,

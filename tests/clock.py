@@ -22,6 +22,7 @@ class FakeClock:
 
     def __init__(self, start_ns: int = T0_NS) -> None:
         self._now_ns = start_ns
+        self._start_ns = start_ns
         self._timers: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
         self._unresumed = 0  # timers that fired whose waiter has not run since
@@ -30,7 +31,7 @@ class FakeClock:
         return self._now_ns
 
     def monotonic(self) -> float:
-        return self._now_ns / 1e9
+        return (self._now_ns - self._start_ns) / 1e9  # from the start: float keeps its ns
 
     async def sleep(self, seconds: float) -> None:
         await self._timer(seconds)

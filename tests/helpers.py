@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from service.models import Tick
 from service.running import Service
 from service.streams.queue import TickQueue
-
-
-async def eventually(
-    condition: Callable[[], bool], *, within: float = 10.0, what: str = ""
-) -> None:
-    """Wait until ``condition()`` holds, checking every 10 ms; fail after ``within`` seconds."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not within {within} s: {what or condition}")
-        await asyncio.sleep(0.01)
+from tests.waiting import eventually  # noqa: F401 - re-exported for the integration tests
 
 
 @contextlib.asynccontextmanager

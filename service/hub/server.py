@@ -1,4 +1,4 @@
-"""The websocket hub traders' dashboards connect to (the ``websockets`` server).
+"""The websocket hub traders' dashboards connect to: the I/O around the fan-out policy.
 
 Protocol, JSON text frames (docs/protocol.md has the full reference)::
 
@@ -9,12 +9,12 @@ Protocol, JSON text frames (docs/protocol.md has the full reference)::
              {"type": "tick", "data": {"symbol", "price", "at"}}   at most tick_hz per symbol
              {"type": "error", "message": "..."}         a bad client message; never fatal
 
-A slow client never slows the engine or the other clients. Each frame is
-encoded once; a client whose socket takes it at once gets it written
-directly (as ``websockets.broadcast`` would), while a client with a full
-socket buffer gets alerts queued, up to ``max_pending_alerts``, and no ticks
-(the next flush sends it the latest ones). Past that bound it is closed with
-1013 ("try again later"), and reconnects with ``since`` to miss nothing.
+Three parts: :mod:`~service.hub.protocol` reads what a client sends,
+:mod:`~service.hub.fanout` decides who gets what and who is closed (a
+slow client never slows the engine or the others), and this module moves
+the bytes: it accepts connections, feeds each event to the policy, and
+carries out what it says (a ``broadcast`` of the frames to write now, a
+writer per client for what queued, the closes).
 
 Connections are bounded before a byte is read: at most
 ``max_connections_per_client`` per address (more are answered 429 and
@@ -27,12 +27,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
-from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import structlog
@@ -42,42 +39,17 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Origin
 
+from service.clock import SYSTEM_CLOCK, Clock
 from service.connection_limit import ConnectionLimit, peer_address
-from service.errors import ListenError, RequestError, UnknownAlertError
+from service.errors import ListenError
+from service.hub.fanout import Actions, AlertHistory, Client, Fanout, HubReadModel
 from service.hub.settings import WebsocketHubConfig
-from service.models import AlertEvent, AlertPayload, ArticlePayload, Tick
+from service.models import AlertEvent, Tick
 from service.processing.batch import Batch
-from service.processing.live_view import WatchedLevel
-from service.symbols import normalize_symbol
-from service.text import first_line, quote
 
 log = structlog.get_logger("service.ws_hub")
 
-MAX_SYMBOLS = 256
-MAX_ALERT_ID_CHARS = 64
-SLOW_CLIENT_CODE = 1013  # "Try Again Later"
-POLICY_VIOLATION_CODE = 1008
-# Replies (the subscribe answer, history, errors) waiting for a client that reads none.
-MAX_UNREAD_REPLIES = 64
 CLOSE_TIMEOUT_S = 2.0
-
-
-class HubReadModel(Protocol):
-    """What a new subscriber is told first: the levels watched and the latest articles."""
-
-    def levels(self, symbols: frozenset[str] | None) -> list[WatchedLevel]: ...
-
-    def articles(self, symbols: frozenset[str] | None) -> Mapping[str, ArticlePayload]: ...
-
-
-class AlertHistory(Protocol):
-    def alerts_after(
-        self, since: str | None, symbols: Iterable[str] | None, *, limit: int | None = None
-    ) -> list[AlertPayload]: ...
-
-
-class ClientMessageError(RequestError):
-    """A client sent something the protocol does not allow; the message says what."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,116 +67,40 @@ class HubStats:
     over_connection_limit: int  # answered 429
 
 
-class HubClient:
-    """One connected dashboard: what it wants, and what it is owed."""
+@dataclass(slots=True)
+class _Peer:
+    """A client's connection and the event that wakes its writer."""
 
-    __slots__ = (
-        "backlog",
-        "closing",
-        "connection",
-        "pending",
-        "subscribed",
-        "symbols",
-        "ticks",
-        "wake",
-        "writing",
-    )
-
-    def __init__(self, connection: ServerConnection) -> None:
-        self.connection = connection
-        self.subscribed = False
-        self.symbols: frozenset[str] | None = frozenset()  # None: every symbol
-        self.ticks = False
-        self.backlog: deque[bytes] = deque()  # the subscribe reply and its history
-        self.pending: deque[bytes] = deque()  # live alerts that could not be written at once
-        self.wake = asyncio.Event()
-        self.writing = False
-        self.closing = False
-
-    def takes_now(self, limit: int) -> bool:
-        """Whether a frame can be written now without queueing behind others."""
-        if self.writing or self.backlog or self.pending or self.closing:
-            return False
-        transport = self.connection.transport
-        return transport is not None and transport.get_write_buffer_size() <= limit
-
-
-def parse_subscribe(text: str | bytes) -> tuple[frozenset[str] | None, bool, str | None]:
-    """A subscribe message → (symbols, ticks, since); ``None`` symbols means all.
-
-    Raises :class:`ClientMessageError` saying what is wrong.
-    """
-    if isinstance(text, bytes):
-        raise ClientMessageError("send JSON text frames, not binary ones")
-    try:
-        message = json.loads(text)
-    except ValueError as error:
-        raise ClientMessageError(f"not JSON: {first_line(error, 100)}") from None
-    if not isinstance(message, dict):
-        raise ClientMessageError('expected a JSON object such as {"op": "subscribe", ...}')
-    op = message.get("op")
-    if op != "subscribe":
-        shown = quote(op) if isinstance(op, str) else json.dumps(op)
-        raise ClientMessageError(f'unknown op {shown}; the only op is "subscribe"')
-    unknown = sorted(set(message) - {"op", "symbols", "ticks", "since"})
-    if unknown:
-        raise ClientMessageError(f"unknown key {quote(unknown[0])} in subscribe")
-    symbols = message.get("symbols")
-    if not isinstance(symbols, list) or not symbols or len(symbols) > MAX_SYMBOLS:
-        raise ClientMessageError(
-            f'symbols: expected a list of 1 to {MAX_SYMBOLS} symbols, or ["*"] for all'
-        )
-    wanted: set[str] = set()
-    for item in symbols:
-        if item == "*":
-            return _rest(message, None)
-        try:
-            wanted.add(normalize_symbol(item))
-        except ValueError as error:
-            raise ClientMessageError(f"symbols: {error}") from None
-    return _rest(message, frozenset(wanted))
-
-
-def _rest(
-    message: dict[str, Any], symbols: frozenset[str] | None
-) -> tuple[frozenset[str] | None, bool, str | None]:
-    ticks = message.get("ticks", False)
-    if not isinstance(ticks, bool):
-        raise ClientMessageError("ticks: expected true or false")
-    since = message.get("since")
-    if since is not None and (
-        not isinstance(since, str) or not 0 < len(since) <= MAX_ALERT_ID_CHARS
-    ):
-        raise ClientMessageError("since: expected the id of the last alert you received")
-    return symbols, ticks, since
-
-
-def encode(message: dict[str, object]) -> bytes:
-    return json.dumps(message, separators=(",", ":")).encode()
+    connection: ServerConnection
+    wake: asyncio.Event
 
 
 class WebsocketHub:
     """Serves dashboards: a snapshot on subscribe, missed alerts, then live alerts and ticks."""
 
     def __init__(
-        self, config: WebsocketHubConfig, *, history: AlertHistory, view: HubReadModel
+        self,
+        config: WebsocketHubConfig,
+        *,
+        history: AlertHistory,
+        view: HubReadModel,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.config = config
-        self.history = history
-        self.view = view
+        self.fanout = Fanout(
+            view=view,
+            history=history,
+            max_pending_alerts=config.max_pending_alerts,
+            write_limit_bytes=config.write_limit_bytes,
+            subscribe_timeout_s=config.subscribe_timeout_seconds,
+        )
+        self._clock = clock
         self.port: int | None = None  # once listening (config.port 0 picks a free one)
         self.listening = asyncio.Event()
+        self.flushes = 0  # tick flushes done (a test steps the clock and counts them)
         self._server: Server | None = None
-        self._clients: set[HubClient] = set()
-        self._by_symbol: dict[str, set[HubClient]] = {}
-        self._everything: set[HubClient] = set()
-        self._latest: dict[str, Tick] = {}  # ticks not yet flushed, latest per symbol
-        self.alerts_published = 0
-        self.slow_disconnects = 0
-        self.ticks_dropped = 0
-        self.bad_messages = 0
+        self._peers: dict[Client, _Peer] = {}
         self.refused = 0
-        self.idle_disconnects = 0
         self.connections = ConnectionLimit(config.max_connections_per_client)
 
     # The engine's side: synchronous, called from the engine task.
@@ -212,54 +108,35 @@ class WebsocketHub:
     def publish(self, batch: Batch) -> Batch:
         """The hub's stage: the batch's ticks for the next flush, its (journaled) alerts now."""
         if batch.ticks:
-            self.observe_ticks(batch.ticks)
+            self.fanout.observe_ticks(batch.ticks)
         for alert in batch.alerts:
-            self.publish_alert(alert)
+            self._carry_out(self.fanout.publish_alert(alert))
         return batch
 
     def observe_ticks(self, ticks: Sequence[Tick]) -> None:
-        latest = self._latest
-        for tick in ticks:
-            latest[tick.symbol] = tick
+        self.fanout.observe_ticks(ticks)
 
     def publish_alert(self, alert: AlertEvent) -> None:
         """Send ``alert`` to every client subscribed to its symbol (it is journaled already)."""
-        self.alerts_published += 1
-        frame = encode({"type": "alert", "data": alert.to_dict()})
-        limit = self.config.write_limit_bytes
-        now: list[ServerConnection] = []
-        too_slow: list[HubClient] = []
-        for client in _chain(self._by_symbol.get(alert.symbol), self._everything):
-            if client.takes_now(limit):
-                now.append(client.connection)
-            elif not client.closing:
-                if len(client.pending) >= self.config.max_pending_alerts:
-                    too_slow.append(client)  # dropped after the loop: it changes the sets
-                else:
-                    client.pending.append(frame)
-                    client.wake.set()
-        if now:
-            broadcast(now, frame, text=True)
-        for client in too_slow:
-            self._drop_slow(client)
+        self._carry_out(self.fanout.publish_alert(alert))
 
-    def _drop_slow(self, client: HubClient) -> None:
-        self.slow_disconnects += 1
-        client.pending.clear()
-        client.backlog.clear()
-        log.warning(
-            "ws_client_too_slow",
-            client=_peer(client.connection),
-            pending=self.config.max_pending_alerts,
-            hint="disconnected with 1013; it should reconnect with since",
-        )
-        self._close(client, SLOW_CLIENT_CODE, "too slow; reconnect with since")
-
-    def _close(self, client: HubClient, code: int, reason: str) -> None:
-        client.closing = True
-        self._unindex(client)
-        task = asyncio.get_running_loop().create_task(client.connection.close(code, reason))
-        task.add_done_callback(_ignore_result)
+    def _carry_out(self, actions: Actions) -> None:
+        peers = self._peers
+        for clients, frame in actions.write_now:
+            broadcast([peers[c].connection for c in clients if c in peers], frame, text=True)
+        for client in actions.wake:
+            peer = peers.get(client)
+            if peer is not None:
+                peer.wake.set()
+        for client, level, event, fields in actions.notes:
+            peer = peers.get(client)
+            where = "?" if peer is None else _peer(peer.connection)
+            getattr(log, level)(event, client=where, **fields)
+        for client, code, reason in actions.close:
+            peer = peers.get(client)
+            if peer is not None:
+                task = asyncio.get_running_loop().create_task(peer.connection.close(code, reason))
+                task.add_done_callback(_ignore_result)
 
     # The network's side.
 
@@ -305,8 +182,9 @@ class WebsocketHub:
         try:
             interval = 1.0 / self.config.tick_hz
             while True:
-                await asyncio.sleep(interval)
-                self._flush_ticks()
+                await self._clock.sleep(interval)
+                self._carry_out(self.fanout.flush_ticks())
+                self.flushes += 1
         finally:
             self._server.close()
             await self._server.wait_closed()
@@ -317,8 +195,25 @@ class WebsocketHub:
             self._server.close()
             await self._server.wait_closed()
 
-    def client_count(self) -> int:
-        return len(self._clients)
+    def disconnect_all(self, code: int = 1012, reason: str = "service restart") -> None:
+        """Close every dashboard's connection (1012: they reconnect with ``since``)."""
+        for peer in list(self._peers.values()):
+            task = asyncio.get_running_loop().create_task(peer.connection.close(code, reason))
+            task.add_done_callback(_ignore_result)
+
+    def snapshot(self) -> HubStats:
+        stats = self.fanout.stats
+        return HubStats(
+            clients=len(self.fanout.clients),
+            queued_alerts=sum(len(client.pending) for client in self.fanout.clients),
+            alerts_published=stats.alerts_published,
+            slow_disconnects=stats.slow_disconnects,
+            ticks_dropped=stats.ticks_dropped,
+            bad_messages=stats.bad_messages,
+            refused=self.refused,
+            idle_disconnects=stats.idle_disconnects,
+            over_connection_limit=self.connections.refused,
+        )
 
     def _authorize(self, connection: ServerConnection, request: Request) -> Response | None:
         tokens = self.config.tokens
@@ -339,23 +234,30 @@ class WebsocketHub:
         return response
 
     async def _serve_client(self, connection: ServerConnection) -> None:
-        client = HubClient(connection)
-        self._clients.add(client)
+        transport = connection.transport
+        client = self.fanout.connect(
+            lambda: None if transport is None else transport.get_write_buffer_size()
+        )
+        peer = self._peers[client] = _Peer(connection, asyncio.Event())
         loop = asyncio.get_running_loop()
-        writer = loop.create_task(self._write(client))
-        idle = loop.call_later(self.config.subscribe_timeout_seconds, self._close_idle, client)
-        log.info("ws_client_connected", client=_peer(connection), clients=len(self._clients))
+        writer = loop.create_task(self._write(client, peer))
+        idle = loop.call_later(
+            self.config.subscribe_timeout_seconds,
+            lambda: self._carry_out(self.fanout.subscribe_timed_out(client)),
+        )
+        clients = len(self.fanout.clients)
+        log.info("ws_client_connected", client=_peer(connection), clients=clients)
         try:
             async for message in connection:
-                self._on_message(client, message)
+                self._carry_out(self.fanout.on_message(client, message))
                 if client.subscribed:
                     idle.cancel()
         except ConnectionClosed:
             pass
         finally:
             idle.cancel()
-            self._clients.discard(client)
-            self._unindex(client)
+            self.fanout.disconnect(client)
+            del self._peers[client]
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
@@ -363,139 +265,22 @@ class WebsocketHub:
                 "ws_client_disconnected",
                 client=_peer(connection),
                 code=connection.close_code,
-                clients=len(self._clients),
+                clients=len(self.fanout.clients),
             )
 
-    def _close_idle(self, client: HubClient) -> None:
-        if client.subscribed or client.closing:
-            return
-        self.idle_disconnects += 1
-        timeout = self.config.subscribe_timeout_seconds
-        log.info("ws_client_idle", client=_peer(client.connection), timeout_s=timeout)
-        self._close(client, POLICY_VIOLATION_CODE, f"subscribe within {timeout:g} s")
-
-    def _on_message(self, client: HubClient, message: str | bytes) -> None:
-        if client.closing:
-            return
-        try:
-            symbols, ticks, since = parse_subscribe(message)
-        except ClientMessageError as error:
-            self.bad_messages += 1
-            log.info(
-                "ws_client_message_rejected", client=_peer(client.connection), error=str(error)
-            )
-            if len(client.backlog) >= MAX_UNREAD_REPLIES:
-                # It sends bad messages and reads none of the replies: not a dashboard.
-                self._close(client, POLICY_VIOLATION_CODE, "too many bad messages")
-                return
-            client.backlog.append(encode({"type": "error", "message": str(error)}))
-            client.wake.set()
-            return
-        self._subscribe(client, symbols, ticks, since)
-
-    def _subscribe(
-        self, client: HubClient, symbols: frozenset[str] | None, ticks: bool, since: str | None
-    ) -> None:
-        # No await from here to the end: the history read and the registration for
-        # live alerts happen in one step of the loop, so no alert falls between them
-        # and none comes twice.
-        self._unindex(client)
-        client.subscribed = True
-        client.symbols = symbols
-        client.ticks = ticks
-        listed = None if symbols is None else sorted(symbols)
-        client.backlog.append(
-            encode(
-                {
-                    "type": "subscribed",
-                    "symbols": ["*"] if listed is None else listed,
-                    "levels": self.view.levels(symbols),
-                    "articles": self.view.articles(symbols),
-                }
-            )
-        )
-        if since is not None:
-            try:
-                missed = self.history.alerts_after(since, listed)
-            except UnknownAlertError:
-                client.backlog.append(
-                    encode(
-                        {
-                            "type": "error",
-                            "message": f"since: no alert {quote(since)} in the journal; "
-                            "live alerts follow, fetch older ones from /api/v1/alerts",
-                        }
-                    )
-                )
-            else:
-                client.backlog.extend(encode({"type": "alert", "data": alert}) for alert in missed)
-        if symbols is None:
-            self._everything.add(client)
-        else:
-            for symbol in symbols:
-                self._by_symbol.setdefault(symbol, set()).add(client)
-        client.wake.set()
-
-    def _unindex(self, client: HubClient) -> None:
-        self._everything.discard(client)
-        for symbol in client.symbols or ():
-            members = self._by_symbol.get(symbol)
-            if members is not None:
-                members.discard(client)
-                if not members:
-                    del self._by_symbol[symbol]
-
-    async def _write(self, client: HubClient) -> None:
+    async def _write(self, client: Client, peer: _Peer) -> None:
         """Send what ``client`` is owed, in order, at the pace its socket takes it."""
-        connection = client.connection
         while True:
-            await client.wake.wait()
-            client.wake.clear()
+            await peer.wake.wait()
+            peer.wake.clear()
             client.writing = True
             try:
-                while client.backlog or client.pending:
-                    queue = client.backlog if client.backlog else client.pending
-                    await connection.send(queue.popleft(), text=True)
+                while (frame := client.next_frame()) is not None:
+                    await peer.connection.send(frame, text=True)
             except ConnectionClosed:
                 return
             finally:
                 client.writing = False
-
-    def _flush_ticks(self) -> None:
-        if not self._latest:
-            return
-        latest, self._latest = self._latest, {}
-        limit = self.config.write_limit_bytes
-        for symbol, tick in latest.items():
-            now: list[ServerConnection] = []
-            for client in _chain(self._by_symbol.get(symbol), self._everything):
-                if not client.ticks:
-                    continue
-                if client.takes_now(limit):
-                    now.append(client.connection)
-                else:
-                    self.ticks_dropped += 1
-            if now:
-                frame = encode(
-                    {
-                        "type": "tick",
-                        "data": {"symbol": tick.symbol, "price": tick.price, "at": tick.at},
-                    }
-                )
-                broadcast(now, frame, text=True)
-
-    def snapshot(self) -> HubStats:
-        return HubStats(
-            clients=len(self._clients),
-            queued_alerts=sum(len(client.pending) for client in self._clients),
-            alerts_published=self.alerts_published,
-            slow_disconnects=self.slow_disconnects,
-            ticks_dropped=self.ticks_dropped,
-            bad_messages=self.bad_messages,
-            refused=self.refused,
-            idle_disconnects=self.idle_disconnects,
-            over_connection_limit=self.connections.refused,
-        )
 
 
 _REFUSAL = (
@@ -546,12 +331,6 @@ def _origins(allowed: Sequence[str]) -> list[Origin | None] | None:
     # Browsers always send Origin; other clients may not, and an Origin is no
     # credential anyway (tokens are): a missing one passes.
     return [*(Origin(origin) for origin in allowed), None]
-
-
-def _chain(first: set[HubClient] | None, second: set[HubClient]) -> Iterable[HubClient]:
-    if first:
-        yield from first
-    yield from second
 
 
 def _offered_token(headers: Headers, path: str) -> str | None:

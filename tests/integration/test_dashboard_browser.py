@@ -97,8 +97,7 @@ async def test_dashboard_reconnects_with_since_and_misses_no_alert(
         app.processor.emit([alert_at(10.0)])
         await page.locator("#alerts li").first.wait_for(timeout=2000)
         # Drop every dashboard connection; an alert fires while the page is away.
-        for client in list(app.hub._clients):
-            await client.connection.close(code=1012)
+        app.hub.disconnect_all(1012)
         await page.wait_for_function("window.strykr.state !== 'live'")
         app.processor.emit([alert_at(20.0)])
         await page.wait_for_function("window.strykr.state === 'live'", timeout=5000)

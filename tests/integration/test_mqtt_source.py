@@ -222,11 +222,12 @@ async def test_a_full_queue_pushes_back_on_the_broker_and_nothing_is_lost(
         await eventually(lambda: source.connected)
         lines = [payload(t) for t in ticks]
         await asyncio.to_thread(mosquitto.publish_lines, "ticks/IWM", lines, qos=qos)
-        await eventually(lambda: queue.qsize() == 20)
-        await asyncio.sleep(0.5)
-        # The reader waits on the full queue and the client stops reading at its
-        # high mark (QoS 1: the broker's window may stop it sooner); the broker
-        # holds the rest.
+        # The reader waits on the full queue (so it takes nothing more) and the client
+        # stops reading at its high mark (QoS 1: the broker's window may stop it
+        # sooner); the broker holds the rest.
+        await eventually(lambda: queue.full_waits == 1, what="the reader waiting on the queue")
+        if qos == 0:
+            await eventually(lambda: source.paused == 1, what="the socket no longer read")
         assert source.received == 21
         assert queue.full_waits == 1
         if qos == 0:

@@ -222,4 +222,4 @@ async def test_a_dashboard_that_never_subscribes_is_closed_one_that_does_stays(
             assert time.monotonic() - started < 1.0 + 2.0
             await dashboard.ping()  # still connected
         assert service.app.hub is not None
-        assert service.app.hub.idle_disconnects == 1
+        assert service.app.hub.snapshot().idle_disconnects == 1

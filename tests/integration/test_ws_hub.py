@@ -16,6 +16,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from service.clock import SYSTEM_CLOCK, Clock
 from service.delivery.recorder import AlertRecorder
 from service.hub.server import WebsocketHub
 from service.hub.settings import WebsocketHubConfig
@@ -23,6 +24,8 @@ from service.journal.sqlite import SqliteJournal
 from service.models import AlertEvent, Tick
 from service.processing.batch import Batch
 from tests.builders import alert_at, tick
+from tests.clock import FakeClock
+from tests.helpers import eventually
 
 HUB = WebsocketHubConfig(port=0, tick_hz=20.0)
 
@@ -59,9 +62,11 @@ class Hub:
 
 
 @contextlib.asynccontextmanager
-async def running_hub(tmp_path: Path, config: WebsocketHubConfig = HUB) -> AsyncIterator[Hub]:
+async def running_hub(
+    tmp_path: Path, config: WebsocketHubConfig = HUB, *, clock: Clock = SYSTEM_CLOCK
+) -> AsyncIterator[Hub]:
     journal = SqliteJournal(tmp_path / "alerts.db")
-    hub = WebsocketHub(config, history=journal, view=Snapshot())
+    hub = WebsocketHub(config, history=journal, view=Snapshot(), clock=clock)
     recorder = AlertRecorder(journal, lambda _alert: [])
     task = asyncio.create_task(hub.run())
     try:
@@ -126,8 +131,9 @@ async def test_client_reconnecting_with_since_gets_exactly_the_alerts_it_missed(
 
         assert missed == [alert_at(n).id for n in range(3, 6)]
         assert live["data"]["id"] == alert_at(7).id
-        with pytest.raises(TimeoutError):
-            await receive(again, within=0.2)  # nothing twice, nothing of SPX
+        # Nothing twice and nothing of SPX came between: the next alert is the next frame.
+        hub.alert(alert_at(8))
+        assert (await receive(again))["data"]["id"] == alert_at(8).id
         await again.close()
 
 
@@ -186,26 +192,34 @@ async def test_client_past_its_pending_bound_is_closed_with_1013(tmp_path: Path)
         assert closed.value.rcvd.code == 1013
 
 
-async def test_ticks_are_coalesced_to_the_latest_price_at_tick_hz(tmp_path: Path) -> None:
-    async with running_hub(tmp_path, replace(HUB, tick_hz=5.0)) as hub:
+async def test_ticks_are_coalesced_to_the_latest_price_at_each_flush(tmp_path: Path) -> None:
+    clock = FakeClock()
+    async with running_hub(tmp_path, replace(HUB, tick_hz=5.0), clock=clock) as hub:
         ticking, _ = await subscribe(hub.url, symbols=["IWM"], ticks=True)
         quiet, _ = await subscribe(hub.url, symbols=["IWM"])
         for n in range(1, 501):
             hub.ticks(tick(250 + n / 100, seconds=n))
             if n % 100 == 0:
-                await asyncio.sleep(0.25)
-        frames = []
-        with contextlib.suppress(TimeoutError):
-            while True:
-                frames.append(await receive(ticking, within=0.5))
-
-        assert {frame["type"] for frame in frames} == {"tick"}
-        assert 1 <= len(frames) <= 6
+                await flush(hub, clock)
+        frames = [await receive(ticking) for _ in range(5)]
+        # One frame per flush, with the latest price: 100 ticks in, 1 frame out.
+        assert [frame["type"] for frame in frames] == ["tick"] * 5
+        assert [frame["data"]["price"] for frame in frames] == [251.0, 252.0, 253.0, 254.0, 255.0]
         assert frames[-1]["data"] == {"symbol": "IWM", "price": 255.0, "at": tick(255, 500).at}
-        with pytest.raises(TimeoutError):
-            await receive(quiet, within=0.2)
+        # The one that asked for no ticks got none: the alert sent now is its first frame.
+        hub.alert(alert_at(1))
+        assert (await receive(quiet))["type"] == "alert"
+        assert (await receive(ticking))["type"] == "alert"
         await ticking.close()
         await quiet.close()
+
+
+async def flush(hub: Hub, clock: FakeClock) -> None:
+    """One tick interval passes: the hub flushes once."""
+    await eventually(lambda: clock.next_due_s() is not None, what="the hub waiting to flush")
+    flushes = hub.hub.flushes
+    clock.advance(clock.next_due_s() or 0.0)
+    await eventually(lambda: hub.hub.flushes > flushes, what="a flush")
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from service.config import parse_config
 from service.delivery.settings import EmailConfig, MqttOutConfig
 from service.errors import ConfigError
-from service.hub.server import ClientMessageError, parse_subscribe
+from service.hub.protocol import ClientMessageError, parse_subscribe
 from service.hub.settings import WebsocketHubConfig
 from service.journal.records import Subscriber
 

@@ -8,6 +8,8 @@ import pytest
 
 from service.streams.queue import TickQueue
 from tests.builders import tick
+from tests.clock import FakeClock
+from tests.waiting import eventually
 
 
 async def test_batches_come_in_put_order_up_to_the_limit() -> None:
@@ -34,21 +36,23 @@ async def test_a_put_into_a_full_queue_waits_and_is_counted() -> None:
     await queue.put(tick(1, 0))
     await queue.put(tick(2, 1))
     blocked = asyncio.create_task(queue.put(tick(3, 2)))
-    await asyncio.sleep(0.01)
+    await eventually(lambda: queue.full_waits == 1, what="the put waiting")
     assert not blocked.done()
-    assert queue.full_waits == 1
     await queue.get_batch(1)
     await asyncio.wait_for(blocked, 1)
     assert queue.qsize() == 2
 
 
 async def test_lag_is_how_long_the_oldest_tick_of_a_batch_waited() -> None:
-    queue = TickQueue(10)
+    clock = FakeClock()
+    queue = TickQueue(10, clock=clock)
     await queue.put(tick(1, 0))
-    await asyncio.sleep(0.05)
+    clock.advance(0.05)
+    await queue.put(tick(2, 1))
+    clock.advance(0.02)
     await queue.get_batch(10)
-    assert queue.lag_s >= 0.05
-    assert queue.take_max_lag() >= 0.05
+    assert queue.lag_s == pytest.approx(0.07)
+    assert queue.take_max_lag() == pytest.approx(0.07)
     assert queue.take_max_lag() == 0.0  # reset by the read
 
 
@@ -57,7 +61,7 @@ async def test_join_waits_until_taken_ticks_are_marked_done() -> None:
     await queue.put(tick(1, 0))
     batch = await queue.get_batch(10)
     joined = asyncio.create_task(queue.join())
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0)  # join() runs, and waits: one tick is not done
     assert not joined.done()
     queue.task_done(len(batch.ticks))
     await asyncio.wait_for(joined, 1)

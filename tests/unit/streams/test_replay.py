@@ -13,6 +13,7 @@ from service.models import Tick
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
 from service.streams.replay import read_tick_file, replay_into, sample_day_path
+from tests.waiting import eventually
 
 
 def write(path: Path, text: str) -> Path:
@@ -109,7 +110,7 @@ async def test_replay_into_when_queue_is_full_waits_instead_of_dropping(tmp_path
     replay = asyncio.create_task(
         replay_into(ticks, queue, speed=0, source="t", rejections=Rejections())
     )
-    await asyncio.sleep(0.05)
+    await eventually(lambda: queue.full_waits == 1, what="the replay waiting")
     assert queue.qsize() == 5
     assert not replay.done()
     prices: list[float] = []
