@@ -278,6 +278,7 @@ def _article_sources(
                 instruments,
                 poll_seconds=articles.feed_poll_seconds,
                 max_bytes=articles.max_bytes,
+                clock=clock,
             )
         )
     return found

@@ -1,16 +1,22 @@
-"""The connection state of a reconnecting source, and its log lines: one per change.
+"""Staying connected: one loop for every client that must keep a link up, and its state.
 
-A source calls :meth:`Link.up` when it is connected and :meth:`Link.down`
-when a connection attempt fails or a connection ends; ``down`` returns how
-long to wait before the next attempt (capped, jittered backoff). The first
-failure after a connection is ``<prefix>_disconnected``, the first while never
-connected is ``<prefix>_unreachable`` (both warnings); the retries that follow
-are debug lines, so a broker down for an hour costs one warning, not thousands.
+:func:`reconnecting` is the loop: run a session (connect, work until the link
+ends), and when it fails, wait a capped, jittered backoff and start again.
+The MQTT source, the websocket feed, MQTT out and the article feed all run on it.
+
+:class:`Link` is the state it keeps, and its log lines: one per change. A
+session calls :meth:`Link.up` once connected; each failure calls
+:meth:`Link.down`, which returns how long to wait. The first failure after a
+connection is ``<prefix>_disconnected``, the first while never connected is
+``<prefix>_unreachable`` (both warnings); the retries that follow are debug
+lines, so a broker down for an hour costs one warning, not thousands.
 """
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Literal, NoReturn, Protocol
 
 import structlog
 
@@ -97,3 +103,49 @@ class Link:
             log.debug(f"{self.prefix}_retry", attempt=self.failures, **details)
         self.connected = False
         return delay
+
+
+async def reconnecting(
+    link: Link,
+    session: Callable[[], Awaitable[None]],
+    *,
+    retry_on: tuple[type[Exception], ...],
+    describe: Callable[[Exception], str] = lambda error: str(error) or type(error).__name__,
+    delay_after: Callable[[str, float], float] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> NoReturn:
+    """Run ``session`` again and again: each failure of ``retry_on`` waits a backoff first.
+
+    ``session`` is one connection's whole life: it connects, calls
+    :meth:`Link.up`, works, and ends by raising (a clean end the caller turns
+    into an error too). A failure, alone or as every exception of an
+    exception group (a session's task group), is logged by the link;
+    ``delay_after(error, delay)`` may change the wait (a client id taken over
+    waits longer). Anything else is a bug and propagates.
+    """
+    while True:
+        try:
+            await session()
+        except Exception as error:
+            failure = _failure_of(error, retry_on)
+            if failure is None:
+                raise
+            text = describe(failure)
+            delay = link.down(text)
+            if delay_after is not None:
+                delay = delay_after(text, delay)
+            await sleep(delay)
+        else:
+            raise RuntimeError(f"the session of {link.source} ended without an error")
+
+
+def _failure_of(error: Exception, kinds: tuple[type[Exception], ...]) -> Exception | None:
+    """``error`` if it is one of ``kinds``, or the first of a group made only of them."""
+    if isinstance(error, kinds):
+        return error
+    if isinstance(error, ExceptionGroup):
+        matched, rest = error.split(kinds)
+        if matched is not None and rest is None:
+            first: Exception = matched.exceptions[0]
+            return _failure_of(first, kinds) if isinstance(first, ExceptionGroup) else first
+    return None

@@ -29,10 +29,10 @@ from service.articles.feed import FeedItem, parse_feed
 from service.articles.instruments import Instruments
 from service.articles.levels import describe
 from service.articles.parse import MAX_ARTICLE_BYTES, parse_article
-from service.backoff import retry_delay
 from service.clock import SYSTEM_CLOCK, Clock
 from service.errors import ArticleError
 from service.models import Article
+from service.reconnect import Link, reconnecting
 
 ARTICLE_SUFFIXES = frozenset({".txt", ".md", ".html", ".htm"})
 # A file changed this recently may still be being written: read it on the
@@ -214,45 +214,52 @@ class ArticleFeed:
         max_bytes: int = MAX_ARTICLE_BYTES,
         retry_initial_s: float = RETRY_INITIAL_S,
         retry_max_s: float = RETRY_MAX_S,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.url = url
+        self._clock = clock
         self.intake = intake
         self.instruments = instruments
         self.poll_seconds = poll_seconds
         self.max_bytes = max_bytes
-        self.retry_initial_s = retry_initial_s
-        self.retry_max_s = retry_max_s
         self.name = "articles-feed"
-        self.polls = 0
-        self.not_modified = 0
-        self.failures = 0
+        # The feed's state and its log lines: article_feed_unreachable, _disconnected, _connected.
+        self.link = Link(
+            source=self.name,
+            url=url,
+            prefix="article_feed",
+            initial_s=retry_initial_s,
+            maximum_s=retry_max_s,
+        )
+        self.not_modified = 0  # polls answered 304
+        self.failures = 0  # polls that failed
         self._etag: str | None = None
         self._last_modified: str | None = None
         self._seen: dict[str, str] = {}  # item key → digest of what was read
 
     async def run(self) -> None:
+        """Poll until cancelled; a failed poll is retried with backoff, a good one resets it."""
         timeout = aiohttp.ClientTimeout(total=FEED_TIMEOUT_S)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            failures = 0
-            while True:
-                try:
-                    await self.poll(session)
-                    failures = 0
-                    delay = self.poll_seconds
-                except (aiohttp.ClientError, TimeoutError, ArticleError) as error:
-                    failures += 1
-                    self.failures += 1
-                    delay = retry_delay(
-                        failures, initial=self.retry_initial_s, maximum=self.retry_max_s
-                    )
-                    log.warning(
-                        "article_feed_failed",
-                        url=self.url,
-                        error=str(error) or type(error).__name__,
-                        attempt=failures,
-                        retry_in_s=round(delay, 2),
-                    )
-                await asyncio.sleep(delay)
+
+        async def session() -> None:
+            async with aiohttp.ClientSession(timeout=timeout) as client:
+                while True:
+                    await self.poll(client)
+                    if not self.link.connected:
+                        self.link.up()
+                    await self._clock.sleep(self.poll_seconds)
+
+        await reconnecting(
+            self.link,
+            session,
+            retry_on=(aiohttp.ClientError, TimeoutError, ArticleError),
+            delay_after=self._count_failure,
+            sleep=self._clock.sleep,
+        )
+
+    def _count_failure(self, _error: str, delay: float) -> float:
+        self.failures += 1
+        return delay
 
     async def poll(self, session: aiohttp.ClientSession) -> int:
         """Fetch the feed once; return how many new or changed articles it brought."""
@@ -261,7 +268,6 @@ class ArticleFeed:
             headers["If-None-Match"] = self._etag
         if self._last_modified:
             headers["If-Modified-Since"] = self._last_modified
-        self.polls += 1
         async with session.get(self.url, headers=headers) as response:
             if response.status == 304:
                 self.not_modified += 1

@@ -7,7 +7,6 @@ away fails as retryable and is sent once the link is back.
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import aiomqtt
@@ -16,7 +15,7 @@ from service.delivery.settings import MqttOutConfig
 from service.errors import RetryableDeliveryError
 from service.journal.records import Channel, Delivery, Subscriber
 from service.mqtt_common import CONNECT_TIMEOUT_S, NO_DELAY, tls_context
-from service.reconnect import Link
+from service.reconnect import Link, reconnecting
 from service.text import first_line
 
 PUBLISH_TIMEOUT_S = 10.0
@@ -45,7 +44,8 @@ class MqttOutSender:
             tls_context=tls_context(config.tls, config.ca_file),
             socket_options=NO_DELAY,
         )
-        while True:
+
+        async def session() -> None:
             try:
                 async with client:
                     self._client = client
@@ -53,9 +53,10 @@ class MqttOutSender:
                     # aiomqtt raises from the messages iterator when the link drops.
                     async for _message in client.messages:
                         pass
-            except aiomqtt.MqttError as error:
+            finally:
                 self._client = None
-                await asyncio.sleep(self.link.down(str(error) or type(error).__name__))
+
+        await reconnecting(self.link, session, retry_on=(aiomqtt.MqttError,))
 
     async def send(self, delivery: Delivery, subscriber: Subscriber | None) -> None:
         client = self._client

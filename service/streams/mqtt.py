@@ -46,7 +46,7 @@ from service.backoff import retry_delay
 from service.errors import TickError
 from service.models import Tick
 from service.mqtt_common import CONNECT_TIMEOUT_S, NO_DELAY, tls_context
-from service.reconnect import Link
+from service.reconnect import Link, reconnecting
 from service.streams.decode import check_not_ahead, decode_json, parse_tick
 from service.streams.queue import TickSink
 from service.streams.rejections import Rejections
@@ -177,18 +177,21 @@ class MqttSource:
         instance keeps the ticks instead of both fighting for them.
         """
         client = self._client = self._new_client()
-        while True:
-            try:
-                async with client:
-                    self.takeover.connected(time.monotonic())
-                    await self._session(client, queue)
-            except* aiomqtt.MqttError as errors:
-                error = errors.exceptions[0]
-                text = str(error) or type(error).__name__
-                delay = self.link.down(text)
-                if self.takeover.ended(time.monotonic()):
-                    delay = self._taken_over(text)
-                await asyncio.sleep(delay)
+
+        async def session() -> None:
+            async with client:
+                self.takeover.connected(time.monotonic())
+                await self._session(client, queue)
+
+        await reconnecting(
+            self.link, session, retry_on=(aiomqtt.MqttError,), delay_after=self._after_failure
+        )
+
+    def _after_failure(self, error: str, delay: float) -> float:
+        """The backoff, or a long one while another connection takes this client id over."""
+        if self.takeover.ended(time.monotonic()):
+            return self._taken_over(error)
+        return delay
 
     def _taken_over(self, error: str) -> float:
         config = self.config

@@ -14,7 +14,6 @@ buffered, and TCP slows the sender.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
@@ -22,7 +21,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, WebSocketException
 
 from service.errors import TickError
-from service.reconnect import Link
+from service.reconnect import Link, reconnecting
 from service.streams.decode import check_not_ahead, decode_json
 from service.streams.fields import ticks_from_message
 from service.streams.queue import TickSink
@@ -80,17 +79,22 @@ class WebsocketFeedSource:
 
     async def run(self, queue: TickSink) -> None:
         """Consume ticks into ``queue`` until cancelled, reconnecting whenever the link ends."""
-        while True:
-            try:
-                async with self._connect() as connection:
-                    if self.config.subscribe is not None:
-                        await connection.send(self.config.subscribe)
-                    self.link.up()
-                    await self._consume(connection, queue)
-                    code, reason = connection.close_code, connection.close_reason
-                raise _FeedClosedError(f"closed by the feed with code {code} {reason!r}")
-            except (OSError, TimeoutError, WebSocketException, _FeedClosedError) as error:
-                await asyncio.sleep(self.link.down(_describe(error)))
+
+        async def session() -> None:
+            async with self._connect() as connection:
+                if self.config.subscribe is not None:
+                    await connection.send(self.config.subscribe)
+                self.link.up()
+                await self._consume(connection, queue)
+                code, reason = connection.close_code, connection.close_reason
+            raise _FeedClosedError(f"closed by the feed with code {code} {reason!r}")
+
+        await reconnecting(
+            self.link,
+            session,
+            retry_on=(OSError, TimeoutError, WebSocketException, _FeedClosedError),
+            describe=_describe,
+        )
 
     def _connect(self) -> connect:
         config = self.config
@@ -128,7 +132,7 @@ class WebsocketFeedSource:
                 self.accepted += 1
 
 
-def _describe(error: Exception) -> str:
+def _describe(error: BaseException) -> str:
     if isinstance(error, ConnectionClosed):
         received = error.rcvd
         if received is None:
