@@ -20,6 +20,7 @@ Scenarios:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import math
@@ -141,8 +142,10 @@ def engine_batched_without_band(rules: list[LevelRule], ticks: list[Tick]) -> in
     return alerts
 
 
-def engine_with_windows(rules: list[LevelRule], ticks: list[Tick]) -> int:
-    engine = service_engine(rules, windows=["5m"], bars=["1m"])
+def engine_with_bar_close_rules(rules: list[LevelRule], ticks: list[Tick]) -> int:
+    """Every rule confirmed on 1-minute bar closes: every symbol builds its bars."""
+    closing = [dataclasses.replace(rule, trigger="bar_close", bar="1m") for rule in rules]
+    engine = service_engine(closing)
     alerts = 0
     for start in range(0, len(ticks), BATCH_SIZE):
         alerts += len(engine.on_ticks(ticks[start : start + BATCH_SIZE]))
@@ -181,7 +184,7 @@ def main() -> int:
         "engine.on_tick, one call per tick": engine_per_tick,
         f"engine.on_ticks, batches of {BATCH_SIZE}": engine_batched,
         "engine.on_ticks, no price band": engine_batched_without_band,
-        "engine.on_ticks + 5m window + 1m bars": engine_with_windows,
+        "engine.on_ticks, every rule on 1m bar closes": engine_with_bar_close_rules,
     }
     print(
         f"python {platform.python_version()} on {platform.machine()}, "

@@ -28,6 +28,7 @@ from service.models import AlertEvent, Article, Tick
 from service.processing.batch import Stages
 from service.processing.engine_task import TickProcessor
 from service.processing.stages import AlertCounts, attach_articles, each_alert
+from service.rules.settings import unused_settings
 from service.streams.rejections import Rejections
 from service.streams.replay import TickFile, read_tick_file
 
@@ -307,6 +308,8 @@ def _check(args: argparse.Namespace) -> int:
         if on
     ]
     print(f"  subscribers: {len(config.subscribers)} in the file; channels: {', '.join(channels)}")
+    for warning in unused_settings(config.engine):
+        print(f"  warning: {warning}")
     return 0
 
 

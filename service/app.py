@@ -48,6 +48,7 @@ from service.processing.stages import (
     observe_latency,
     watch_arrivals,
 )
+from service.rules.settings import unused_settings
 from service.rules.stale import StaleFeedWatch
 from service.running import Service
 from service.streams.mqtt import MqttSource
@@ -326,6 +327,8 @@ async def serve(config: Config) -> None:
                 "real time; the first alert comes within a minute. Ctrl-C stops."
             ),
         )
+    for warning in unused_settings(config.engine):
+        log.warning("setting_unused", hint=warning)
     if not config.rules and not config.articles.auto_levels:
         log.warning(
             "no_rules",

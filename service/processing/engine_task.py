@@ -87,8 +87,6 @@ class TickProcessor:
         """The engine of ``rules`` with ``settings``: the same for ``run`` and ``replay``."""
         engine = RuleEngine(
             rules,
-            windows=settings.windows,
-            bars=settings.bars,
             same_time=settings.same_time,
             price_band=settings.price_band_percent / 100,
             rebase_ticks=settings.price_band_rebase_ticks,

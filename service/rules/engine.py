@@ -29,14 +29,14 @@ What the engine accepts (every rejection raises or reports a
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 from service.errors import TickError, TickOutOfOrderError
 from service.models import AlertEvent, LevelRule, RangeRule, Rule, Tick, format_price
 from service.rules.band import PriceBand
 from service.rules.levels import LevelWatch
-from service.rules.window import Bar, BarBuilder, RollingWindow, WindowStats
+from service.rules.window import Bar, BarBuilder
 from service.timestamps import parse_duration
 
 _INF = math.inf
@@ -45,7 +45,11 @@ SameTime = Literal["reject", "accept"]
 
 
 class SymbolBook:
-    """Everything the engine keeps for one symbol: watches, bars, windows, band, time and price."""
+    """Everything the engine keeps for one symbol: watches, bars, band, time and price.
+
+    A bar is built only while a rule of the symbol closes on it: nothing is
+    computed that no rule reads.
+    """
 
     __slots__ = (
         "band",
@@ -56,7 +60,6 @@ class SymbolBook:
         "quiet_high",
         "quiet_low",
         "tick_watches",
-        "windows",
     )
 
     def __init__(
@@ -65,13 +68,11 @@ class SymbolBook:
         tick_watches: list[LevelWatch],
         bar_watches: dict[str, list[LevelWatch]],
         bars: list[BarBuilder],
-        windows: list[RollingWindow],
         band: PriceBand | None = None,
     ) -> None:
         self.tick_watches = tick_watches
         self.bar_watches = bar_watches
         self.bars = bars
-        self.windows = windows
         self.band = band
         self.last_ts_ns = _NEVER
         self.last_price = math.nan
@@ -80,7 +81,7 @@ class SymbolBook:
         self.update_quiet()
 
     def evaluate(self, price: float, ts_ns: int, volume: float) -> list[AlertEvent]:
-        """Run one accepted tick through the bars, windows and watches of this symbol."""
+        """Run one accepted tick through the bars and watches of this symbol."""
         alerts: list[AlertEvent] = []
         # Bars first: a bar this tick closes ended before the tick, so its alerts come first.
         for builder in self.bars:
@@ -89,8 +90,6 @@ class SymbolBook:
                 for watch in self.bar_watches.get(builder.label, ()):
                     if watch.step(closed.close, closed.end_ns):
                         alerts.append(watch.alert(closed.close, closed.end_ns))
-        for window in self.windows:
-            window.push(ts_ns, price, volume)
         for watch in self.tick_watches:
             if watch.quiet_low <= price <= watch.quiet_high:
                 continue  # cannot change this watch's state
@@ -100,8 +99,8 @@ class SymbolBook:
         return alerts
 
     def update_quiet(self) -> None:
-        if self.bars or self.windows:
-            # Bars and windows need every tick.
+        if self.bars:
+            # Bars need every tick.
             self.quiet_low, self.quiet_high = _INF, -_INF
             return
         low, high = -_INF, _INF
@@ -118,10 +117,8 @@ class SymbolBook:
 class RuleEngine:
     """Evaluates rules over a stream of ticks.
 
-    ``windows`` are rolling-statistics spans and ``bars`` OHLCV bar intervals
-    (``"1m"``, ``"5m"``…) kept for every symbol; a symbol's bar-close rules add
-    the bars they need to that symbol. Both cost work on every tick, so they
-    are opt-in.
+    A symbol's bar-close rules build the OHLCV bars they close on, and only
+    those: bars cost work on every tick of their symbol.
 
     Ticks of one symbol must come in non-decreasing time; an older one raises
     :class:`~service.errors.TickOutOfOrderError` and changes nothing. What
@@ -132,14 +129,10 @@ class RuleEngine:
         self,
         rules: Iterable[Rule] = (),
         *,
-        windows: Sequence[str] = (),
-        bars: Sequence[str] = (),
         same_time: SameTime = "reject",
         price_band: float = 0.0,
         rebase_ticks: int = 3,
     ) -> None:
-        self._window_spans = {label: parse_duration(label) for label in windows}
-        self._bar_intervals = {label: parse_duration(label) for label in bars}
         self._reject_same_time = same_time == "reject"
         self._price_band = price_band
         self._rebase_ticks = rebase_ticks
@@ -257,13 +250,6 @@ class RuleEngine:
                 alerts.extend(fired)
         return alerts
 
-    def window_stats(self, symbol: str) -> list[WindowStats]:
-        """Rolling statistics of ``symbol``, one per configured window span."""
-        book = self._books.get(symbol)
-        if book is None:
-            return []
-        return [stats for window in book.windows if (stats := window.stats()) is not None]
-
     def current_bar(self, symbol: str, interval: str) -> Bar | None:
         """The ``interval`` bar of ``symbol`` still being built, if any."""
         book = self._books.get(symbol)
@@ -279,22 +265,20 @@ class RuleEngine:
         for watch in [*book.tick_watches, *(w for ws in book.bar_watches.values() for w in ws)]:
             kept.setdefault(watch.rule, []).append(watch)
         book.tick_watches, book.bar_watches = _watches(sides, kept)
-        labels = {builder.label for builder in book.bars}
-        for label in book.bar_watches:
-            if label not in labels:
-                book.bars.append(BarBuilder(parse_duration(label), label))
+        # Bars still closed on keep their state; those no rule closes on any more go.
+        builders = {builder.label: builder for builder in book.bars}
+        book.bars = [
+            builders.get(label) or BarBuilder(parse_duration(label), label)
+            for label in book.bar_watches
+        ]
         book.update_quiet()
 
     def _open_book(self, symbol: str) -> SymbolBook:
         tick_watches, bar_watches = _watches(self._sides.get(symbol, []), {})
-        bar_intervals = dict(self._bar_intervals)
-        for label in bar_watches:
-            bar_intervals.setdefault(label, parse_duration(label))
         book = SymbolBook(
             tick_watches=tick_watches,
             bar_watches=bar_watches,
-            bars=[BarBuilder(ns, label) for label, ns in bar_intervals.items()],
-            windows=[RollingWindow(ns, label) for label, ns in self._window_spans.items()],
+            bars=[BarBuilder(parse_duration(label), label) for label in bar_watches],
             band=PriceBand(self._price_band, rebase_ticks=self._rebase_ticks)
             if self._price_band
             else None,

@@ -22,8 +22,10 @@ DEFAULT_BAR = "1m"
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EngineConfig:
-    """Engine settings: windows and bars per symbol, the tick queue bound, what ticks it takes."""
+    """Engine settings: the tick queue bound, what ticks it takes, when a feed is stale."""
 
+    # Read and checked, but not computed: bars are built for the symbols of bar-close
+    # rules, and windows will be for the rules that read them (see unused_settings).
     windows: tuple[str, ...] = ()
     bars: tuple[str, ...] = ()
     queue_size: int = 10_000
@@ -36,6 +38,21 @@ class EngineConfig:
     # ("price_implausible") until price_band_rebase_ticks in a row agree; 0: no band.
     price_band_percent: float = 20.0
     price_band_rebase_ticks: int = 3
+
+
+def unused_settings(engine: EngineConfig) -> list[str]:
+    """Settings given that nothing reads: what ``check`` and ``run`` warn about."""
+    unused = []
+    if engine.windows:
+        unused.append(
+            "[engine] windows: no rule reads rolling windows, so none are kept; remove it"
+        )
+    if engine.bars:
+        unused.append(
+            "[engine] bars: bars are built only for the symbols of bar-close rules, on "
+            "the interval each names (bar = ...); remove it"
+        )
+    return unused
 
 
 def read_engine(table: Table) -> EngineConfig:

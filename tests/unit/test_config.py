@@ -9,6 +9,7 @@ import pytest
 from service.config import load_config, parse_config
 from service.errors import ConfigError
 from service.models import LevelRule, RangeRule
+from service.rules.settings import unused_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -421,3 +422,10 @@ def test_engine_tick_policy_defaults_and_settings() -> None:
         0.0,
         5,
     )
+
+
+def test_engine_windows_and_bars_are_read_but_named_as_unused() -> None:
+    config = parse_config('[engine]\nwindows = ["5m"]\nbars = ["1m"]\n')
+    warnings = unused_settings(config.engine)
+    assert [w.split(":")[0] for w in warnings] == ["[engine] windows", "[engine] bars"]
+    assert unused_settings(parse_config("").engine) == []

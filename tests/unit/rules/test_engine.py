@@ -235,28 +235,34 @@ def test_bar_close_rules_build_bars_only_for_their_symbol() -> None:
     assert engine.current_bar("SPX", "1m") is None
 
 
-# --- windows -------------------------------------------------------------------------
+# --- bars ------------------------------------------------------------------------------
 
 
-def test_engine_with_windows_keeps_rolling_stats_per_symbol() -> None:
-    engine = RuleEngine([level_rule()], windows=["1m"], bars=["1m"])
-    for price, seconds, volume in [(256.0, 0, 100), (254.0, 30, 300), (255.0, 70, 100)]:
-        engine.on_tick(tick(price, seconds, volume=volume))
-    (stats,) = engine.window_stats("IWM")
-    assert (stats.span, stats.count, stats.low, stats.high) == ("1m", 2, 254.0, 255.0)
-    assert stats.vwap == pytest.approx((254.0 * 300 + 255.0 * 100) / 400)
+def test_engine_builds_bars_only_for_the_symbols_and_intervals_of_bar_close_rules() -> None:
+    engine = RuleEngine([level_rule(trigger="bar_close", bar="1m"), level_rule(symbol="SPX")])
+    for seconds in (0, 30):
+        engine.on_tick(tick(256.0, seconds))
+        engine.on_tick(tick(4900.0, seconds, symbol="SPX"))
     bar = engine.current_bar("IWM", "1m")
     assert bar is not None
-    assert (bar.open, bar.close, bar.volume) == (255.0, 255.0, 100)
-    assert engine.window_stats("SPX") == []
+    assert (bar.open, bar.close, bar.start_ns) == (256.0, 256.0, at(0))
+    assert engine.current_bar("IWM", "5m") is None
+    assert engine.current_bar("SPX", "1m") is None  # no rule of SPX closes on bars
 
 
-def test_engine_with_windows_fires_the_same_alerts_as_without() -> None:
-    prices = [260.0, 254.0, 256.0, 254.5, 266.0, 250.0]
-    plain = RuleEngine([level_rule()])
-    windowed = RuleEngine([level_rule()], windows=["5m"], bars=["1m"])
-    ticks = [tick(p, i) for i, p in enumerate(prices)]
-    assert plain.on_ticks(ticks) == windowed.on_ticks(ticks)
+def test_engine_drops_a_bar_no_rule_closes_on_any_more_and_keeps_the_others() -> None:
+    five = level_rule(rule_id="five", trigger="bar_close", bar="5m")
+    one = level_rule(rule_id="one", trigger="bar_close", bar="1m")
+    engine = RuleEngine([five, one])
+    engine.on_tick(tick(256.0, 0))
+    engine.on_tick(tick(257.0, 10))
+    engine.set_rules([five])
+    assert engine.current_bar("IWM", "1m") is None
+    kept = engine.current_bar("IWM", "5m")
+    assert kept is not None
+    assert (kept.open, kept.high) == (256.0, 257.0)  # its state, kept
+    engine.set_rules([level_rule()])  # no bar-close rule left
+    assert engine.current_bar("IWM", "5m") is None
 
 
 # --- purity ---------------------------------------------------------------------------
