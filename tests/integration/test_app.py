@@ -6,10 +6,12 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import structlog
 
 from service.app import build
 from service.config import Config, ServiceConfig
+from service.errors import TaskFailedError
 from service.models import AlertEvent, Tick
 from service.rules.settings import EngineConfig
 from service.running import Service
@@ -150,3 +152,18 @@ async def test_app_when_an_alert_sink_breaks_the_engine_and_other_sinks_go_on(
     failures = [e for e in logs if e["event"] == "alert_sink_failed"]
     assert len(failures) == 3
     assert failures[0]["sink"].endswith("broken")
+
+
+async def test_app_when_the_engine_fails_stops_with_a_clear_error(data_dir: Path) -> None:
+    app = build(config(ReplaySourceConfig(name="day", path=data_dir / "iwm_day.csv", speed=0)))
+
+    def broken(_batch: object) -> list[AlertEvent]:
+        raise ZeroDivisionError("division by zero")
+
+    app.processor.process_batch = broken  # type: ignore[method-assign]
+    with structlog.testing.capture_logs() as logs, pytest.raises(TaskFailedError) as failed:
+        await asyncio.wait_for(app.run(asyncio.Event()), 10)
+    assert failed.value.task == "engine"
+    [line] = [line for line in logs if line["event"] == "task_failed"]
+    assert (line["task"], line["action"]) == ("engine", "stopping the service")
+    assert [line["event"] for line in logs][-1] == "service_stopped"
