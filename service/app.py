@@ -314,7 +314,7 @@ async def serve(config: Config) -> None:
     await service.open()
     if service.http is not None:
         # The first thing a person running the service needs: where to look.
-        print(f"strykr-alerts: dashboard at {service.http.url}  (Ctrl-C stops)", flush=True)
+        print(f"strykr-alerts: dashboard at {service.http.url}  (Ctrl-C stops)", flush=True)  # noqa: T201
     details = service.describe()
     if config.sources:
         log.info("service_started", **details)

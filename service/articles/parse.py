@@ -85,7 +85,7 @@ def parse_article(
         warnings.append(published_warning)
     return Article(
         source=source,
-        title=_title(lines, sections),
+        title=_title(lines),
         url=url or _url(lines),
         published_ns=published,
         pulse=_bounded(pulse.group(1) if pulse else None, 100),
@@ -167,7 +167,7 @@ def _published(text: str) -> tuple[int | None, str | None]:
     return (delta.days * 86_400 + delta.seconds) * NS_PER_SECOND + delta.microseconds * 1000, None
 
 
-def _title(lines: list[str], sections: dict[str, str]) -> str | None:
+def _title(lines: list[str]) -> str | None:
     for line in reversed(lines):
         page = _PAGE_TITLE.match(line)
         if page and len(page.group(1).split()) >= 2:

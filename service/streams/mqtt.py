@@ -33,13 +33,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import ssl
 import time
 from collections.abc import Callable
-from typing import Any
 
 import aiomqtt
-import paho.mqtt.client as paho
 import structlog
 
 from service.backoff import retry_delay
@@ -47,6 +44,7 @@ from service.errors import TickError
 from service.models import Tick
 from service.mqtt_common import CONNECT_TIMEOUT_S, NO_DELAY, tls_context
 from service.reconnect import Link, reconnecting
+from service.streams.aiomqtt_flow import FlowControlledClient, paho_of
 from service.streams.decode import check_not_ahead, decode_json, parse_tick
 from service.streams.queue import TickSink
 from service.streams.rejections import Rejections
@@ -55,10 +53,6 @@ from service.streams.source import SourceSnapshot, SourceState
 from service.streams.takeover import TakeoverWatch
 from service.timestamps import seconds_to_ns
 
-# Messages read from the broker and waiting for this source: reading stops at
-# the high mark and resumes at the low one.
-BACKLOG_HIGH = 1_000
-BACKLOG_LOW = 100
 # QoS 1 acknowledgements sent at once while messages keep waiting.
 ACK_BATCH = 64
 log = structlog.get_logger("service.streams.mqtt")
@@ -100,7 +94,7 @@ class MqttSource:
         self.takeover = TakeoverWatch()
         self.conflict = False  # another connection uses this client id (see takeover)
         self._last: dict[str, Tick] = {}
-        self._client: _FlowControlledClient | None = None
+        self._client: FlowControlledClient | None = None
         self._logger = _client_logger(self.name)
 
     @property
@@ -220,7 +214,7 @@ class MqttSource:
             self.conflict = False
             log.info("mqtt_client_id_conflict_over", source=self.name)
 
-    async def _session(self, client: _FlowControlledClient, queue: TickSink) -> None:
+    async def _session(self, client: FlowControlledClient, queue: TickSink) -> None:
         """One connection: read from the moment it is up, subscribe meanwhile.
 
         On a resumed session the broker re-sends every unacknowledged message
@@ -237,9 +231,9 @@ class MqttSource:
             if self.conflict:
                 session.create_task(self._hold_conflict_clear())
 
-    def _new_client(self) -> _FlowControlledClient:
+    def _new_client(self) -> FlowControlledClient:
         config = self.config
-        client = _FlowControlledClient(
+        client = FlowControlledClient(
             config.host,
             config.port,
             identifier=config.client_id,
@@ -254,7 +248,7 @@ class MqttSource:
         )
         if config.qos == 1:
             # aiomqtt 2.x has no public switch for paho's manual acknowledgements.
-            _paho(client).manual_ack_set(True)
+            paho_of(client).manual_ack_set(True)
         return client
 
     async def _subscribe(self, client: aiomqtt.Client) -> None:
@@ -277,10 +271,10 @@ class MqttSource:
                 hint="the broker refused these topic filters; check its ACL for this user",
             )
 
-    async def _consume(self, client: _FlowControlledClient, queue: TickSink) -> None:
+    async def _consume(self, client: FlowControlledClient, queue: TickSink) -> None:
         max_bytes = self.config.max_payload_bytes
         max_ahead_ns = seconds_to_ns(self.config.max_future_seconds)
-        acknowledge = _paho(client).ack if self.config.qos == 1 else None
+        acknowledge = paho_of(client).ack if self.config.qos == 1 else None
         unacknowledged: list[int] = []
         async for message in client.messages:
             self.received += 1
@@ -319,70 +313,6 @@ def silent_after(keepalive_s: float) -> float:
     is reported silent; the client gives it up at twice the keepalive.
     """
     return keepalive_s + 2.0
-
-
-def _paho(client: aiomqtt.Client) -> paho.Client:
-    # Private, but stable across the pinned aiomqtt 2.x: one paho client per aiomqtt client.
-    return client._client
-
-
-class _FlowControlledClient(aiomqtt.Client):
-    """aiomqtt's client that stops reading its socket while its backlog is full.
-
-    aiomqtt 2.x reads whenever the socket is readable and queues without
-    bound. This replaces its socket reader with one that does the same (paho's
-    ``loop_read``, a broken socket ending the connection) and, past
-    :data:`BACKLOG_HIGH` waiting messages, unregisters itself until
-    :meth:`resume_reading_if_drained` finds the backlog at :data:`BACKLOG_LOW`.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.pauses = 0
-        self.last_read = time.monotonic()  # when the socket last gave bytes (or opened)
-        self._paused_socket: paho.Client | None = None
-
-    @property
-    def reading_paused(self) -> bool:
-        return self._paused_socket is not None
-
-    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        super()._on_socket_open(client, userdata, sock)
-        self._paused_socket = None
-        self.last_read = time.monotonic()
-        # Runs after aiomqtt's own add_reader (same thread-safe queue): replaces its reader.
-        self._loop.call_soon_threadsafe(self._loop.add_reader, sock.fileno(), self._read, client)
-
-    def _read(self, client: paho.Client) -> None:
-        self.last_read = time.monotonic()
-        try:
-            while True:
-                client.loop_read()
-                sock = client.socket()
-                # An SSL socket can hold decoded bytes that select() does not report.
-                if isinstance(sock, ssl.SSLSocket) and sock.pending() > 0:
-                    continue
-                break
-        except Exception as error:  # as in aiomqtt: any read error ends the connection
-            if not self._disconnected.done():
-                self._disconnected.set_exception(error)
-            return
-        if len(self.messages) >= BACKLOG_HIGH:
-            sock = client.socket()
-            if sock is not None:
-                self._loop.remove_reader(sock.fileno())
-                self._paused_socket = client
-                self.pauses += 1
-
-    def resume_reading_if_drained(self) -> None:
-        client = self._paused_socket
-        if client is None or len(self.messages) > BACKLOG_LOW:
-            return
-        self._paused_socket = None
-        self.last_read = time.monotonic()  # the pause was ours, not the broker's silence
-        sock = client.socket()
-        if sock is not None:
-            self._loop.add_reader(sock.fileno(), self._read, client)
 
 
 class _ToStructlog(logging.Handler):

@@ -17,7 +17,8 @@ from service.config import Config, ServiceConfig
 from service.models import AlertEvent, Rule, Tick
 from service.rules.settings import EngineConfig
 from service.running import Service
-from service.streams.mqtt import BACKLOG_HIGH, MqttSource
+from service.streams.aiomqtt_flow import BACKLOG_HIGH
+from service.streams.mqtt import MqttSource
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
 from service.streams.settings import MqttSourceConfig
