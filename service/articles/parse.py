@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from service.articles.html import html_to_text, looks_like_html
 from service.articles.instruments import Instruments
-from service.articles.levels import extract_levels
+from service.articles.watch_levels import extract_levels
 from service.models import Article, Bias, Citation
 from service.text import quote
 from service.timestamps import NS_PER_SECOND

@@ -27,8 +27,8 @@ import structlog
 
 from service.articles.feed import FeedItem, parse_feed
 from service.articles.instruments import Instruments
-from service.articles.levels import describe
 from service.articles.parse import MAX_ARTICLE_BYTES, parse_article
+from service.articles.watch_levels import describe
 from service.clock import SYSTEM_CLOCK, Clock
 from service.errors import ArticleError
 from service.models import Article

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.articles import Instruments, parse_article
-from service.articles.levels import extract_levels
+from service.articles.watch_levels import extract_levels
 from service.models import Article
 
 # Text built from article-like pieces finds the parser's paths faster than

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.articles.instruments import DEFAULT_ALIASES, Instruments
-from service.articles.levels import extract_levels
+from service.articles.watch_levels import extract_levels
 
 INSTRUMENTS = Instruments()
 
