@@ -43,9 +43,9 @@ from websockets.asyncio.server import ServerConnection, broadcast, serve
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from service.delivery.settings import WebsocketHubConfig  # noqa: E402
 from service.hub.protocol import encode  # noqa: E402
 from service.hub.server import WebsocketHub  # noqa: E402
+from service.hub.settings import WebsocketHubConfig  # noqa: E402
 from service.models import AlertEvent, alert_id  # noqa: E402
 
 RATE_GOAL = 0.80
