@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from service.errors import UnknownAlertError
 from service.hub.protocol import ClientMessageError, encode, parse_subscribe
@@ -54,13 +54,15 @@ class Client:
     """One connected dashboard: what it wants, and what it is owed.
 
     ``buffered`` says how many bytes wait in its socket (the I/O layer's
-    transport); ``writing`` is true while the I/O layer writes its queue.
+    transport); ``writing`` is true while the I/O layer writes its queue;
+    ``handle`` is the I/O layer's own (its connection), carried, never read.
     """
 
     __slots__ = (
         "backlog",
         "buffered",
         "closing",
+        "handle",
         "pending",
         "subscribed",
         "symbols",
@@ -68,8 +70,9 @@ class Client:
         "writing",
     )
 
-    def __init__(self, buffered: Callable[[], int | None]) -> None:
+    def __init__(self, buffered: Callable[[], int | None], handle: Any = None) -> None:
         self.buffered = buffered
+        self.handle = handle
         self.subscribed = False
         self.symbols: frozenset[str] | None = frozenset()  # None: every symbol
         self.ticks = False
@@ -139,8 +142,8 @@ class Fanout:
 
     # -- clients --------------------------------------------------------------
 
-    def connect(self, buffered: Callable[[], int | None]) -> Client:
-        client = Client(buffered)
+    def connect(self, buffered: Callable[[], int | None], handle: Any = None) -> Client:
+        client = Client(buffered, handle)
         self.clients.add(client)
         return client
 

@@ -123,7 +123,7 @@ class WebsocketHub:
     def _carry_out(self, actions: Actions) -> None:
         peers = self._peers
         for clients, frame in actions.write_now:
-            broadcast([peers[c].connection for c in clients if c in peers], frame, text=True)
+            broadcast([client.handle for client in clients], frame, text=True)
         for client in actions.wake:
             peer = peers.get(client)
             if peer is not None:
@@ -236,7 +236,8 @@ class WebsocketHub:
     async def _serve_client(self, connection: ServerConnection) -> None:
         transport = connection.transport
         client = self.fanout.connect(
-            lambda: None if transport is None else transport.get_write_buffer_size()
+            lambda: None if transport is None else transport.get_write_buffer_size(),
+            handle=connection,
         )
         peer = self._peers[client] = _Peer(connection, asyncio.Event())
         loop = asyncio.get_running_loop()
