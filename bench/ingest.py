@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiomqtt
@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from service.config import load_config  # noqa: E402
-from service.models import AlertEvent, Tick  # noqa: E402
+from service.processing.batch import Batch, Stage, Stages  # noqa: E402
 from service.processing.engine_task import TickProcessor, run_engine  # noqa: E402
 from service.streams.mqtt import MqttSource  # noqa: E402
 from service.streams.queue import TickQueue  # noqa: E402
@@ -120,23 +120,18 @@ async def bare(
     raise AssertionError("the broker went away")
 
 
-class CountingProcessor(TickProcessor):
-    """The pipeline's processor, telling when it has evaluated ``target`` ticks."""
+def counting(target: int, done: asyncio.Event) -> Stage:
+    """A stage that tells when the engine has taken in ``target`` ticks."""
+    seen = 0
 
-    target = 0
-    done: asyncio.Event
+    def stage(batch: Batch) -> Batch:
+        nonlocal seen
+        seen += len(batch.ticks)
+        if seen >= target:
+            done.set()
+        return batch
 
-    def process(
-        self,
-        ticks: Sequence[Tick],
-        *,
-        source: str = "pipeline",
-        sources: Sequence[str] | None = None,
-    ) -> list[AlertEvent]:
-        alerts = super().process(ticks, source=source, sources=sources)
-        if self.ticks >= self.target:
-            self.done.set()
-        return alerts
+    return stage
 
 
 async def service(
@@ -145,8 +140,10 @@ async def service(
     """Seconds for the MQTT source and the engine to take in and evaluate ``count`` ticks."""
     config = load_config(REPO / "alerts.toml")
     rejections = Rejections()
-    processor = CountingProcessor.for_config(config, rejections, ())
-    processor.target, processor.done = count, asyncio.Event()
+    done = asyncio.Event()
+    processor = TickProcessor.for_settings(
+        config.engine, config.rules, rejections, stages=Stages([("count", counting(count, done))])
+    )
     queue = TickQueue(config.engine.queue_size)
     source = MqttSource(
         MqttSourceConfig(
@@ -163,7 +160,7 @@ async def service(
         if qos == 0:
             started = time.perf_counter()
         ready.set()
-        await processor.done.wait()
+        await done.wait()
         elapsed = time.perf_counter() - started
         reader.cancel()
         engine.cancel()
