@@ -17,21 +17,22 @@ import structlog
 
 from service.api.context import ApiContext
 from service.api.server import HttpServer
-from service.articles.instruments import Instruments
-from service.articles.sources import ArticleDirectory, ArticleFeed, ArticleIntake
+from service.articles.sources import (
+    ArticleIntake,
+    article_sources_of,
+)
 from service.articles.tracker import ArticleTracker
 from service.clock import SYSTEM_CLOCK, Clock
 from service.config import Config
 from service.delivery.audience import Audience
+from service.delivery.channels import senders_of
 from service.delivery.decide import backoff_of
 from service.delivery.destinations import Resolve, system_resolve
 from service.delivery.email import EmailSender
 from service.delivery.links import Links
 from service.delivery.mqtt_out import MqttOutSender
-from service.delivery.push import AppriseSender, WebPushSender
 from service.delivery.recorder import AlertRecorder
-from service.delivery.webhook import WebhookSender
-from service.delivery.workers import DeliveryWorkers, Sender
+from service.delivery.workers import DeliveryWorkers
 from service.health import Observer
 from service.hub.server import WebsocketHub
 from service.journal.sqlite import SqliteJournal
@@ -51,24 +52,9 @@ from service.processing.stages import (
 from service.rules.settings import unused_settings
 from service.rules.stale import StaleFeedWatch
 from service.running import Service
-from service.streams.mqtt import MqttSource
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
-from service.streams.replay import ReplaySource
-from service.streams.settings import (
-    MqttSourceConfig,
-    SimulatorSourceConfig,
-    SourceConfig,
-    WebsocketSourceConfig,
-)
-from service.streams.simulator import SimulatorSource
-from service.streams.source import Source
-from service.streams.ws_feed import WebsocketFeedSource
-
-# The bundled sample day runs at this multiple of real time: its first level
-# break comes about half a minute after start.
-SAMPLE_SPEED = 60.0
-SAMPLE_SOURCE = "sample"
+from service.streams.sources import SAMPLE_SPEED, sources_of
 
 log = structlog.get_logger("service.app")
 
@@ -97,7 +83,9 @@ def build(
     email = None
     if config.email is not None:
         email = EmailSender(config.email, unsubscribe=links.unsubscribe)
-    senders = _senders(config, email, mqtt_out)
+    senders = senders_of(
+        config.delivery, config.push, config.webhook, email=email, mqtt_out=mqtt_out
+    )
     audience = Audience(
         journal,
         static=config.subscribers,
@@ -133,9 +121,7 @@ def build(
         config.engine, config.rules, rejections, stages=stages, tracker=tracker, view=view
     )
     queue = TickQueue(config.engine.queue_size, clock=clock)
-    sources = [_source(spec, rejections) for spec in config.sources] or [
-        ReplaySource.sample_day(SAMPLE_SOURCE, speed=SAMPLE_SPEED, rejections=rejections)
-    ]
+    sources = sources_of(config.sources, rejections)
     intake = ArticleIntake(processor, clock=clock.now_ns)
     observer = Observer(
         sources=sources,
@@ -154,32 +140,9 @@ def build(
         clock=clock,
     )
     metrics.watch(observer.metrics_state)
-    service = Service(
-        config=config,
-        clock=clock,
-        journal=journal,
-        rejections=rejections,
-        queue=queue,
-        sources=sources,
-        view=view,
-        tracker=tracker,
-        processor=processor,
-        stale=stale,
-        counts=counts,
-        intake=intake,
-        article_sources=_article_sources(config, intake, clock),
-        audience=audience,
-        links=links,
-        recorder=recorder,
-        workers=workers,
-        email=email,
-        mqtt_out=mqtt_out,
-        hub=hub,
-        metrics=metrics,
-        observer=observer,
-    )
+    http = None
     if config.http is not None:
-        service.http = HttpServer(
+        http = HttpServer(
             ApiContext(
                 http=config.http,
                 push=config.push,
@@ -196,7 +159,31 @@ def build(
                 resolve_host=resolve_host,
             )
         )
-    return service
+    return Service(
+        config=config,
+        clock=clock,
+        journal=journal,
+        rejections=rejections,
+        queue=queue,
+        sources=sources,
+        view=view,
+        tracker=tracker,
+        processor=processor,
+        stale=stale,
+        counts=counts,
+        intake=intake,
+        article_sources=article_sources_of(config.articles, config.aliases, intake, clock),
+        audience=audience,
+        links=links,
+        recorder=recorder,
+        workers=workers,
+        email=email,
+        mqtt_out=mqtt_out,
+        hub=hub,
+        metrics=metrics,
+        observer=observer,
+        http=http,
+    )
 
 
 def _stages(
@@ -225,64 +212,6 @@ def _stages(
             ("latency", observe_latency(observe)),
         ]
     )
-
-
-def _senders(
-    config: Config, email: EmailSender | None, mqtt_out: MqttOutSender | None
-) -> list[Sender]:
-    """One sender per configured channel."""
-    concurrency = config.delivery.concurrency
-    senders: list[Sender] = [
-        AppriseSender(config.push, concurrency=concurrency),
-        WebPushSender(config.push, concurrency=concurrency),
-        WebhookSender(config.webhook, concurrency=concurrency),
-    ]
-    if email is not None:
-        senders.append(email)
-    if mqtt_out is not None:
-        senders.append(mqtt_out)
-    return senders
-
-
-def _source(spec: SourceConfig, rejections: Rejections) -> Source:
-    if isinstance(spec, MqttSourceConfig):
-        return MqttSource(spec, rejections)
-    if isinstance(spec, WebsocketSourceConfig):
-        return WebsocketFeedSource(spec, rejections)
-    if isinstance(spec, SimulatorSourceConfig):
-        return SimulatorSource(spec)
-    return ReplaySource(spec.name, spec.path, speed=spec.speed, rejections=rejections)
-
-
-def _article_sources(
-    config: Config, intake: ArticleIntake, clock: Clock
-) -> list[ArticleDirectory | ArticleFeed]:
-    articles = config.articles
-    instruments = Instruments(config.aliases)
-    found: list[ArticleDirectory | ArticleFeed] = []
-    if articles.dir is not None:
-        found.append(
-            ArticleDirectory(
-                articles.dir,
-                intake,
-                instruments,
-                poll_seconds=articles.dir_poll_seconds,
-                max_bytes=articles.max_bytes,
-                clock=clock,
-            )
-        )
-    if articles.feed_url is not None:
-        found.append(
-            ArticleFeed(
-                articles.feed_url,
-                intake,
-                instruments,
-                poll_seconds=articles.feed_poll_seconds,
-                max_bytes=articles.max_bytes,
-                clock=clock,
-            )
-        )
-    return found
 
 
 def _log_loop_error(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

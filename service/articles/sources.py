@@ -18,7 +18,7 @@ import hashlib
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -28,6 +28,7 @@ import structlog
 from service.articles.feed import FeedItem, parse_feed
 from service.articles.instruments import Instruments
 from service.articles.parse import MAX_ARTICLE_BYTES, parse_article
+from service.articles.settings import ArticlesConfig
 from service.articles.watch_levels import describe
 from service.clock import SYSTEM_CLOCK, Clock
 from service.errors import ArticleError
@@ -319,3 +320,34 @@ def article_of(item: FeedItem, instruments: Instruments, *, max_bytes: int) -> A
 def _digest(item: FeedItem) -> str:
     text = "\x1f".join((item.text, item.title or "", item.url or "", str(item.published_ns)))
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def article_sources_of(
+    settings: ArticlesConfig, aliases: Mapping[str, str], intake: ArticleIntake, clock: Clock
+) -> list[ArticleDirectory | ArticleFeed]:
+    """The directory and the feed of ``[articles]``, those configured."""
+    instruments = Instruments(aliases)
+    found: list[ArticleDirectory | ArticleFeed] = []
+    if settings.dir is not None:
+        found.append(
+            ArticleDirectory(
+                settings.dir,
+                intake,
+                instruments,
+                poll_seconds=settings.dir_poll_seconds,
+                max_bytes=settings.max_bytes,
+                clock=clock,
+            )
+        )
+    if settings.feed_url is not None:
+        found.append(
+            ArticleFeed(
+                settings.feed_url,
+                intake,
+                instruments,
+                poll_seconds=settings.feed_poll_seconds,
+                max_bytes=settings.max_bytes,
+                clock=clock,
+            )
+        )
+    return found

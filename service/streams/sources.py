@@ -1,0 +1,40 @@
+"""The tick sources of a config: one per ``[[sources]]`` table, or the bundled sample day."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from service.streams.mqtt import MqttSource
+from service.streams.rejections import Rejections
+from service.streams.replay import ReplaySource
+from service.streams.settings import (
+    MqttSourceConfig,
+    SimulatorSourceConfig,
+    SourceConfig,
+    WebsocketSourceConfig,
+)
+from service.streams.simulator import SimulatorSource
+from service.streams.source import Source
+from service.streams.ws_feed import WebsocketFeedSource
+
+# With no [[sources]] the service replays the bundled sample day at this multiple
+# of real time: its first level break comes about half a minute after start.
+SAMPLE_SPEED = 60.0
+SAMPLE_SOURCE = "sample"
+
+
+def sources_of(specs: Sequence[SourceConfig], rejections: Rejections) -> list[Source]:
+    """A source per spec; none configured: the sample day's replay."""
+    if not specs:
+        return [ReplaySource.sample_day(SAMPLE_SOURCE, speed=SAMPLE_SPEED, rejections=rejections)]
+    return [source_of(spec, rejections) for spec in specs]
+
+
+def source_of(spec: SourceConfig, rejections: Rejections) -> Source:
+    if isinstance(spec, MqttSourceConfig):
+        return MqttSource(spec, rejections)
+    if isinstance(spec, WebsocketSourceConfig):
+        return WebsocketFeedSource(spec, rejections)
+    if isinstance(spec, SimulatorSourceConfig):
+        return SimulatorSource(spec)
+    return ReplaySource(spec.name, spec.path, speed=spec.speed, rejections=rejections)
