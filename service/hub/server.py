@@ -186,8 +186,10 @@ class WebsocketHub:
                 self._carry_out(self.fanout.flush_ticks())
                 self.flushes += 1
         finally:
-            self._server.close()
-            await self._server.wait_closed()
+            server, self._server = self._server, None  # a restarted run listens again
+            self.listening.clear()
+            server.close()
+            await server.wait_closed()
 
     async def close(self) -> None:
         """Stop listening, when :meth:`run` never got to (start-up failed after :meth:`start`)."""

@@ -301,3 +301,29 @@ async def drain(client: ClientConnection) -> None:
     """Read until the connection closes."""
     for _ in range(10_000):
         await receive(client)
+
+
+async def test_a_hub_whose_run_failed_listens_again_when_started_over(tmp_path: Path) -> None:
+    journal = SqliteJournal(tmp_path / "alerts.db")
+    hub = WebsocketHub(HUB, history=journal, view=Snapshot())
+    flush = hub.fanout.flush_ticks
+
+    def broken() -> object:
+        raise RuntimeError("a bug in the flush")
+
+    hub.fanout.flush_ticks = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="a bug in the flush"):
+        await asyncio.wait_for(hub.run(), 5)
+    assert not hub.listening.is_set()
+    hub.fanout.flush_ticks = flush  # type: ignore[method-assign]
+    task = asyncio.create_task(hub.run())  # as the supervisor restarts it
+    try:
+        await asyncio.wait_for(hub.listening.wait(), 5)
+        client, hello = await subscribe(f"ws://127.0.0.1:{hub.port}", symbols=["IWM"])
+        assert hello["type"] == "subscribed"
+        await client.close()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        journal.close()
