@@ -82,8 +82,10 @@ class Service:
     metrics: ServiceMetrics
     observer: Observer
     http: HttpServer | None = None
-    _resources: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
-    _opened: bool = False
+    _resources: contextlib.AsyncExitStack = field(
+        default_factory=contextlib.AsyncExitStack, init=False, repr=False
+    )
+    _opened: bool = field(default=False, init=False)
 
     async def open(self) -> None:
         """Open the journal and start listening (hub, then HTTP): what is taken stops start-up."""
@@ -92,6 +94,7 @@ class Service:
         async with contextlib.AsyncExitStack() as opening:
             self.journal.open()
             opening.callback(self.journal.close)
+            self.audience.reload()  # the subscribers of the API, stored in the journal
             if self.hub is not None:
                 await self.hub.start()
                 opening.push_async_callback(self.hub.close)
@@ -108,7 +111,6 @@ class Service:
             for source in self.article_sources:
                 if isinstance(source, ArticleDirectory):
                     source.load()  # before any tick, so the first alert carries its article
-            self.audience.reload()
             try:
                 await run_tasks(tasks(self), shutdown(self), stop, clock=self.clock)
             finally:
