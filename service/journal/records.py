@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -101,3 +102,17 @@ class DeliveryRecord:
     status: Status
     attempts: int
     last_error: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Checkpoint:
+    """What the engine task keeps, as of one commit: each symbol's state, each source's place.
+
+    Both are text their writers read back (versioned by them); the journal
+    only stores them, atomically with the alerts of the same commit. A
+    checkpoint written names only what changed since the last: a symbol or a
+    source it leaves out keeps its stored value.
+    """
+
+    symbols: Mapping[str, str] = field(default_factory=dict)
+    positions: Mapping[str, str] = field(default_factory=dict)

@@ -1,7 +1,7 @@
 """What the service needs of a journal, as the roles its parts use.
 
 Each part depends on the role it uses, never on an implementation: the
-engine task's recorder on :class:`AlertLog`, the delivery workers on
+engine task's recorder on :class:`AlertLog` and :class:`Checkpoints`, the delivery workers on
 :class:`Outbox`, the sign-up API on :class:`SubscriberStore` and
 :class:`Secrets`, readiness on :class:`Probe`. :class:`Journal` is all of
 them; :class:`~service.journal.sqlite.SqliteJournal` implements it, and a
@@ -16,7 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from service.journal.records import Channel, Delivery, DeliveryRecord, Planned, Subscriber
+from service.journal.records import (
+    Channel,
+    Checkpoint,
+    Delivery,
+    DeliveryRecord,
+    Planned,
+    Subscriber,
+)
 from service.models import AlertEvent, AlertPayload
 
 
@@ -24,12 +31,18 @@ class AlertLog(Protocol):
     """Alerts, each stored once, in the order they were recorded."""
 
     def record_alerts(
-        self, alerts: Sequence[tuple[AlertEvent, Sequence[Planned]]], *, now_ns: int
+        self,
+        alerts: Sequence[tuple[AlertEvent, Sequence[Planned]]],
+        *,
+        now_ns: int,
+        checkpoint: Checkpoint | None = None,
     ) -> list[AlertEvent]:
         """Store each alert with its planned deliveries, in one transaction; return the new ones.
 
-        An alert already stored (same id) is skipped with its deliveries.
-        Raises :class:`~service.errors.JournalError` when nothing could be stored.
+        An alert already stored (same id) is skipped with its deliveries. With
+        ``checkpoint``, the engine's state and the sources' places are stored in
+        the same transaction: all of it is stored, or nothing. Raises
+        :class:`~service.errors.JournalError` when nothing could be stored.
         """
         ...
 
@@ -118,6 +131,14 @@ class SubscriberStore(Protocol):
     def opted_out(self) -> set[str]: ...
 
 
+class Checkpoints(Protocol):
+    """The engine's state and the sources' places, as of the last commit."""
+
+    def load_checkpoint(self) -> Checkpoint:
+        """Every symbol's and every source's latest stored value (empty for a new journal)."""
+        ...
+
+
 class Secrets(Protocol):
     def secret(self) -> bytes:
         """This journal's signing key, made on first use, the same ever after."""
@@ -130,7 +151,7 @@ class Probe(Protocol):
         ...
 
 
-class Journal(AlertLog, Outbox, SubscriberStore, Secrets, Probe, Protocol):
+class Journal(AlertLog, Outbox, SubscriberStore, Checkpoints, Secrets, Probe, Protocol):
     """Every role, with the journal's own life: opened before use, closed at the end."""
 
     @property

@@ -22,6 +22,7 @@ from typing import cast
 from service.errors import JournalError, UnknownAlertError
 from service.journal.records import (
     Channel,
+    Checkpoint,
     Delivery,
     DeliveryRecord,
     Planned,
@@ -31,7 +32,8 @@ from service.journal.records import (
 )
 from service.models import AlertEvent, AlertPayload
 
-SCHEMA_VERSION = 1
+# 1: alerts, deliveries, subscribers, opt-outs. 2: the engine's checkpoint.
+SCHEMA_VERSION = 2
 # Errors are stored for people to read; a reply can be long.
 MAX_ERROR_CHARS = 500
 
@@ -68,6 +70,8 @@ CREATE TABLE IF NOT EXISTS subscribers (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS opt_outs (id TEXT PRIMARY KEY, at_ns INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS engine_state (symbol TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS positions (source TEXT PRIMARY KEY, position TEXT NOT NULL);
 """
 
 
@@ -144,15 +148,30 @@ class SqliteJournal:
         return _Transaction(self._db, self.path)
 
     def record_alerts(
-        self, alerts: Sequence[tuple[AlertEvent, Sequence[Planned]]], *, now_ns: int
+        self,
+        alerts: Sequence[tuple[AlertEvent, Sequence[Planned]]],
+        *,
+        now_ns: int,
+        checkpoint: Checkpoint | None = None,
     ) -> list[AlertEvent]:
-        """Store each alert with its deliveries, in one transaction; return the new alerts.
+        """Store each alert with its deliveries, and ``checkpoint``, in one transaction.
 
-        An alert already in the journal (same id) is skipped with its
-        deliveries: it was stored, and is being delivered, already.
+        Returns the new alerts. An alert already in the journal (same id) is
+        skipped with its deliveries: it was stored, and is being delivered, already.
         """
         new: list[AlertEvent] = []
         with self._transaction():
+            if checkpoint is not None:
+                self._db.executemany(
+                    "INSERT INTO engine_state (symbol, state) VALUES (?, ?) "
+                    "ON CONFLICT (symbol) DO UPDATE SET state = excluded.state",
+                    checkpoint.symbols.items(),
+                )
+                self._db.executemany(
+                    "INSERT INTO positions (source, position) VALUES (?, ?) "
+                    "ON CONFLICT (source) DO UPDATE SET position = excluded.position",
+                    checkpoint.positions.items(),
+                )
             for alert, planned in alerts:
                 cursor = self._db.execute(
                     "INSERT OR IGNORE INTO alerts (id, symbol, kind, ts_ns, recorded_ns, body) "
@@ -179,6 +198,11 @@ class SqliteJournal:
                     ],
                 )
         return new
+
+    def load_checkpoint(self) -> Checkpoint:
+        symbols = dict(self._db.execute("SELECT symbol, state FROM engine_state"))
+        positions = dict(self._db.execute("SELECT source, position FROM positions"))
+        return Checkpoint(symbols=symbols, positions=positions)
 
     def alerts_after(
         self, since: str | None, symbols: Iterable[str] | None, *, limit: int | None = None

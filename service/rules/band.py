@@ -85,6 +85,22 @@ class PriceBand:
         self.zone_low, self.zone_high = _INF, -_INF
         return False
 
+    def state(self) -> list[float] | None:
+        """What it keeps, for a checkpoint: the anchor and the run of rejected prices."""
+        if self.anchor is None:
+            return None
+        return [self.anchor, self._run, self._run_anchor]
+
+    def restore(self, state: list[float] | None) -> None:
+        """Take back what :meth:`state` gave."""
+        if state is None:
+            return
+        anchor, run, self._run_anchor = state
+        self._move(anchor)
+        self._run = int(run)
+        if self._run:
+            self.zone_low, self.zone_high = _INF, -_INF  # a run lasts: every price matters
+
     def low_high(self) -> tuple[float, float]:
         """The plausible prices now, bounds included (``-inf, inf`` before the first price)."""
         if self.anchor is None:

@@ -29,8 +29,8 @@ What the engine accepts (every rejection raises or reports a
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
-from typing import Literal
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal
 
 from service.errors import TickError, TickOutOfOrderError
 from service.models import AlertEvent, LevelRule, RangeRule, Rule, Tick, format_price
@@ -98,6 +98,38 @@ class SymbolBook:
         self.update_quiet()
         return alerts
 
+    def state(self) -> list[Any]:
+        """What it keeps, for a checkpoint: time, price, band, bars in progress, each watch."""
+        watches = [*self.tick_watches, *(w for ws in self.bar_watches.values() for w in ws)]
+        return [
+            None if self.last_ts_ns == _NEVER else self.last_ts_ns,
+            None if math.isnan(self.last_price) else self.last_price,
+            None if self.band is None else self.band.state(),
+            {builder.label: builder.state() for builder in self.bars},
+            [[watch.key, watch.state()] for watch in watches],
+        ]
+
+    def restore(self, state: list[Any], stash: dict[str, list[list[int]]]) -> None:
+        """Take back what :meth:`state` gave; states of rules it no longer has go to ``stash``."""
+        last_ts, last_price, band, bars, watches = state
+        self.last_ts_ns = _NEVER if last_ts is None else last_ts
+        self.last_price = math.nan if last_price is None else last_price
+        if self.band is not None:
+            self.band.restore(band)
+        for builder in self.bars:
+            builder.restore(bars.get(builder.label))
+        saved: dict[str, list[list[int]]] = {}
+        for key, watch_state in watches:
+            saved.setdefault(key, []).append(watch_state)
+        for watch in [*self.tick_watches, *(w for ws in self.bar_watches.values() for w in ws)]:
+            states = saved.get(watch.key)
+            if states:
+                watch.restore(states.pop(0))
+        for key, states in saved.items():
+            if states:
+                stash.setdefault(key, []).extend(states)
+        self.update_quiet()
+
     def update_quiet(self) -> None:
         if self.bars:
             # Bars need every tick.
@@ -139,6 +171,9 @@ class RuleEngine:
         if price_band:
             PriceBand(price_band, rebase_ticks=rebase_ticks)  # the settings' checks, now
         self._books: dict[str, SymbolBook] = {}
+        # Restored states of rules not watched now, by symbol and rule key: a rule that
+        # comes back (an article's, read after start-up) takes its state back.
+        self._stash: dict[str, dict[str, list[list[int]]]] = {}
         self.rules: tuple[Rule, ...] = ()
         self._sides: dict[str, list[LevelRule]] = {}
         self.set_rules(rules)
@@ -161,7 +196,7 @@ class RuleEngine:
         old_sides, self._sides = self._sides, sides
         for symbol, book in self._books.items():
             if sides.get(symbol, []) != old_sides.get(symbol, []):
-                self._rewatch(book, sides.get(symbol, []))
+                self._rewatch(symbol, book, sides.get(symbol, []))
 
     def on_tick(self, tick: Tick) -> list[AlertEvent]:
         """Evaluate one tick; return the alerts it fires (usually none).
@@ -250,6 +285,31 @@ class RuleEngine:
                 alerts.extend(fired)
         return alerts
 
+    def symbols(self) -> list[str]:
+        """The symbols that have ticked (or been restored)."""
+        return list(self._books)
+
+    def snapshot(self, symbols: Iterable[str]) -> dict[str, list[Any]]:
+        """The state of ``symbols`` (those the engine knows), for a checkpoint.
+
+        Restored with :meth:`restore` into an engine of the same rules, it gives
+        the same alerts on every tick that follows.
+        """
+        books = self._books
+        return {symbol: books[symbol].state() for symbol in symbols if symbol in books}
+
+    def restore(self, states: Mapping[str, list[Any]]) -> None:
+        """Take back the states of a :meth:`snapshot`, before any tick.
+
+        A rule the engine no longer has (removed while the service was down)
+        drops its state; one it did not have starts afresh, as with :meth:`set_rules`.
+        """
+        for symbol, state in states.items():
+            book = self._books.get(symbol) or self._open_book(symbol)
+            book.restore(state, self._stash.setdefault(symbol, {}))
+            if not self._stash[symbol]:
+                del self._stash[symbol]
+
     def current_bar(self, symbol: str, interval: str) -> Bar | None:
         """The ``interval`` bar of ``symbol`` still being built, if any."""
         book = self._books.get(symbol)
@@ -260,11 +320,11 @@ class RuleEngine:
                 return builder.current()
         return None
 
-    def _rewatch(self, book: SymbolBook, sides: list[LevelRule]) -> None:
+    def _rewatch(self, symbol: str, book: SymbolBook, sides: list[LevelRule]) -> None:
         kept: dict[LevelRule, list[LevelWatch]] = {}
         for watch in [*book.tick_watches, *(w for ws in book.bar_watches.values() for w in ws)]:
             kept.setdefault(watch.rule, []).append(watch)
-        book.tick_watches, book.bar_watches = _watches(sides, kept)
+        book.tick_watches, book.bar_watches = _watches(sides, kept, self._stash.get(symbol))
         # Bars still closed on keep their state; those no rule closes on any more go.
         builders = {builder.label: builder for builder in book.bars}
         book.bars = [
@@ -307,14 +367,25 @@ def _implausible(tick: Tick, band: PriceBand) -> TickError:
 
 
 def _watches(
-    sides: list[LevelRule], kept: dict[LevelRule, list[LevelWatch]]
+    sides: list[LevelRule],
+    kept: dict[LevelRule, list[LevelWatch]],
+    stash: dict[str, list[list[int]]] | None = None,
 ) -> tuple[list[LevelWatch], dict[str, list[LevelWatch]]]:
-    """Watches for ``sides``, reusing a kept watch of an equal rule (with its state)."""
+    """Watches for ``sides``, reusing a kept watch of an equal rule (with its state).
+
+    A new watch takes a stashed state of its rule (a restored one) when there is one.
+    """
     tick_watches: list[LevelWatch] = []
     bar_watches: dict[str, list[LevelWatch]] = {}
     for side in sides:
         reusable = kept.get(side)
-        watch = reusable.pop(0) if reusable else LevelWatch(side)
+        if reusable:
+            watch = reusable.pop(0)
+        else:
+            watch = LevelWatch(side)
+            stashed = None if stash is None else stash.get(watch.key)
+            if stashed:
+                watch.restore(stashed.pop(0))
         if side.trigger == "bar_close" and side.bar is not None:
             bar_watches.setdefault(side.bar, []).append(watch)
         else:

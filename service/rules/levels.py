@@ -20,6 +20,7 @@ not beyond, which ends the run. So an unarmed watch ignores beyond ticks.
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 from service.models import KIND_OF_DIRECTION, AlertEvent, AlertKind, LevelRule, alert_id
@@ -48,6 +49,7 @@ class LevelWatch:
         "_run_count",
         "_run_start_ns",
         "_safe_at",
+        "key",
         "kind",
         "level",
         "quiet_high",
@@ -57,6 +59,7 @@ class LevelWatch:
 
     def __init__(self, rule: LevelRule) -> None:
         self.rule = rule
+        self.key = rule_key(rule)
         self.level = rule.level
         self.kind: AlertKind = KIND_OF_DIRECTION[rule.direction]
         self._below = rule.direction == "below"
@@ -109,6 +112,16 @@ class LevelWatch:
             self._update_quiet()
         return False
 
+    def state(self) -> list[int]:
+        """What it keeps, for a checkpoint: armed, the run's length and start, the last firing."""
+        return [int(self._armed), self._run_count, self._run_start_ns, self._last_fire_ns]
+
+    def restore(self, state: list[int]) -> None:
+        """Take back what :meth:`state` gave."""
+        armed, self._run_count, self._run_start_ns, self._last_fire_ns = state
+        self._armed = bool(armed)
+        self._update_quiet()
+
     def alert(self, price: float, ts_ns: int) -> AlertEvent:
         """The event for a firing at ``price`` and ``ts_ns``."""
         rule = self.rule
@@ -146,3 +159,24 @@ class LevelWatch:
             self.quiet_low, self.quiet_high = -_INF, math.nextafter(self._safe_at, -_INF)
         else:
             self.quiet_low, self.quiet_high = math.nextafter(self._safe_at, _INF), _INF
+
+
+def rule_key(rule: LevelRule) -> str:
+    """A short, stable name of every field of ``rule``: checkpoints keep a watch's state by it.
+
+    A rule changed in any field (its level, its confirmation) is another rule,
+    and starts afresh, as ``RuleEngine.set_rules`` treats it live.
+    """
+    fields = (
+        rule.id,
+        rule.symbol,
+        repr(rule.level),
+        rule.direction,
+        str(rule.confirm_ticks),
+        repr(rule.confirm_seconds),
+        repr(rule.hysteresis),
+        repr(rule.cooldown_seconds),
+        rule.trigger,
+        rule.bar or "",
+    )
+    return hashlib.blake2b("\x1f".join(fields).encode(), digest_size=8).hexdigest()

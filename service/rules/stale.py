@@ -10,6 +10,7 @@ state; the symbol can then fire again.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from service.models import AlertEvent, Tick, alert_id
 
@@ -53,6 +54,22 @@ class StaleFeedWatch:
 
     def __len__(self) -> int:
         return len(self._last)
+
+    def state(self, symbol: str) -> list[Any] | None:
+        """What it keeps of ``symbol``, for a checkpoint: last seen, last price, stale."""
+        seen = self._last.get(symbol)
+        if seen is None:
+            return None
+        return [seen[0], seen[1], symbol in self.stale]
+
+    def restore(self, symbol: str, state: list[Any] | None) -> None:
+        """Take back what :meth:`state` gave."""
+        if state is None:
+            return
+        seen_ns, price, stale = state
+        self._last[symbol] = (seen_ns, price)
+        if stale:
+            self.stale.add(symbol)
 
     def check(self, now_ns: int) -> list[AlertEvent]:
         """One ``stale_feed`` alert per symbol that went quiet since the last check."""

@@ -184,6 +184,28 @@ class BarBuilder:
         self._ticks = 1
         return closed
 
+    def state(self) -> list[float] | None:
+        """The bar in progress, for a checkpoint (``None`` before the first tick)."""
+        if self._ticks == 0:
+            return None
+        return [
+            self._start_ns,
+            self._end_ns,
+            self._open,
+            self._high,
+            self._low,
+            self._close,
+            self._volume,
+            self._ticks,
+        ]
+
+    def restore(self, state: list[float] | None) -> None:
+        """Take back what :meth:`state` gave."""
+        if state is None:
+            return
+        start, end, self._open, self._high, self._low, self._close, self._volume, ticks = state
+        self._start_ns, self._end_ns, self._ticks = int(start), int(end), int(ticks)
+
     def current(self) -> Bar | None:
         """The bar still being built, or ``None`` before the first tick."""
         if self._ticks == 0:

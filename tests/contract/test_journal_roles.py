@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from service.errors import JournalError, UnknownAlertError
-from service.journal.records import Planned, Subscriber, WebPushSubscription
+from service.journal.records import Checkpoint, Planned, Subscriber, WebPushSubscription
 from service.journal.roles import Journal
 from service.journal.sqlite import SqliteJournal
 from service.models import AttachedArticle, Level
@@ -143,6 +143,42 @@ def test_alert_log_refusing_writes_raises_and_stores_nothing(
     assert journal.alert_count() == 0
     assert journal.deliveries() == []
     assert journal.record_alerts([(alert_at(1), PLAN)], now_ns=NOW) == [alert_at(1)]
+
+
+# -- Checkpoints ---------------------------------------------------------------------
+
+
+def test_checkpoints_of_a_new_journal_are_empty(journal: Journal) -> None:
+    assert journal.load_checkpoint() == Checkpoint()
+
+
+def test_checkpoints_keep_the_latest_value_of_each_symbol_and_source(journal: Journal) -> None:
+    first = Checkpoint(symbols={"IWM": "a", "SPX": "b"}, positions={"file": "f:10"})
+    journal.record_alerts([], now_ns=NOW, checkpoint=first)
+    # A later checkpoint names only what changed: the rest keeps its value.
+    journal.record_alerts(
+        [(alert_at(1), PLAN)],
+        now_ns=NOW,
+        checkpoint=Checkpoint(symbols={"IWM": "c"}, positions={"file": "f:20", "feed": "x"}),
+    )
+    assert journal.load_checkpoint() == Checkpoint(
+        symbols={"IWM": "c", "SPX": "b"}, positions={"file": "f:20", "feed": "x"}
+    )
+    assert journal.alert_count() == 1
+
+
+def test_checkpoints_are_stored_with_their_alerts_or_not_at_all(
+    implementation: Implementation, journal: Journal
+) -> None:
+    journal.record_alerts([], now_ns=NOW, checkpoint=Checkpoint(symbols={"IWM": "before"}))
+    implementation.refuse_writes(journal, True)
+    with pytest.raises(JournalError):
+        journal.record_alerts(
+            [(alert_at(1), PLAN)], now_ns=NOW, checkpoint=Checkpoint(symbols={"IWM": "after"})
+        )
+    implementation.refuse_writes(journal, False)
+    assert journal.load_checkpoint() == Checkpoint(symbols={"IWM": "before"})
+    assert journal.alert_count() == 0
 
 
 # -- Outbox -----------------------------------------------------------------------
@@ -282,6 +318,8 @@ def test_a_durable_journal_keeps_everything_across_reopening(
     journal.record_alerts([(alert_at(1), PLAN)], now_ns=NOW)
     journal.put_subscriber(SUBSCRIBER, now_ns=NOW)
     journal.opt_out("ops", now_ns=NOW)
+    checkpoint = Checkpoint(symbols={"IWM": "state"}, positions={"file": "f:3"})
+    journal.record_alerts([], now_ns=NOW, checkpoint=checkpoint)
     secret = journal.secret()
     journal.close()
     again = durable.make(tmp_path)
@@ -291,6 +329,7 @@ def test_a_durable_journal_keeps_everything_across_reopening(
         assert again.record_alerts([(alert_at(1), PLAN)], now_ns=NOW) == []
         assert again.subscribers() == [SUBSCRIBER]
         assert again.opted_out() == {"ops"}
+        assert again.load_checkpoint() == checkpoint
         assert again.secret() == secret
     finally:
         again.close()

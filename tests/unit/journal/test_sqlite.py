@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from service.errors import JournalError
-from service.journal.records import Planned
+from service.journal.records import Checkpoint, Planned
 from service.journal.sqlite import SCHEMA_VERSION, SqliteJournal
 from tests.builders import alert_at, at
 
@@ -64,3 +65,41 @@ def test_a_journal_used_before_open_opens_itself(tmp_path: Path) -> None:
     assert journal.record_alerts([(alert_at(1), PLAN)], now_ns=NOW) == [alert_at(1)]
     journal.close()
     journal.close()  # closing twice is harmless
+
+
+VERSION_1 = """
+CREATE TABLE alerts (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+    symbol TEXT NOT NULL, kind TEXT NOT NULL, ts_ns INTEGER NOT NULL,
+    recorded_ns INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE TABLE deliveries (id INTEGER PRIMARY KEY, alert_id TEXT NOT NULL REFERENCES alerts (id),
+    subscriber TEXT NOT NULL, channel TEXT NOT NULL, target TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ns INTEGER NOT NULL, last_error TEXT, updated_ns INTEGER NOT NULL,
+    UNIQUE (alert_id, subscriber, channel, target));
+CREATE TABLE subscribers (id TEXT PRIMARY KEY, body TEXT NOT NULL, created_ns INTEGER NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE opt_outs (id TEXT PRIMARY KEY, at_ns INTEGER NOT NULL);
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_journal_of_version_1_is_migrated_and_keeps_what_it_held(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.db"
+    db = sqlite3.connect(path)
+    db.executescript(VERSION_1)
+    alert = alert_at(1)
+    db.execute(
+        "INSERT INTO alerts (id, symbol, kind, ts_ns, recorded_ns, body) VALUES (?, ?, ?, ?, ?, ?)",
+        (alert.id, alert.symbol, alert.kind, alert.ts_ns, NOW, json.dumps(alert.to_dict())),
+    )
+    db.commit()
+    db.close()
+    journal = SqliteJournal(path)
+    journal.open()
+    assert journal.recent_alerts() == [alert.to_dict()]
+    assert journal.load_checkpoint() == Checkpoint()
+    journal.record_alerts([], now_ns=NOW, checkpoint=Checkpoint(symbols={"IWM": "s"}))
+    journal.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    db.close()
