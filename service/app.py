@@ -31,7 +31,7 @@ from service.delivery.destinations import Resolve, system_resolve
 from service.delivery.email import EmailSender
 from service.delivery.links import Links
 from service.delivery.mqtt_out import MqttOutSender
-from service.delivery.recorder import AlertRecorder
+from service.delivery.recorder import AlertRecorder, CommitPolicy
 from service.delivery.workers import DeliveryWorkers
 from service.health import Observer
 from service.hub.server import WebsocketHub
@@ -39,6 +39,7 @@ from service.journal.sqlite import SqliteJournal
 from service.metrics import ServiceMetrics
 from service.models import AlertEvent
 from service.processing.batch import Stages
+from service.processing.checkpoint import EngineCheckpoint
 from service.processing.engine_task import TickProcessor
 from service.processing.live_view import LiveView
 from service.processing.stages import (
@@ -49,11 +50,14 @@ from service.processing.stages import (
     observe_latency,
     watch_arrivals,
 )
-from service.rules.settings import unused_settings
+from service.rules.settings import engine_of, unused_settings
 from service.rules.stale import StaleFeedWatch
 from service.running import Service
+from service.streams.mqtt import MqttSource
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
+from service.streams.replay import ReplaySource
+from service.streams.source import Source
 from service.streams.sources import SAMPLE_SPEED, sources_of
 
 log = structlog.get_logger("service.app")
@@ -92,7 +96,22 @@ def build(
         channels=[sender.name for sender in senders],
         mqtt_topic=None if config.mqtt_out is None else config.mqtt_out.topic,
     )
-    recorder = AlertRecorder(journal, audience.plan, clock=clock)
+    # The engine and its checkpoint first: the journal stage commits its state.
+    engine = engine_of(config.engine, config.rules)
+    checkpoint = EngineCheckpoint(engine, stale, clock=clock)
+    sources = sources_of(config.sources, rejections)
+    recorder = AlertRecorder(
+        journal,
+        audience.plan,
+        state=checkpoint.take,
+        positions={s.name: s.position_of for s in sources if isinstance(s, ReplaySource)},
+        settle=_settler(sources),
+        policy=CommitPolicy(
+            every_ticks=config.engine.commit_every_ticks,
+            within_s=config.engine.commit_within_ms / 1000,
+        ),
+        clock=clock,
+    )
     workers = DeliveryWorkers(
         journal,
         senders,
@@ -117,11 +136,10 @@ def build(
         observe=metrics.observe_alerts,
         clock=clock,
     )
-    processor = TickProcessor.for_settings(
-        config.engine, config.rules, rejections, stages=stages, tracker=tracker, view=view
+    processor = TickProcessor(
+        engine, rejections, stages=stages, tracker=tracker, view=view, checkpoint=checkpoint
     )
     queue = TickQueue(config.engine.queue_size, clock=clock)
-    sources = sources_of(config.sources, rejections)
     intake = ArticleIntake(processor, clock=clock.now_ns)
     observer = Observer(
         sources=sources,
@@ -212,6 +230,18 @@ def _stages(
             ("latency", observe_latency(observe)),
         ]
     )
+
+
+def _settler(sources: Sequence[Source]) -> Callable[[str, Sequence[int]], None]:
+    """Who acknowledges what a commit covers: the MQTT sources, by name."""
+    mqtt = {source.name: source for source in sources if isinstance(source, MqttSource)}
+
+    def settle(name: str, receipts: Sequence[int]) -> None:
+        source = mqtt.get(name)
+        if source is not None:
+            source.settle(receipts)
+
+    return settle
 
 
 def _log_loop_error(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -8,10 +8,10 @@ capped, jittered backoff and a ``task_failed`` (or ``source_failed``) line
 each time; one the service cannot run without (the engine) stops the service
 with a clear error and exit status 1. No task is ever silently gone.
 
-Stopping follows :data:`SHUTDOWN`, in order: sources first (they close
-their connections politely), then the engine evaluates what they had
-queued, then the delivery workers finish the sends in hand, then the edges
-close; all within a few seconds, well inside an orchestrator's stop timeout.
+Stopping follows the steps it is given, in order (the service's are
+:func:`service.running.shutdown`); each ends a group of tasks, politely
+first, then by cancelling; all within a few seconds, well inside an
+orchestrator's stop timeout.
 """
 
 from __future__ import annotations

@@ -22,6 +22,9 @@ OPS_KINDS: frozenset[str] = frozenset({"stale_feed"})
 Trigger = Literal["tick", "bar_close"]
 
 KIND_OF_DIRECTION: dict[Direction, AlertKind] = {"below": "break_below", "above": "break_above"}
+# (source, token): what a source gets back once the tick it put is durably evaluated (an
+# MQTT message id to acknowledge, a file row to resume after).
+Receipt = tuple[str, int]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,9 +4,10 @@
 :meth:`~Service.run` opens the resources (the journal, the servers' sockets)
 in one ``AsyncExitStack``, runs the tasks of :func:`tasks` under
 :mod:`service.lifecycle`'s supervision, and stops them in the order of
-:func:`shutdown`: sources first (they close their connections politely),
-then the engine evaluates what they had queued, then the delivery workers
-finish the sends in hand, then the edges close; within 5 s in all.
+:func:`shutdown`: the queue takes no more ticks, the engine evaluates and
+commits what it holds (acknowledging it to the sources), the sources close
+their connections politely, the delivery workers finish the sends in hand,
+then the edges close; within 5 s in all.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from service.processing.stages import AlertCounts
 from service.rules.stale import StaleFeedWatch
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
+from service.streams.replay import ReplaySource
 from service.streams.source import Source
 
 # Stopping: sources get this long to close their connections politely (an MQTT
@@ -95,6 +97,7 @@ class Service:
             self.journal.open()
             opening.callback(self.journal.close)
             self.audience.reload()  # the subscribers of the API, stored in the journal
+            self._restore()
             if self.hub is not None:
                 await self.hub.start()
                 opening.push_async_callback(self.hub.close)
@@ -108,13 +111,22 @@ class Service:
         """Run until ``stop`` is set (or a vital task fails); then shut down in order and return."""
         await self.open()
         async with self._resources:
-            for source in self.article_sources:
-                if isinstance(source, ArticleDirectory):
-                    source.load()  # before any tick, so the first alert carries its article
             try:
                 await run_tasks(tasks(self), shutdown(self), stop, clock=self.clock)
             finally:
                 log.info("service_stopped", **self.observer.stats())
+
+    def _restore(self) -> None:
+        """Articles first (they make rules), then the engine's state and the replays' places."""
+        for articles in self.article_sources:
+            if isinstance(articles, ArticleDirectory):
+                articles.load()  # before any tick, so the first alert carries its article
+        checkpoint = self.journal.load_checkpoint()
+        self.processor.restore(checkpoint.symbols, checkpoint.ticks)
+        for source in self.sources:
+            position = checkpoint.positions.get(source.name)
+            if position is not None and isinstance(source, ReplaySource):
+                source.resume(position)
 
     def readiness(self) -> list[str]:
         return self.observer.readiness()
@@ -159,7 +171,9 @@ def tasks(service: Service) -> list[Task]:
     tasks.append(
         Task(
             "engine",
-            lambda: run_engine(service.queue, service.processor),
+            lambda: run_engine(
+                service.queue, service.processor, service.recorder, clock=service.clock
+            ),
             group="engine",
             on_failure="stop",
         )
@@ -203,10 +217,15 @@ def shutdown(service: Service) -> list[Step]:
         if service.http is not None:
             await service.http.stop()
 
+    async def close_intake() -> None:
+        service.queue.close()
+
     return [
-        Step("sources", group="sources", grace_s=SOURCE_CLOSE_GRACE_S),
+        # The sources stay connected until the engine's last commit is acknowledged to them.
+        Step("intake", first=close_intake),
         Step("drain", first=drain),
         Step("engine", group="engine"),
+        Step("sources", group="sources", grace_s=SOURCE_CLOSE_GRACE_S),
         Step(
             "delivery", group="delivery", grace_s=DELIVERY_GRACE_S, first=stop_delivery, wait=True
         ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from service.models import Tick
@@ -25,13 +25,20 @@ async def running(app: Service, *, stop_within: float = 5.0) -> AsyncIterator[Se
         await asyncio.wait_for(task, stop_within)
 
 
-async def take(queue: TickQueue, count: int) -> list[Tick]:
-    """Take ``count`` ticks from ``queue`` as the engine would, in batches."""
+async def take(
+    queue: TickQueue, count: int, settle: Callable[[list[int]], None] | None = None
+) -> list[Tick]:
+    """Take ``count`` ticks from ``queue`` as the engine would, in batches.
+
+    ``settle`` is given each batch's receipts, as the journal's commit gives them to a source.
+    """
     taken: list[Tick] = []
     while len(taken) < count:
         batch = await queue.get_batch(100)
-        queue.task_done(len(batch.ticks))
+        queue.task_done(batch.taken)
         taken += batch.ticks
+        if settle is not None:
+            settle([receipt for _, receipt in batch.receipts])
     return taken
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -106,13 +106,18 @@ class DeliveryRecord:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Checkpoint:
-    """What the engine task keeps, as of one commit: each symbol's state, each source's place.
+    """What the engine task keeps, as of one commit: symbols' state, the tick log, sources' places.
 
-    Both are text their writers read back (versioned by them); the journal
-    only stores them, atomically with the alerts of the same commit. A
-    checkpoint written names only what changed since the last: a symbol or a
-    source it leaves out keeps its stored value.
+    Every part is text its writer reads back (versioned by it); the journal
+    only stores it, atomically with the alerts of the same commit. A
+    checkpoint names only what changed since the last: a symbol or a source it
+    leaves out keeps its stored value. The tick log holds the ticks evaluated
+    since the states were last written in full (``reset_log``: these states
+    cover every tick logged so far, and the log starts over); a restart
+    restores the states, then evaluates the log again.
     """
 
     symbols: Mapping[str, str] = field(default_factory=dict)
     positions: Mapping[str, str] = field(default_factory=dict)
+    ticks: Sequence[str] = ()  # entries to append to the tick log, oldest first
+    reset_log: bool = False

@@ -132,10 +132,10 @@ class SubscriberStore(Protocol):
 
 
 class Checkpoints(Protocol):
-    """The engine's state and the sources' places, as of the last commit."""
+    """The engine's state, its tick log and the sources' places, as of the last commit."""
 
     def load_checkpoint(self) -> Checkpoint:
-        """Every symbol's and every source's latest stored value (empty for a new journal)."""
+        """Every symbol's and source's latest value and the tick log (empty for a new journal)."""
         ...
 
 

@@ -32,7 +32,7 @@ from service.journal.records import (
 )
 from service.models import AlertEvent, AlertPayload
 
-# 1: alerts, deliveries, subscribers, opt-outs. 2: the engine's checkpoint.
+# 1: alerts, deliveries, subscribers, opt-outs. 2: the engine's checkpoint and tick log.
 SCHEMA_VERSION = 2
 # Errors are stored for people to read; a reply can be long.
 MAX_ERROR_CHARS = 500
@@ -72,6 +72,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS opt_outs (id TEXT PRIMARY KEY, at_ns INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS engine_state (symbol TEXT PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS positions (source TEXT PRIMARY KEY, position TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tick_log (seq INTEGER PRIMARY KEY, ticks TEXT NOT NULL);
 """
 
 
@@ -162,6 +163,12 @@ class SqliteJournal:
         new: list[AlertEvent] = []
         with self._transaction():
             if checkpoint is not None:
+                if checkpoint.reset_log:
+                    self._db.execute("DELETE FROM tick_log")
+                self._db.executemany(
+                    "INSERT INTO tick_log (ticks) VALUES (?)",
+                    ((entry,) for entry in checkpoint.ticks),
+                )
                 self._db.executemany(
                     "INSERT INTO engine_state (symbol, state) VALUES (?, ?) "
                     "ON CONFLICT (symbol) DO UPDATE SET state = excluded.state",
@@ -202,7 +209,10 @@ class SqliteJournal:
     def load_checkpoint(self) -> Checkpoint:
         symbols = dict(self._db.execute("SELECT symbol, state FROM engine_state"))
         positions = dict(self._db.execute("SELECT source, position FROM positions"))
-        return Checkpoint(symbols=symbols, positions=positions)
+        ticks = tuple(
+            entry for (entry,) in self._db.execute("SELECT ticks FROM tick_log ORDER BY seq")
+        )
+        return Checkpoint(symbols=symbols, positions=positions, ticks=ticks)
 
     def alerts_after(
         self, since: str | None, symbols: Iterable[str] | None, *, limit: int | None = None

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from service.models import AlertEvent, Tick
+from service.models import AlertEvent, Receipt, Tick
 
 log = structlog.get_logger("service.processing")
 
@@ -36,12 +36,17 @@ class Batch:
     ticks: Sequence[Tick]
     alerts: Sequence[AlertEvent]
     received: float | None = None
+    # The sources' receipts of every tick the batch took in (accepted or not): settled
+    # once the commit that covers the batch is done.
+    receipts: Sequence[Receipt] = ()
 
     def with_alerts(self, alerts: Sequence[AlertEvent]) -> Batch:
-        return Batch(self.ticks, alerts, self.received)
+        return Batch(self.ticks, alerts, self.received, self.receipts)
 
 
 Stage = Callable[[Batch], Batch]
+# The stage that commits (the journal's): what comes after it sees only what it stored.
+COMMIT_STAGE = "journal"
 
 
 class Stages:
@@ -56,7 +61,16 @@ class Stages:
         return [name for name, _ in self._stages]
 
     def __call__(self, batch: Batch) -> Batch:
-        for name, stage in self._stages:
+        return self._walk(self._stages, batch)
+
+    def run_after(self, name: str, batch: Batch) -> Batch:
+        """Walk ``batch`` through the stages after the one called ``name``."""
+        names = self.names
+        start = names.index(name) + 1 if name in names else len(names)
+        return self._walk(self._stages[start:], batch)
+
+    def _walk(self, stages: Sequence[tuple[str, Stage]], batch: Batch) -> Batch:
+        for name, stage in stages:
             try:
                 batch = stage(batch)
             except Exception:

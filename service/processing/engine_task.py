@@ -11,19 +11,23 @@ journal's fsync when a batch fires alerts, which alerts rarely do.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import structlog
 
 from service.articles.tracker import ArticleTracker
 from service.clock import SYSTEM_CLOCK, Clock
 from service.errors import TickError
-from service.models import AlertEvent, Article, Rule, Tick
-from service.processing.batch import Batch, Stages
+from service.models import AlertEvent, Article, Receipt, Rule, Tick
+from service.processing.batch import COMMIT_STAGE, Batch, Stages
+from service.processing.checkpoint import EngineCheckpoint
 from service.processing.live_view import LiveView
 from service.rules import RuleEngine
-from service.rules.settings import EngineConfig
+from service.rules.settings import EngineConfig, engine_of
 from service.rules.stale import StaleFeedWatch
 from service.streams.queue import TickBatch, TickQueue
 from service.streams.rejections import Rejections
@@ -33,6 +37,10 @@ from service.streams.rejections import Rejections
 BATCH_SIZE = 256
 # The stale-feed rule is checked this often (at most; more often for a short stale_seconds).
 STALE_CHECK_S = 1.0
+# While the journal refuses a commit, it is tried again this often.
+JOURNAL_RETRY_S = 1.0
+# With nothing waiting to be committed, the commit timer looks again this often.
+COMMIT_CHECK_S = 0.02
 
 log = structlog.get_logger("service.processing")
 
@@ -55,14 +63,22 @@ class TickProcessor:
         stages: Stages | None = None,
         tracker: ArticleTracker | None = None,
         view: LiveView | None = None,
+        checkpoint: EngineCheckpoint | None = None,
     ) -> None:
         self.engine = engine
         self.rejections = rejections
         self.stages = stages if stages is not None else Stages()
         self.tracker = tracker
         self.view = view
+        # With a checkpoint, the symbols each batch changes are noted for the next commit.
+        self.checkpoint = checkpoint
         self.ticks = 0  # accepted and evaluated
         self.ticks_by_source: Counter[str] = Counter()  # the same, by the source that put them
+        # Ticks sent again after a crash (evaluated before it, by the checkpoint restored).
+        self.redelivered: Counter[str] = Counter()
+        # Per symbol, the last tick the restored checkpoint had evaluated: until a newer
+        # one comes, a tick not newer than it is one the broker sends again.
+        self._restored_last: dict[str, tuple[int, float]] = {}
         # Replay with auto levels: when the next article's rules take effect. (Attachment
         # needs no such list: it looks up the article in effect at each alert's time.)
         self._activations: list[int] = []
@@ -83,15 +99,30 @@ class TickProcessor:
         stages: Stages | None = None,
         tracker: ArticleTracker | None = None,
         view: LiveView | None = None,
+        stale: StaleFeedWatch | None = None,
+        checkpointed: bool = False,
     ) -> TickProcessor:
-        """The engine of ``rules`` with ``settings``: the same for ``run`` and ``replay``."""
-        engine = RuleEngine(
-            rules,
-            same_time=settings.same_time,
-            price_band=settings.price_band_percent / 100,
-            rebase_ticks=settings.price_band_rebase_ticks,
+        """The engine of ``rules`` with ``settings``: the same for ``run`` and ``replay``.
+
+        ``checkpointed``: its state (with ``stale``'s) goes into the commits.
+        """
+        engine = engine_of(settings, rules)
+        checkpoint = EngineCheckpoint(engine, stale) if checkpointed else None
+        return cls(
+            engine, rejections, stages=stages, tracker=tracker, view=view, checkpoint=checkpoint
         )
-        return cls(engine, rejections, stages=stages, tracker=tracker, view=view)
+
+    def restore(self, rows: Mapping[str, str], ticks: Sequence[str] = ()) -> None:
+        """Take back a checkpoint's states and tick log (at start-up, before any tick)."""
+        if self.checkpoint is None or not (rows or ticks):
+            return
+        self._restored_last = self.checkpoint.restore(rows, ticks)
+        log.info("engine_state_restored", symbols=len(rows), log_entries=len(ticks))
+
+    def after_commit(self, alerts: Sequence[AlertEvent]) -> None:
+        """Alerts a later commit stored (after the journal refused them): the rest of the walk."""
+        if alerts:
+            self.stages.run_after(COMMIT_STAGE, Batch((), alerts))
 
     def add_article(self, article: Article, *, received_ns: int) -> None:
         """A new article (or a new version of one) arrived: attach it and watch its levels."""
@@ -117,32 +148,36 @@ class TickProcessor:
         source: str = "pipeline",
         sources: Sequence[str] | None = None,
         received: float | None = None,
+        receipts: Sequence[Receipt] = (),
     ) -> list[AlertEvent]:
         """Evaluate ``ticks`` in order, then walk each batch through the stages.
 
         Returns the alerts the stages let through (all the engine fired, when
         no stage keeps any back). ``sources`` names the source of each tick (as
         a :class:`TickBatch` does); without it every tick is ``source``'s.
-        ``received`` is when the oldest tick was queued (for the latency).
+        ``received`` is when the oldest tick was queued (for the latency);
+        ``receipts`` go with the batch, to be settled by the commit covering it.
         """
         names = [source] * len(ticks) if sources is None else sources
         if not self._activations:
-            return self._evaluate(ticks, names, received)
+            return self._evaluate(ticks, names, received, receipts)
         alerts: list[AlertEvent] = []
         start = 0
         for index, tick in enumerate(ticks):
             if self._activations and tick.ts_ns >= self._activations[0]:
-                alerts += self._evaluate(ticks[start:index], names[start:index], received)
+                alerts += self._evaluate(ticks[start:index], names[start:index], received, ())
                 start = index
                 while self._activations and self._activations[0] <= tick.ts_ns:
                     self._activations.pop(0)
                 self._set_rules(tick.ts_ns)
-        alerts += self._evaluate(ticks[start:], names[start:], received)
+        alerts += self._evaluate(ticks[start:], names[start:], received, receipts)
         return alerts
 
     def process_batch(self, batch: TickBatch) -> list[AlertEvent]:
         """:meth:`process` of what the queue handed over."""
-        return self.process(batch.ticks, sources=batch.sources, received=batch.enqueued)
+        return self.process(
+            batch.ticks, sources=batch.sources, received=batch.enqueued, receipts=batch.receipts
+        )
 
     def emit(self, alerts: Sequence[AlertEvent]) -> list[AlertEvent]:
         """Walk alerts of no tick (a timer's) through the stages."""
@@ -158,6 +193,8 @@ class TickProcessor:
         if before == after:
             return
         self.engine.set_rules(rules)
+        if self.checkpoint is not None:
+            self.checkpoint.mark_all()
         log.info(
             "article_rules_changed",
             added=sorted(after - before),
@@ -172,10 +209,20 @@ class TickProcessor:
             )
 
     def _evaluate(
-        self, ticks: Sequence[Tick], sources: Sequence[str], received: float | None
+        self,
+        ticks: Sequence[Tick],
+        sources: Sequence[str],
+        received: float | None,
+        receipts: Sequence[Receipt],
     ) -> list[AlertEvent]:
+        if self._restored_last and ticks:
+            ticks, sources = self._drop_redelivered(ticks, sources)
         if not ticks:
+            if receipts:  # ticks sent again, all of them: their receipts are settled all the same
+                return list(self.stages(Batch((), (), received, receipts)).alerts)
             return []
+        if self.checkpoint is not None:
+            self.checkpoint.log(ticks)
         rejected: list[tuple[Tick, TickError]] = []
 
         def reject(tick: Tick, error: TickError) -> None:
@@ -205,19 +252,110 @@ class TickProcessor:
                     kept.append(tick)
             ticks = kept
         self.ticks += len(ticks)
-        if not ticks and not alerts:
+        if not ticks and not alerts and not receipts:
             return []
-        return list(self.stages(Batch(ticks, alerts, received)).alerts)
+        return list(self.stages(Batch(ticks, alerts, received, receipts)).alerts)
+
+    def _drop_redelivered(
+        self, ticks: Sequence[Tick], sources: Sequence[str]
+    ) -> tuple[list[Tick], list[str]]:
+        """The ticks, less those the restored checkpoint had evaluated already."""
+        last = self._restored_last
+        kept: list[Tick] = []
+        kept_sources: list[str] = []
+        for tick, source in zip(ticks, sources, strict=True):
+            seen = last.get(tick.symbol)
+            if seen is not None:
+                ts_ns, price = seen
+                if tick.ts_ns < ts_ns or (tick.ts_ns == ts_ns and tick.price == price):
+                    self.redelivered[source] += 1
+                    continue
+                del last[tick.symbol]  # a new tick: from here on, time order as usual
+            kept.append(tick)
+            kept_sources.append(source)
+        return kept, kept_sources
 
 
-async def run_engine(queue: TickQueue, processor: TickProcessor) -> None:
-    """Take ticks from ``queue`` in batches and process them, until cancelled."""
+class Committer(Protocol):
+    """The stage that commits (the journal's), as the engine task drives it between batches."""
+
+    failing: bool  # the last commit was refused
+
+    def due_in(self) -> float | None:
+        """Seconds until waiting ticks must be committed (``None``: nothing waits)."""
+        ...
+
+    def commit(self) -> Sequence[AlertEvent]:
+        """Commit what waits; return the alerts it stored now."""
+        ...
+
+
+async def run_engine(
+    queue: TickQueue,
+    processor: TickProcessor,
+    committer: Committer | None = None,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+) -> None:
+    """Take ticks from ``queue`` in batches and process them, until cancelled.
+
+    With a ``committer``, a timer beside the loop commits the ticks that wait
+    when they are due, even if no more come; while the journal refuses the
+    commit, no tick is taken (the queue fills, the sources wait, nothing is
+    acknowledged) and the timer tries again every :data:`JOURNAL_RETRY_S`;
+    and the last commit is made on the way out.
+    """
+    if committer is None:
+        while True:
+            await _process_next(queue, processor)
+    writable = asyncio.Event()
+    timer = asyncio.get_running_loop().create_task(
+        _commit_when_due(processor, committer, clock, writable), name="engine:commit"
+    )
+    try:
+        while True:
+            if committer.failing:
+                writable.clear()
+                waiting = asyncio.ensure_future(writable.wait())
+                try:
+                    await asyncio.wait([waiting, timer], return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waiting.cancel()
+                if timer.done():
+                    timer.result()  # the timer's failure is the engine's
+                    raise RuntimeError("the engine's commit timer ended")
+            await _process_next(queue, processor)
+    finally:
+        timer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await timer
+        processor.after_commit(committer.commit())
+
+
+async def _process_next(queue: TickQueue, processor: TickProcessor) -> None:
+    batch = await queue.get_batch(BATCH_SIZE)
+    try:
+        processor.process_batch(batch)
+    finally:
+        queue.task_done(batch.taken)
+
+
+async def _commit_when_due(
+    processor: TickProcessor, committer: Committer, clock: Clock, writable: asyncio.Event
+) -> None:
+    """Commit the ticks that wait when they are due; while refused, try again now and then."""
     while True:
-        batch = await queue.get_batch(BATCH_SIZE)
-        try:
-            processor.process_batch(batch)
-        finally:
-            queue.task_done(len(batch.ticks))
+        if committer.failing:
+            await clock.sleep(JOURNAL_RETRY_S)
+            processor.after_commit(committer.commit())
+            if not committer.failing:
+                writable.set()
+            continue
+        due = committer.due_in()
+        if due is not None and due <= 0:
+            processor.after_commit(committer.commit())
+            continue
+        await clock.sleep(COMMIT_CHECK_S if due is None else max(due, 0.0005))
 
 
 async def watch_stale(
@@ -238,4 +376,6 @@ def check_stale(
     alerts = stale.check(now_ns)
     for alert in alerts:
         log.warning("feed_stale", symbol=alert.symbol, quiet_s=alert.level)
+    if alerts and processor.checkpoint is not None:
+        processor.checkpoint.mark(alert.symbol for alert in alerts)
     return processor.emit(alerts) if alerts else []

@@ -7,12 +7,13 @@ rule types in :mod:`service.models`); the readers record every problem by path.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
 from service.config_table import Table, show_value
 from service.models import Direction, LevelRule, RangeRule, Rule, RuleSettings
-from service.rules.engine import SameTime
+from service.rules.engine import RuleEngine, SameTime
 from service.symbols import normalize_symbol
 
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
@@ -38,6 +39,20 @@ class EngineConfig:
     # ("price_implausible") until price_band_rebase_ticks in a row agree; 0: no band.
     price_band_percent: float = 20.0
     price_band_rebase_ticks: int = 3
+    # Evaluated ticks wait at most this many, or this long, for the commit that covers
+    # them (their state, and for QoS 1 their acknowledgement); a batch with alerts at once.
+    commit_every_ticks: int = 1_000
+    commit_within_ms: float = 20.0
+
+
+def engine_of(settings: EngineConfig, rules: Iterable[Rule]) -> RuleEngine:
+    """The engine of ``rules`` with ``settings``: the same for ``run`` and ``replay``."""
+    return RuleEngine(
+        rules,
+        same_time=settings.same_time,
+        price_band=settings.price_band_percent / 100,
+        rebase_ticks=settings.price_band_rebase_ticks,
+    )
 
 
 def unused_settings(engine: EngineConfig) -> list[str]:
@@ -69,8 +84,12 @@ def read_engine(table: Table) -> EngineConfig:
             f"expected a percentage below 100 (0 turns the band off), got {show_value(band)}",
         )
     rebase_ticks = table.integer("price_band_rebase_ticks", minimum=2)
+    commit_every_ticks = table.integer("commit_every_ticks", minimum=1)
+    commit_within_ms = table.number("commit_within_ms", minimum=0.0)
     table.finish()
     return EngineConfig(
+        commit_every_ticks=commit_every_ticks,
+        commit_within_ms=commit_within_ms,
         windows=windows,
         bars=bars,
         queue_size=queue_size,

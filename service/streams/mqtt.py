@@ -23,9 +23,15 @@ Flow control: while the engine's queue is full the reader waits, and once
 until they are down to :data:`BACKLOG_LOW`. TCP then slows the broker, which
 holds the rest (QoS 1 up to its ``max_queued_messages``). The broker's own
 in-flight window is no bound to rely on: Mosquitto 2.0 sends about a window's
-worth more after every acknowledgement. With QoS 1 a message is acknowledged
-only once its tick is in the engine's queue, so a crash means redelivery,
-not loss; a redelivered tick identical to the symbol's previous one is dropped.
+worth more after every acknowledgement.
+
+Acknowledgement after commit: with QoS 1 a message is acknowledged only once
+the journal transaction covering its tick (its alerts and the engine state
+after it) has committed (:meth:`MqttSource.settle`), so a crash at any point
+means redelivery, never loss. A redelivered message (DUP set) whose tick is
+no newer than the symbol's latest is not evaluated again; after a restart the
+engine's restored state recognises them instead (see
+:mod:`service.processing.engine_task`).
 """
 
 from __future__ import annotations
@@ -34,7 +40,9 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import aiomqtt
 import structlog
@@ -53,8 +61,8 @@ from service.streams.source import SourceSnapshot, SourceState
 from service.streams.takeover import TakeoverWatch
 from service.timestamps import seconds_to_ns
 
-# QoS 1 acknowledgements sent at once while messages keep waiting.
-ACK_BATCH = 64
+# A QoS 1 message's receipt: its id (16 bits) and the connection it came on.
+_MID_BITS = 16
 log = structlog.get_logger("service.streams.mqtt")
 
 
@@ -94,6 +102,13 @@ class MqttSource:
         self.takeover = TakeoverWatch()
         self.conflict = False  # another connection uses this client id (see takeover)
         self._last: dict[str, Tick] = {}
+        # QoS 1: the messages of this connection not yet acknowledged, in arrival order:
+        # [message id, whether it may be (a commit covers its tick, or it had none), tick].
+        self._unacked: deque[list[Any]] = deque()
+        # The ticks of the last connection's unacknowledged messages: the broker sends
+        # those again first on the next one, and they were put into the queue already.
+        self._resent: Counter[Tick] = Counter()
+        self._connection = 0  # counts connections: a receipt of an older one is void
         self._client: FlowControlledClient | None = None
         self._logger = _client_logger(self.name)
 
@@ -151,6 +166,11 @@ class MqttSource:
     @property
     def connections(self) -> int:
         return self.link.connections
+
+    @property
+    def unacknowledged(self) -> int:
+        """QoS 1 messages of this connection read but not yet acknowledged (no commit yet)."""
+        return len(self._unacked)
 
     @property
     def backlog(self) -> int:
@@ -271,12 +291,46 @@ class MqttSource:
                 hint="the broker refused these topic filters; check its ACL for this user",
             )
 
+    def settle(self, receipts: Sequence[int]) -> None:
+        """A commit covers the ticks of ``receipts``: acknowledge what may now be, in order.
+
+        MQTT wants acknowledgements in the order the messages came, so one waits
+        for every message before it. Receipts of a connection that has ended are
+        void: the broker sends those messages again, and the engine recognises them.
+        """
+        client = self._client
+        if client is None or not self._unacked:
+            return
+        settled = {
+            receipt & 0xFFFF for receipt in receipts if receipt >> _MID_BITS == self._connection
+        }
+        if not settled:
+            return
+        for entry in self._unacked:
+            if entry[0] in settled:
+                entry[1] = 1
+        acknowledge = paho_of(client).ack
+        while self._unacked and self._unacked[0][1]:
+            acknowledge(self._unacked.popleft()[0], 1)
+
+    def _seen(self, tick: Tick) -> bool:
+        """Whether a tick this old was taken already: every tick queued is, at most, as new."""
+        last = self._last.get(tick.symbol)
+        return last is not None and tick.ts_ns <= last.ts_ns
+
     async def _consume(self, client: FlowControlledClient, queue: TickSink) -> None:
         max_bytes = self.config.max_payload_bytes
         max_ahead_ns = seconds_to_ns(self.config.max_future_seconds)
-        acknowledge = paho_of(client).ack if self.config.qos == 1 else None
-        unacknowledged: list[int] = []
-        async for message in client.messages:
+        qos1 = self.config.qos == 1
+        self._connection += 1
+        # Those of the last connection come again: their ticks are in the queue already.
+        self._resent = Counter(entry[2] for entry in self._unacked if entry[2] is not None)
+        self._unacked.clear()
+        connection = self._connection << _MID_BITS
+        unacked = self._unacked
+        acknowledge = paho_of(client).ack
+        while True:
+            message = await client.next_message()
             self.received += 1
             topic = message.topic.value
             try:
@@ -287,21 +341,44 @@ class MqttSource:
                 )
             except TickError as error:
                 self._rejections.record(error, source=self.name, where=f"topic {topic}")
-            else:
-                if self._last.get(tick.symbol) == tick:
-                    self.duplicates += 1
+                tick = None
+            qos = qos1 and message.qos > 0
+            if message.dup and tick is not None and self._seen(tick):
+                # Sent again (after a reconnect, or a PUBACK the broker never got): the
+                # tick is evaluated or queued already. One queued but not yet covered by
+                # a commit is acknowledged with its first copy's commit, never before.
+                self.duplicates += 1
+                if qos:
+                    if self._resent[tick] > 0:
+                        self._resent[tick] -= 1
+                        unacked.append([message.mid, 0, None])
+                        await queue.put_receipt(self.name, connection | message.mid)
+                    elif unacked:
+                        unacked.append([message.mid, 1, None])
+                    else:
+                        acknowledge(message.mid, 1)
+                client.resume_reading_if_drained()
+                continue
+            last = self._last.get(tick.symbol) if tick is not None else None
+            if tick is not None and last != tick:
+                if last is None or tick.ts_ns >= last.ts_ns:
+                    self._last[tick.symbol] = tick  # the latest: what a redelivery repeats
+                if qos:
+                    # Acknowledged once a commit covers the tick (see settle).
+                    unacked.append([message.mid, 0, tick])
+                    await queue.put(tick, self.name, connection | message.mid)
                 else:
-                    self._last[tick.symbol] = tick
                     await queue.put(tick, self.name)
-                    self.accepted += 1
-            if acknowledge is not None and message.qos > 0:
-                # Acknowledged in order, in batches while a backlog lasts: each
-                # acknowledgement alone would cost a socket write of its own.
-                unacknowledged.append(message.mid)
-                if len(unacknowledged) >= ACK_BATCH or not len(client.messages):
-                    for mid in unacknowledged:
-                        acknowledge(mid, 1)
-                    unacknowledged.clear()
+                self.accepted += 1
+            else:
+                if tick is not None:
+                    self.duplicates += 1
+                if qos:
+                    # Nothing to evaluate: acknowledged as soon as those before it are.
+                    if unacked:
+                        unacked.append([message.mid, 1, None])
+                    else:
+                        acknowledge(message.mid, 1)
             client.resume_reading_if_drained()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import importlib.resources
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -63,10 +64,17 @@ class TickFile:
     def rows(self) -> int:
         return self.frame.height
 
-    def iter_ticks(self) -> Iterator[tuple[int, Tick | TickError]]:
-        """Yield ``(row, tick)`` or ``(row, error)`` for every data row, rows counted from 1."""
+    def iter_ticks(self, *, after: int = 0) -> Iterator[tuple[int, Tick | TickError]]:
+        """Yield ``(row, tick)`` or ``(row, error)`` for every data row, rows counted from 1.
+
+        Rows up to ``after`` are skipped.
+        """
         row = 0
-        for chunk in self.frame.iter_slices(_SLICE_ROWS):
+        frame = self.frame
+        if after > 0:
+            frame = frame.slice(after)
+            row = after
+        for chunk in frame.iter_slices(_SLICE_ROWS):
             for ts, symbol, price, volume, bid, ask in chunk.iter_rows():
                 row += 1
                 try:
@@ -79,9 +87,11 @@ class TickFile:
                 except TickError as error:
                     yield row, error
 
-    def accepted_ticks(self, rejections: Rejections, *, source: str) -> Iterator[tuple[int, Tick]]:
-        """Yield ``(row, tick)`` for the good rows; count and log the bad ones by row."""
-        for row, item in self.iter_ticks():
+    def accepted_ticks(
+        self, rejections: Rejections, *, source: str, after: int = 0
+    ) -> Iterator[tuple[int, Tick]]:
+        """Yield ``(row, tick)`` for the good rows after ``after``; count and log the bad ones."""
+        for row, item in self.iter_ticks(after=after):
             if isinstance(item, TickError):
                 rejections.record(item, source=source, where=f"row {row}")
             else:
@@ -142,18 +152,20 @@ async def replay_into(
     speed: float,
     source: str,
     rejections: Rejections,
+    after: int = 0,
 ) -> int:
     """Put the file's ticks into ``queue`` in file order; return how many were put.
 
     ``speed`` 0 goes as fast as the queue takes them; 1 keeps the gaps between
     the ticks' times; N is N times faster. A full queue makes this wait
-    (backpressure), it never drops a tick.
+    (backpressure), it never drops a tick. Each tick goes with its row as its
+    receipt; rows up to ``after`` are skipped (a resumed replay).
     """
     loop = asyncio.get_running_loop()
     start_wall = loop.time()
     first_ts_ns: int | None = None
     sent = 0
-    for _row, tick in tick_file.accepted_ticks(rejections, source=source):
+    for row, tick in tick_file.accepted_ticks(rejections, source=source, after=after):
         if speed > 0:
             if first_ts_ns is None:
                 first_ts_ns = tick.ts_ns
@@ -163,9 +175,16 @@ async def replay_into(
                 await asyncio.sleep(delay)
         elif sent % _YIELD_EVERY == 0:
             await asyncio.sleep(0)
-        await queue.put(tick, source)
+        await queue.put(tick, source, row)
         sent += 1
     return sent
+
+
+def file_fingerprint(path: Path) -> str:
+    """A short name of a file's bytes: a replay resumes only in the very file it stopped in."""
+    with path.open("rb") as file:
+        digest = hashlib.file_digest(file, lambda: hashlib.blake2b(digest_size=8))
+    return digest.hexdigest()
 
 
 class ReplaySource:
@@ -194,6 +213,8 @@ class ReplaySource:
         self.accepted = 0
         self.state: SourceState = "starting"  # then "replaying", then "finished"
         self._queue: TickSink | None = None
+        self._fingerprint = ""  # of the file being replayed (see position_of)
+        self._resume_at: str | None = None
 
     @classmethod
     def sample_day(cls, name: str, *, speed: float, rejections: Rejections) -> ReplaySource:
@@ -209,15 +230,43 @@ class ReplaySource:
     def snapshot(self) -> SourceSnapshot:
         return SourceSnapshot(name=self.name, state=self.state, accepted=self.accepted)
 
-    async def put(self, tick: Tick, source: str = "") -> None:
+    def resume(self, position: str) -> None:
+        """Continue after ``position`` (of :meth:`position_of`), if it is of the same file."""
+        self._resume_at = position
+
+    def position_of(self, row: int) -> str:
+        """Where this replay is once ``row`` is evaluated: the file's fingerprint and the row."""
+        return f"{self._fingerprint}:{row}"
+
+    async def put(self, tick: Tick, source: str = "", receipt: int | None = None) -> None:
         """Put one tick into the pipeline's queue, counting it."""
         assert self._queue is not None, "put() is called by run()"
-        await self._queue.put(tick, source or self.name)
+        await self._queue.put(tick, source or self.name, receipt)
         self.accepted += 1
+
+    def _resumed_row(self, tick_file: TickFile) -> int:
+        """The row a checkpoint of this very file says was evaluated last (0: start over)."""
+        if self._resume_at is None:
+            return 0
+        fingerprint, _, row = self._resume_at.partition(":")
+        if fingerprint != self._fingerprint or not row.isdigit():
+            log.info(
+                "replay_restarted",
+                source=self.name,
+                reason="the checkpoint is of another file, or of this file before it changed",
+            )
+            return 0
+        log.info("replay_resumed", source=self.name, after_row=int(row), rows=tick_file.rows)
+        return int(row)
+
+    async def put_receipt(self, source: str, receipt: int) -> None:
+        assert self._queue is not None, "put_receipt() is called by run()"
+        await self._queue.put_receipt(source, receipt)
 
     async def run(self, queue: TickSink) -> None:
         with self._locate(self.path) as path:
             tick_file = await asyncio.to_thread(read_tick_file, path)
+            self._fingerprint = await asyncio.to_thread(file_fingerprint, path)
         log.info(
             "replay_started",
             source=self.name,
@@ -225,11 +274,17 @@ class ReplaySource:
             rows=tick_file.rows,
             speed=self.speed,
         )
+        after = self._resumed_row(tick_file)
         rejected_before = self._rejections.total
         self._queue = queue
         self.state = "replaying"
         sent = await replay_into(
-            tick_file, self, speed=self.speed, source=self.name, rejections=self._rejections
+            tick_file,
+            self,
+            speed=self.speed,
+            source=self.name,
+            rejections=self._rejections,
+            after=after,
         )
         self.state = "finished"
         log.info(

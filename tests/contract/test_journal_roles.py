@@ -167,17 +167,27 @@ def test_checkpoints_keep_the_latest_value_of_each_symbol_and_source(journal: Jo
     assert journal.alert_count() == 1
 
 
+def test_the_tick_log_grows_in_order_until_states_in_full_start_it_over(journal: Journal) -> None:
+    journal.record_alerts([], now_ns=NOW, checkpoint=Checkpoint(ticks=["t1"]))
+    journal.record_alerts([], now_ns=NOW, checkpoint=Checkpoint(ticks=["t2", "t3"]))
+    assert journal.load_checkpoint().ticks == ("t1", "t2", "t3")
+    # States written in full cover every tick logged so far; what comes with them is new.
+    full = Checkpoint(symbols={"IWM": "s"}, ticks=["t4"], reset_log=True)
+    journal.record_alerts([], now_ns=NOW, checkpoint=full)
+    assert journal.load_checkpoint() == Checkpoint(symbols={"IWM": "s"}, ticks=("t4",))
+
+
 def test_checkpoints_are_stored_with_their_alerts_or_not_at_all(
     implementation: Implementation, journal: Journal
 ) -> None:
-    journal.record_alerts([], now_ns=NOW, checkpoint=Checkpoint(symbols={"IWM": "before"}))
+    before = Checkpoint(symbols={"IWM": "before"}, ticks=("t1",))
+    journal.record_alerts([], now_ns=NOW, checkpoint=before)
     implementation.refuse_writes(journal, True)
+    after = Checkpoint(symbols={"IWM": "after"}, ticks=("t2",), reset_log=True)
     with pytest.raises(JournalError):
-        journal.record_alerts(
-            [(alert_at(1), PLAN)], now_ns=NOW, checkpoint=Checkpoint(symbols={"IWM": "after"})
-        )
+        journal.record_alerts([(alert_at(1), PLAN)], now_ns=NOW, checkpoint=after)
     implementation.refuse_writes(journal, False)
-    assert journal.load_checkpoint() == Checkpoint(symbols={"IWM": "before"})
+    assert journal.load_checkpoint() == before
     assert journal.alert_count() == 0
 
 

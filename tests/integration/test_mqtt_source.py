@@ -19,7 +19,7 @@ from service.rules.settings import EngineConfig
 from service.running import Service
 from service.streams.aiomqtt_flow import BACKLOG_HIGH
 from service.streams.mqtt import MqttSource
-from service.streams.queue import TickQueue
+from service.streams.queue import TickBatch, TickQueue
 from service.streams.rejections import Rejections
 from service.streams.settings import MqttSourceConfig
 from tests.builders import level_rule, tick
@@ -213,8 +213,9 @@ async def test_malformed_payloads_are_counted_and_skipped_between_good_ticks(
 async def test_a_full_queue_pushes_back_on_the_broker_and_nothing_is_lost(
     mosquitto: Mosquitto, qos: int
 ) -> None:
-    # Nobody takes from the queue at first: the engine has fallen behind.
-    queue = TickQueue(20)
+    # Nobody takes from the queue at first: the engine has fallen behind. (The queue is
+    # smaller than the broker's window of 20 unacknowledged QoS 1 messages.)
+    queue = TickQueue(10)
     rejections = Rejections()
     source = MqttSource(source_config(mosquitto, qos=qos), rejections)
     ticks = [tick(250 + i % 20, i) for i in range(3 * BACKLOG_HIGH)]
@@ -229,14 +230,14 @@ async def test_a_full_queue_pushes_back_on_the_broker_and_nothing_is_lost(
         await eventually(lambda: queue.full_waits == 1, what="the reader waiting on the queue")
         if qos == 0:
             await eventually(lambda: source.paused == 1, what="the socket no longer read")
-        assert source.received == 21
+        assert source.received == 11
         assert queue.full_waits == 1
         if qos == 0:
             assert (source.backlog, source.paused) == (BACKLOG_HIGH, 1)
         else:
             assert source.backlog <= BACKLOG_HIGH
         async with asyncio.timeout(30):
-            taken = await take(queue, len(ticks))
+            taken = await take(queue, len(ticks), settle=source.settle)
     finally:
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
@@ -288,3 +289,42 @@ rate = 50
     assert service.stop(sig) == 0
     assert time.monotonic() - started < 5
     assert [e["event"] for e in service.events][-2:] == ["service_stopping", "service_stopped"]
+
+
+async def test_a_qos_1_message_is_acknowledged_only_once_a_commit_covers_it_in_order(
+    mosquitto: Mosquitto,
+) -> None:
+    config = source_config(mosquitto, qos=1)
+    ticks = [tick(250 + i, i) for i in range(10)]
+    queue = TickQueue(100)
+    source = MqttSource(config, Rejections())
+    reader = asyncio.create_task(source.run(queue))
+    try:
+        await eventually(lambda: source.connected)
+        await asyncio.to_thread(mosquitto.publish_lines, "ticks/IWM", [payload(t) for t in ticks])
+        batch = await queue.get_batch(100)
+        while len(batch.ticks) < len(ticks):
+            more = await queue.get_batch(100)
+            batch = TickBatch(
+                [*batch.ticks, *more.ticks], [], 0.0, [*batch.receipts, *more.receipts]
+            )
+        receipts = [receipt for _, receipt in batch.receipts]
+        assert (list(batch.ticks), source.unacknowledged) == (ticks, 10)
+        source.settle([receipts[i] for i in (2, 0, 1, 5, 4, 3)])  # any order: acked in order
+        assert source.unacknowledged == 4
+        source.settle([receipts[8]])  # 6 and 7 come before it: it waits for them
+        assert source.unacknowledged == 4
+    finally:
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+    # Started again (a crash): the broker sends what was not acknowledged, and only that.
+    again = TickQueue(100)
+    restarted = MqttSource(config, Rejections())
+    reader = asyncio.create_task(restarted.run(again))
+    try:
+        async with asyncio.timeout(10):
+            assert await take(again, 4) == ticks[6:]
+    finally:
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+    assert again.qsize() == 0

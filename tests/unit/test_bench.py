@@ -15,6 +15,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 SMALL = {
     "engine": (["--ticks", "20000", "--symbols", "50", "--repeat", "1"], "goal: engine"),
+    "checkpoint": (["--ticks", "20000", "--symbols", "50", "--repeat", "1"], "goal: restore"),
     "ingest": (["--ticks", "2000", "--repeat", "1"], "of bare"),
     "fanout": (["--clients", "20", "--alerts", "200"], "hub/bare rate"),
 }

@@ -63,10 +63,43 @@ async def test_join_waits_until_taken_ticks_are_marked_done() -> None:
     joined = asyncio.create_task(queue.join())
     await asyncio.sleep(0)  # join() runs, and waits: one tick is not done
     assert not joined.done()
-    queue.task_done(len(batch.ticks))
+    queue.task_done(batch.taken)
     await asyncio.wait_for(joined, 1)
 
 
 def test_queue_needs_room() -> None:
     with pytest.raises(ValueError, match="at least one tick"):
         TickQueue(0)
+
+
+async def test_receipts_come_with_their_ticks_and_alone_in_put_order() -> None:
+    queue = TickQueue(10)
+    await queue.put(tick(250, 0), "broker", 1)
+    await queue.put(tick(251, 1), "file")  # a source that waits for nothing
+    await queue.put_receipt("broker", 2)  # a message sent again: nothing to evaluate
+    await queue.put(tick(252, 2), "broker", 3)
+    batch = await queue.get_batch(10)
+    assert [t.price for t in batch.ticks] == [250, 251, 252]
+    assert list(batch.receipts) == [("broker", 1), ("broker", 2), ("broker", 3)]
+    assert batch.taken == 4
+    queue.task_done(batch.taken)
+    async with asyncio.timeout(1):
+        await queue.join()  # every item, receipts alone included, is done
+
+
+async def test_a_closed_queue_takes_nothing_more_and_its_puts_end_when_cancelled() -> None:
+    queue = TickQueue(10)
+    await queue.put(tick(250, 0), "broker", 1)
+    queue.close()
+    put = asyncio.create_task(queue.put(tick(251, 1), "broker", 2))
+    receipt = asyncio.create_task(queue.put_receipt("broker", 3))
+    for _ in range(3):
+        await asyncio.sleep(0)  # let both run up to their wait
+    assert (put.done(), receipt.done(), queue.qsize()) == (False, False, 1)
+    batch = await queue.get_batch(10)  # what was in before is taken as ever
+    assert (list(batch.receipts), queue.qsize()) == ([("broker", 1)], 0)
+    put.cancel()
+    receipt.cancel()
+    results = await asyncio.gather(put, receipt, return_exceptions=True)
+    assert all(isinstance(result, asyncio.CancelledError) for result in results)
+    assert queue.put_count == 1

@@ -12,7 +12,7 @@ from service.errors import SourceError, TickError
 from service.models import Tick
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
-from service.streams.replay import read_tick_file, replay_into, sample_day_path
+from service.streams.replay import ReplaySource, read_tick_file, replay_into, sample_day_path
 from tests.waiting import eventually
 
 
@@ -149,3 +149,65 @@ def test_rejections_log_the_first_of_each_reason_only() -> None:
         "  bad_price: 3 (first: feed: price must be a number)",
         "  missing_ts: 1 (first: feed row 9: no time)",
     ]
+
+
+CSV_5 = "ts,symbol,price\n" + "".join(f"2026-02-02T14:30:0{i}Z,IWM,{256 - i}\n" for i in range(5))
+
+
+async def replayed(source: ReplaySource) -> list[tuple[Tick, int | None]]:
+    """Run ``source`` to its end; the ticks it put, each with its receipt (its row)."""
+    queue = TickQueue(100)
+    await source.run(queue)
+    batch = await queue.get_batch(100)
+    rows = iter(receipt for _, receipt in batch.receipts)
+    return [(tick, next(rows)) for tick in batch.ticks]
+
+
+def replay_of(path: Path) -> ReplaySource:
+    return ReplaySource("file", path, speed=0, rejections=Rejections())
+
+
+async def test_each_tick_goes_with_its_row_and_a_position_names_the_file_and_row(
+    tmp_path: Path,
+) -> None:
+    source = replay_of(write(tmp_path / "t.csv", CSV_5))
+    assert [row for _, row in await replayed(source)] == [1, 2, 3, 4, 5]
+    fingerprint, _, row = source.position_of(3).partition(":")
+    assert (len(fingerprint), row) == (16, "3")
+
+
+async def test_a_resumed_replay_goes_on_after_the_row_of_its_checkpoint(tmp_path: Path) -> None:
+    path = write(tmp_path / "t.csv", CSV_5)
+    first = replay_of(path)
+    everything = await replayed(first)
+    again = replay_of(path)
+    again.resume(first.position_of(3))
+    with structlog.testing.capture_logs() as logs:
+        assert await replayed(again) == everything[3:]
+    [resumed] = [e for e in logs if e["event"] == "replay_resumed"]
+    assert (resumed["after_row"], resumed["rows"]) == (3, 5)
+
+
+@pytest.mark.parametrize("position", ["0123456789abcdef:3", "garbage", "", ":2"])
+async def test_a_replay_of_another_file_or_an_unreadable_position_starts_over(
+    tmp_path: Path, position: str
+) -> None:
+    path = write(tmp_path / "t.csv", CSV_5)
+    source = replay_of(path)
+    source.resume(position)
+    with structlog.testing.capture_logs() as logs:
+        assert [row for _, row in await replayed(source)] == [1, 2, 3, 4, 5]
+    assert [e["event"] for e in logs if e["event"].startswith("replay_re")] == ["replay_restarted"]
+
+
+async def test_a_file_changed_since_the_checkpoint_is_replayed_from_its_start(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path / "t.csv", CSV_5)
+    first = replay_of(path)
+    await replayed(first)
+    position = first.position_of(3)
+    write(path, CSV_5.replace("IWM,254", "IWM,254.5"))  # same rows, same times, one price
+    again = replay_of(path)
+    again.resume(position)
+    assert [row for _, row in await replayed(again)] == [1, 2, 3, 4, 5]

@@ -1,0 +1,245 @@
+"""Crash-exact recovery: killed anywhere and started again, the journal holds what one run gives.
+
+A real strykr-alerts process reads a deterministic QoS 1 stream from a real
+Mosquitto (persistent session) while a publisher keeps publishing at a steady
+rate. At 20 seeded points the process is killed (SIGKILL: no goodbye at all;
+or SIGTERM: the routine stop of a deploy) and started again at once. The
+rules have everything the engine keeps between ticks: confirmation by ticks
+and by time, hysteresis, cooldowns, bar-close rules with bars half built and
+a range. At the end the journal must hold exactly the alert ids, in order,
+of one uninterrupted replay of the same ticks; and after each restart, what
+it holds must be a beginning of them (nothing extra at any point).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+
+from service.config import load_config
+from service.models import AlertEvent, Tick
+from service.processing.engine_task import TickProcessor
+from service.streams.rejections import Rejections
+from tests.builders import tick
+from tests.conftest import ServiceProcess, StartService
+from tests.feeds import payload
+from tests.helpers import service_config
+from tests.mosquitto import Mosquitto
+
+TICKS = 4_800  # two symbols, one tick a second each in tick time
+PER_SECOND = 160.0  # published in real time: 30 s, across the 20 restarts
+KILLS = 20
+END = "END"  # the last two ticks cross a rule of their own: the end of the stream
+
+RULES = """
+[[rules]]
+id = "iwm-below-257"
+symbol = "IWM"
+level = 257.0
+direction = "below"
+confirm_ticks = 3
+hysteresis = 0.5
+
+[[rules]]
+id = "iwm-above-263"
+symbol = "IWM"
+level = 263.0
+direction = "above"
+confirm_seconds = 4
+hysteresis = 0.5
+cooldown_seconds = 120
+
+[[rules]]
+id = "iwm-bar-below-259"
+symbol = "IWM"
+level = 259.0
+direction = "below"
+trigger = "bar_close"
+bar = "30s"
+confirm_ticks = 2
+hysteresis = 0.3
+
+[[rules]]
+id = "spy-range"
+type = "range"
+symbol = "SPY"
+low = 495.0
+high = 505.0
+hysteresis = 0.5
+cooldown_seconds = 120
+
+[[rules]]
+id = "spy-bar-above-502"
+symbol = "SPY"
+level = 502.0
+direction = "above"
+trigger = "bar_close"
+bar = "1m"
+
+[[rules]]
+id = "end"
+symbol = "END"
+level = 97.0
+direction = "below"
+"""
+
+
+def stream() -> list[Tick]:
+    """IWM and SPY, in turn, pulled back to 260 and 500 while they wander across the levels."""
+    rng = random.Random(15)
+    centre = {"IWM": 260.0, "SPY": 500.0}
+    price = dict(centre)
+    ticks = []
+    for index in range(TICKS):
+        symbol = "SPY" if index % 2 else "IWM"
+        pull = 0.01 * (centre[symbol] - price[symbol])
+        price[symbol] = round(price[symbol] + pull + rng.gauss(0.0, centre[symbol] / 650), 2)
+        ticks.append(tick(price[symbol], index // 2, symbol=symbol))
+    last = TICKS // 2
+    return [*ticks, tick(100.0, last, symbol=END), tick(95.0, last + 1, symbol=END)]
+
+
+RULE_IDS = [line.split('"')[1] for line in RULES.splitlines() if line.startswith("id = ")]
+
+
+def config(tmp_path: Path, broker: Mosquitto) -> Path:
+    return service_config(
+        tmp_path,
+        f"""
+[engine]
+stale_seconds = 0
+
+[[sources]]
+kind = "mqtt"
+name = "feed"
+url = "{broker.url}"
+topic = "ticks/#"
+qos = 1
+client_id = "strykr-crash-test"
+{RULES}
+""",
+    )
+
+
+def uninterrupted(path: Path, ticks: list[Tick]) -> list[AlertEvent]:
+    """The alerts of one replay of ``ticks`` with the config's rules, nothing in between."""
+    settings = load_config(path)
+    processor = TickProcessor.for_settings(settings.engine, settings.rules, Rejections())
+    return processor.process(ticks)
+
+
+def journaled(path: Path) -> list[str]:
+    """The alert ids in the journal, in the order they were stored (read-only, WAL)."""
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        try:
+            return [row[0] for row in db.execute("SELECT id FROM alerts ORDER BY seq")]
+        except sqlite3.OperationalError:  # not created yet
+            return []
+
+
+class Publisher:
+    """Publishes the ticks with QoS 1 at a steady rate in a thread; :attr:`sent` says how far."""
+
+    def __init__(self, broker: Mosquitto, ticks: list[Tick], per_second: float) -> None:
+        self._client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="crash-feed")
+        self._client.connect(broker.host, broker.port)
+        self._client.loop_start()
+        self._ticks = ticks
+        self._every_s = 1 / per_second
+        self.sent = 0
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._publish, daemon=True)
+        self._thread.start()
+
+    def _publish(self) -> None:
+        try:
+            started = time.monotonic()
+            for index, tick in enumerate(self._ticks):
+                if self._stop.is_set():
+                    return
+                delay = started + index * self._every_s - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                info = self._client.publish(f"ticks/{tick.symbol}", payload(tick), qos=1)
+                info.wait_for_publish(timeout=10)
+                self.sent = index + 1
+        except BaseException as error:  # the test reports it
+            self.error = error
+
+    def wait(self, timeout: float) -> None:
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), f"published {self.sent} of {len(self._ticks)}"
+        assert self.error is None, f"the publisher failed: {self.error!r}"
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._client.loop_stop()
+        self._client.disconnect()
+
+
+@contextlib.contextmanager
+def publishing(broker: Mosquitto, ticks: list[Tick]) -> Iterator[Publisher]:
+    publisher = Publisher(broker, ticks, PER_SECOND)
+    try:
+        yield publisher
+    finally:
+        publisher.close()
+
+
+def wait_until(condition: object, *, within: float, what: str) -> None:
+    assert callable(condition)
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {within} s: {what}"
+        time.sleep(0.01)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_killed_at_20_points_the_journal_holds_exactly_the_alerts_of_one_run(
+    tmp_path: Path, mosquitto: Mosquitto, start_service: StartService, sig: int
+) -> None:
+    path = config(tmp_path, mosquitto)
+    journal = tmp_path / "var" / "alerts.db"
+    ticks = stream()
+    alerts = uninterrupted(path, ticks)
+    assert len(alerts) >= 40, f"the stream must break the levels often, got {len(alerts)}"
+    assert {alert.rule for alert in alerts} == set(RULE_IDS), "every rule fires"
+    expected = [alert.id for alert in alerts]
+    points = sorted(random.Random(sig).sample(range(200, TICKS - 200), KILLS))
+
+    def start() -> ServiceProcess:
+        service = start_service("run", "--config", str(path))
+        service.wait_for("mqtt_connected", timeout=15)
+        return service
+
+    service = start()
+    with publishing(mosquitto, ticks) as publisher:
+        for point in points:
+            wait_until(
+                lambda point=point: publisher.sent >= point,
+                within=60,
+                what=f"tick {point} published",
+            )
+            status = service.stop(sig)
+            assert status == (-signal.SIGKILL if sig == signal.SIGKILL else 0)
+            so_far = journaled(journal)
+            assert so_far == expected[: len(so_far)], f"killed at {point}: alerts not as one run"
+            service = start()
+        publisher.wait(timeout=60)
+        wait_until(
+            lambda: expected[-1] in journaled(journal), within=30, what="the end of the stream"
+        )
+    assert service.stop() == 0
+    assert journaled(journal) == expected
