@@ -64,6 +64,7 @@ format: install
 
 bench: install system-deps
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/checkpoint.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/fanout.py
 

@@ -6,8 +6,9 @@ consumers read them, in the same run, interleaved:
 
   bare     an aiomqtt client whose loop only counts messages;
   service  the MQTT source → the bounded tick queue → the engine task with the
-           rules of the shipped alerts.toml: decode, validate, dedup,
-           acknowledge, queue, evaluate.
+           rules of the shipped alerts.toml: decode, validate, dedup, queue,
+           evaluate, commit (the tick log and the engine's state, to a journal
+           on disk), then acknowledge.
 
 Two ways of delivering:
 
@@ -43,8 +44,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from service.config import load_config  # noqa: E402
+from service.delivery.recorder import AlertRecorder, CommitPolicy  # noqa: E402
+from service.journal.sqlite import SqliteJournal  # noqa: E402
 from service.processing.batch import Batch, Stage, Stages  # noqa: E402
+from service.processing.checkpoint import EngineCheckpoint  # noqa: E402
 from service.processing.engine_task import TickProcessor, run_engine  # noqa: E402
+from service.rules.settings import engine_of  # noqa: E402
 from service.streams.mqtt import MqttSource  # noqa: E402
 from service.streams.queue import TickQueue  # noqa: E402
 from service.streams.rejections import Rejections  # noqa: E402
@@ -137,33 +142,53 @@ def counting(target: int, done: asyncio.Event) -> Stage:
 async def service(
     broker: Mosquitto, count: int, qos: int, client_id: str, ready: asyncio.Event
 ) -> float:
-    """Seconds for the MQTT source and the engine to take in and evaluate ``count`` ticks."""
+    """Seconds for the MQTT source and the engine to take in and evaluate ``count`` ticks.
+
+    Wired as the service wires them: every tick is covered by a commit to a
+    journal on disk (WAL, synchronous = FULL: its tick log, and the engine's
+    states in full once a second) before its message is acknowledged.
+    """
     config = load_config(REPO / "alerts.toml")
     rejections = Rejections()
     done = asyncio.Event()
-    processor = TickProcessor.for_settings(
-        config.engine, config.rules, rejections, stages=Stages([("count", counting(count, done))])
-    )
-    queue = TickQueue(config.engine.queue_size)
     source = MqttSource(
         MqttSourceConfig(
             name="bench", host=broker.host, port=broker.port, qos=qos, client_id=client_id
         ),
         rejections,
     )
-    started = time.perf_counter()
-    async with asyncio.TaskGroup() as group:
-        reader = group.create_task(source.run(queue))
-        engine = group.create_task(run_engine(queue, processor))
-        while not source.connected:  # noqa: ASYNC110 - a plain flag of the source
-            await asyncio.sleep(0.001)
-        if qos == 0:
-            started = time.perf_counter()
-        ready.set()
-        await done.wait()
-        elapsed = time.perf_counter() - started
-        reader.cancel()
-        engine.cancel()
+    with tempfile.TemporaryDirectory(prefix="strykr-bench-journal-") as directory:
+        journal = SqliteJournal(Path(directory) / "alerts.db")
+        journal.open()
+        engine = engine_of(config.engine, config.rules)
+        checkpoint = EngineCheckpoint(engine)
+        recorder = AlertRecorder(
+            journal,
+            lambda _alert: [],
+            state=checkpoint.take,
+            settle=lambda _name, receipts: source.settle(receipts),
+            policy=CommitPolicy(
+                every_ticks=config.engine.commit_every_ticks,
+                within_s=config.engine.commit_within_ms / 1000,
+            ),
+        )
+        stages = Stages([("journal", recorder), ("count", counting(count, done))])
+        processor = TickProcessor(engine, rejections, stages=stages, checkpoint=checkpoint)
+        queue = TickQueue(config.engine.queue_size)
+        started = time.perf_counter()
+        async with asyncio.TaskGroup() as group:
+            reader = group.create_task(source.run(queue))
+            engine_task = group.create_task(run_engine(queue, processor, recorder))
+            while not source.connected:  # noqa: ASYNC110 - a plain flag of the source
+                await asyncio.sleep(0.001)
+            if qos == 0:
+                started = time.perf_counter()
+            ready.set()
+            await done.wait()
+            elapsed = time.perf_counter() - started
+            reader.cancel()
+            engine_task.cancel()
+        journal.close()
     if rejections.total:
         raise AssertionError(f"ticks rejected: {dict(rejections.counts)}")
     return elapsed

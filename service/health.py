@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from service.articles.sources import ArticleIntake
 from service.clock import Clock
@@ -33,6 +33,8 @@ from service.streams.source import Source, SourceSnapshot
 class EngineSnapshot:
     ticks: int  # accepted and evaluated
     ticks_by_source: Mapping[str, int]
+    # Ticks sent again after a restart that the restored engine had evaluated, by source.
+    redelivered_by_source: Mapping[str, int] = field(default_factory=dict)
     alerts: int
     alerts_by: Mapping[tuple[str, str], int]  # (symbol, kind)
     rejected: int
@@ -107,6 +109,7 @@ class Observer:
             engine=EngineSnapshot(
                 ticks=processor.ticks,
                 ticks_by_source=dict(processor.ticks_by_source),
+                redelivered_by_source=dict(processor.redelivered),
                 alerts=self._counts.total,
                 alerts_by=dict(self._counts.by),
                 rejected=self._rejections.total,
@@ -171,6 +174,7 @@ def metrics_of(snapshot: ServiceSnapshot) -> MetricsState:
     engine, delivery = snapshot.engine, snapshot.delivery
     return MetricsState(
         ticks_by_source={s.name: engine.ticks_by_source.get(s.name, 0) for s in snapshot.sources},
+        redelivered_by_source=engine.redelivered_by_source,
         source_up={source.name: source.ready for source in snapshot.sources},
         rejected_by_reason=engine.rejected_by_reason,
         alerts_by=engine.alerts_by,
@@ -196,7 +200,11 @@ def stats_of(snapshot: ServiceSnapshot, *, lag_max_s: float) -> dict[str, object
         "queue_full_waits": engine.queue_full_waits,
         "lag_max_s": round(lag_max_s, 6),
         "sources": {
-            source.name: _source_stats(source, engine.ticks_by_source.get(source.name, 0))
+            source.name: _source_stats(
+                source,
+                engine.ticks_by_source.get(source.name, 0),
+                engine.redelivered_by_source.get(source.name, 0),
+            )
             for source in snapshot.sources
         },
         "articles": snapshot.articles,
@@ -211,9 +219,14 @@ def stats_of(snapshot: ServiceSnapshot, *, lag_max_s: float) -> dict[str, object
     }
 
 
-def _source_stats(source: SourceSnapshot, ticks: int) -> dict[str, object]:
-    """``ticks``: what the engine accepted of the source's ticks (``received``: messages read)."""
+def _source_stats(source: SourceSnapshot, ticks: int, redelivered: int) -> dict[str, object]:
+    """``ticks``: what the engine accepted of the source's ticks (``received``: messages read).
+
+    ``redelivered``: ticks sent again after a restart, already evaluated before it.
+    """
     stats: dict[str, object] = {"ticks": ticks, "state": source.state}
+    if redelivered:
+        stats["redelivered"] = redelivered
     for name, value in (
         ("received", source.received),
         ("connections", source.connections),

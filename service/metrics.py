@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -38,6 +38,7 @@ class MetricsState:
     queue_depth: int
     articles: int
     journal_failures: int = 0
+    redelivered_by_source: Mapping[str, int] = field(default_factory=dict)
 
 
 class ServiceMetrics:
@@ -87,6 +88,12 @@ class _StateCollector(Collector):
         state = self._state()
         yield _counter(
             "strykr_ticks", "Ticks accepted, by source.", ["source"], state.ticks_by_source
+        )
+        yield _counter(
+            "strykr_ticks_redelivered",
+            "Ticks sent again after a restart that the restored engine had evaluated, by source.",
+            ["source"],
+            state.redelivered_by_source,
         )
         yield _counter(
             "strykr_ticks_rejected",

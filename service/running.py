@@ -45,10 +45,11 @@ from service.streams.rejections import Rejections
 from service.streams.replay import ReplaySource
 from service.streams.source import Source
 
-# Stopping: sources get this long to close their connections politely (an MQTT
-# DISCONNECT, a websocket close), then are cancelled again; the engine then gets
-# DRAIN_TIMEOUT_S for what is queued; the delivery workers finish the sends in
-# hand within DELIVERY_GRACE_S; the hub and MQTT out close within EDGE_CLOSE_GRACE_S.
+# Stopping: the queue is closed, and the engine gets DRAIN_TIMEOUT_S for what it
+# holds, then commits (acknowledging it); the sources then get SOURCE_CLOSE_GRACE_S
+# to close their connections politely (an MQTT DISCONNECT, a websocket close)
+# before they are cancelled again; the delivery workers finish the sends in hand
+# within DELIVERY_GRACE_S; the hub and MQTT out close within EDGE_CLOSE_GRACE_S.
 SOURCE_CLOSE_GRACE_S = 1.5
 DRAIN_TIMEOUT_S = 2.0
 DELIVERY_GRACE_S = 1.0

@@ -99,18 +99,14 @@ class TickProcessor:
         stages: Stages | None = None,
         tracker: ArticleTracker | None = None,
         view: LiveView | None = None,
-        stale: StaleFeedWatch | None = None,
-        checkpointed: bool = False,
     ) -> TickProcessor:
-        """The engine of ``rules`` with ``settings``: the same for ``run`` and ``replay``.
+        """The engine of ``rules`` with ``settings``, no checkpoint: ``replay``'s, and tests'.
 
-        ``checkpointed``: its state (with ``stale``'s) goes into the commits.
+        ``run`` builds its engine with :func:`~service.rules.settings.engine_of`
+        too, and gives the processor the engine's checkpoint.
         """
         engine = engine_of(settings, rules)
-        checkpoint = EngineCheckpoint(engine, stale) if checkpointed else None
-        return cls(
-            engine, rejections, stages=stages, tracker=tracker, view=view, checkpoint=checkpoint
-        )
+        return cls(engine, rejections, stages=stages, tracker=tracker, view=view)
 
     def restore(self, rows: Mapping[str, str], ticks: Sequence[str] = ()) -> None:
         """Take back a checkpoint's states and tick log (at start-up, before any tick)."""

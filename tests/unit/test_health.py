@@ -40,6 +40,7 @@ def snapshots(draw: st.DrawFn) -> ServiceSnapshot:
         engine=EngineSnapshot(
             ticks=draw(COUNTS),
             ticks_by_source={name: draw(COUNTS) for name in names},
+            redelivered_by_source={name: draw(COUNTS) for name in names},
             alerts=draw(COUNTS),
             alerts_by={("IWM", "break_below"): draw(COUNTS)},
             rejected=draw(COUNTS),
@@ -88,6 +89,9 @@ def test_the_three_views_of_one_snapshot_agree(snapshot: ServiceSnapshot) -> Non
         ticks = snapshot.engine.ticks_by_source[source.name]
         assert metrics.ticks_by_source[source.name] == sources[source.name]["ticks"] == ticks
         assert sources[source.name]["state"] == source.state
+        redelivered = snapshot.engine.redelivered_by_source[source.name]
+        assert metrics.redelivered_by_source[source.name] == redelivered
+        assert sources[source.name].get("redelivered", 0) == redelivered
         up = metrics.source_up[source.name]
         named = any(reason.startswith(f"source {source.name}:") for reason in reasons)
         assert up is not named  # down in /metrics exactly when /readyz names it
