@@ -29,6 +29,7 @@ from service.config import load_config
 from service.models import AlertEvent, Tick
 from service.processing.engine_task import TickProcessor
 from service.streams.rejections import Rejections
+from service.timestamps import format_timestamp
 from tests.builders import tick
 from tests.conftest import ServiceProcess, StartService
 from tests.feeds import payload
@@ -241,5 +242,46 @@ def test_killed_at_20_points_the_journal_holds_exactly_the_alerts_of_one_run(
         wait_until(
             lambda: expected[-1] in journaled(journal), within=30, what="the end of the stream"
         )
+    assert service.stop() == 0
+    assert journaled(journal) == expected
+
+
+@pytest.mark.slow
+def test_a_replay_killed_three_times_goes_on_from_its_last_commit_and_alerts_as_one_run(
+    tmp_path: Path, start_service: StartService
+) -> None:
+    ticks = stream()
+    lines = ["ts,symbol,price"] + [
+        f"{format_timestamp(t.ts_ns)},{t.symbol},{t.price}" for t in ticks
+    ]
+    (tmp_path / "ticks.csv").write_text("\n".join(lines) + "\n")
+    path = service_config(
+        tmp_path,
+        f"""
+[engine]
+stale_seconds = 0
+
+[[sources]]
+kind = "replay"
+name = "file"
+path = "ticks.csv"
+speed = 600
+{RULES}
+""",
+    )
+    journal = tmp_path / "var" / "alerts.db"
+    expected = [alert.id for alert in uninterrupted(path, ticks)]
+    rng = random.Random(3)
+    for _ in range(3):
+        service = start_service("run", "--config", str(path))
+        service.wait_for("replay_started", timeout=15)
+        time.sleep(rng.uniform(0.3, 2.5))  # a seeded moment of the replay (4 s in all)
+        assert service.stop(signal.SIGKILL) == -signal.SIGKILL
+        so_far = journaled(journal)
+        assert so_far == expected[: len(so_far)]
+    service = start_service("run", "--config", str(path))
+    [resumed] = service.wait_for("replay_resumed", timeout=15)
+    assert 0 < int(str(resumed["after_row"])) < len(ticks)
+    service.wait_for("replay_finished", timeout=30)
     assert service.stop() == 0
     assert journaled(journal) == expected
