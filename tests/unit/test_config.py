@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from service.app import build
 from service.config import load_config, parse_config
 from service.errors import ConfigError
 from service.models import LevelRule, RangeRule
@@ -239,6 +240,14 @@ def test_rule_value_when_bad_names_table_key_and_expectation(change: str, expect
             ["engine.price_band_rebase_ticks: expected an integer >= 2, got 1"],
         ),
         (
+            "[engine]\ncommit_every_ticks = 0",
+            ["engine.commit_every_ticks: expected an integer >= 1, got 0"],
+        ),
+        (
+            '[engine]\ncommit_within_ms = "soon"',
+            ['engine.commit_within_ms: expected a number, got "soon"'],
+        ),
+        (
             "[engine]\nwindows = [60]",
             ['engine.windows[0]: expected a duration such as "1m", got 60'],
         ),
@@ -422,6 +431,15 @@ def test_engine_tick_policy_defaults_and_settings() -> None:
         0.0,
         5,
     )
+
+
+def test_engine_commit_settings_defaults_and_the_service_commits_by_them() -> None:
+    default = parse_config("").engine
+    assert (default.commit_every_ticks, default.commit_within_ms) == (1_000, 20.0)
+    config = parse_config("[engine]\ncommit_every_ticks = 50\ncommit_within_ms = 5")
+    assert (config.engine.commit_every_ticks, config.engine.commit_within_ms) == (50, 5.0)
+    policy = build(config).recorder.policy
+    assert (policy.every_ticks, policy.within_s) == (50, 0.005)
 
 
 def test_engine_windows_and_bars_are_read_but_named_as_unused() -> None:
