@@ -31,6 +31,7 @@ class StaleFeedWatch:
         # Symbols the rules watch count from start-up: one that never ticks goes stale too.
         self._last: dict[str, tuple[int, float | None]] = dict.fromkeys(symbols, (now_ns, None))
         self.stale: set[str] = set()
+        self._started_ns = now_ns
 
     def observe(self, ticks: Sequence[Tick], now_ns: int) -> list[str]:
         """``ticks`` arrived at ``now_ns``; returns the symbols this clears (no longer stale)."""
@@ -63,11 +64,17 @@ class StaleFeedWatch:
         return [seen[0], seen[1], symbol in self.stale]
 
     def restore(self, symbol: str, state: list[Any] | None) -> None:
-        """Take back what :meth:`state` gave."""
+        """Take back what :meth:`state` gave, counting quiet time from start-up at the earliest.
+
+        A symbol stale before a restart stays stale (its alert is not sent
+        again) until it ticks. One that was not counts its quiet time from
+        start-up, as a symbol first watched then: the time the service itself
+        was down says nothing of the feed.
+        """
         if state is None:
             return
         seen_ns, price, stale = state
-        self._last[symbol] = (seen_ns, price)
+        self._last[symbol] = (max(seen_ns, self._started_ns), price)
         if stale:
             self.stale.add(symbol)
 

@@ -256,8 +256,19 @@ class ReplaySource:
                 reason="the checkpoint is of another file, or of this file before it changed",
             )
             return 0
-        log.info("replay_resumed", source=self.name, after_row=int(row), rows=tick_file.rows)
-        return int(row)
+        after = int(row)
+        if after >= tick_file.rows:
+            log.info(
+                "replay_resumed",
+                source=self.name,
+                after_row=after,
+                rows=tick_file.rows,
+                hint="replayed to its end before: nothing is left to replay; to replay it "
+                "again, start with another [service] journal",
+            )
+        else:
+            log.info("replay_resumed", source=self.name, after_row=after, rows=tick_file.rows)
+        return after
 
     async def put_receipt(self, source: str, receipt: int) -> None:
         assert self._queue is not None, "put_receipt() is called by run()"

@@ -130,18 +130,29 @@ def test_ticks_sent_again_are_counted_by_source_not_evaluated_nor_rejected() -> 
     assert (after.redelivered["broker"], after.rejections.counts["out_of_order"]) == (2, 1)
 
 
-def test_the_stale_watch_is_restored_with_its_symbols() -> None:
+def test_the_stale_watch_is_restored_counting_quiet_time_from_start_up_at_the_earliest() -> None:
     engine = RuleEngine([])
     stale = StaleFeedWatch(120, now_ns=tick(0, 0).ts_ns)
     checkpoint = EngineCheckpoint(engine, stale)
-    TickProcessor(engine, Rejections(), checkpoint=checkpoint).process([tick(256.0, 0)])
+    processor = TickProcessor(engine, Rejections(), checkpoint=checkpoint)
+    processor.process([tick(256.0, 0), tick(500.0, 1, symbol="SPY")])
     stale.observe([tick(256.0, 0)], tick(0, 5).ts_ns)
-    restored_stale = StaleFeedWatch(120, now_ns=tick(0, 60).ts_ns)
-    checkpoint.mark_all()  # the states in full at the next commit
+    stale.observe([tick(500.0, 1, symbol="SPY")], tick(0, 100).ts_ns)
+    assert [alert.symbol for alert in stale.check(tick(0, 125).ts_ns)] == ["IWM"]
+    checkpoint.mark_all()
     change = checkpoint.take()
-    assert (set(change.symbols), change.reset_log) == ({"IWM"}, True)
-    EngineCheckpoint(RuleEngine([]), restored_stale).restore(change.symbols)
-    assert restored_stale.state("IWM") == stale.state("IWM") is not None
-    # Quiet since 5 s: stale at 125 s, as the watch before the restart would have said.
-    assert restored_stale.check(tick(0, 124).ts_ns) == []
-    assert [alert.symbol for alert in restored_stale.check(tick(0, 125).ts_ns)] == ["IWM"]
+    assert (set(change.symbols), change.reset_log) == ({"IWM", "SPY"}, True)
+
+    def restarted_at(seconds: float) -> StaleFeedWatch:
+        watch = StaleFeedWatch(120, now_ns=tick(0, seconds).ts_ns)
+        EngineCheckpoint(RuleEngine([]), watch).restore(change.symbols)
+        return watch
+
+    # IWM stays stale: no second alert. SPY's quiet time counts from start-up (130 s),
+    # not from its last tick (100 s): the service's own downtime is not the feed's.
+    soon = restarted_at(130)
+    assert soon.check(tick(0, 249).ts_ns) == []
+    assert [alert.symbol for alert in soon.check(tick(0, 250).ts_ns)] == ["SPY"]
+    late = restarted_at(600)
+    assert late.check(tick(0, 719).ts_ns) == []
+    assert [alert.symbol for alert in late.check(tick(0, 720).ts_ns)] == ["SPY"]

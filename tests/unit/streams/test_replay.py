@@ -211,3 +211,19 @@ async def test_a_file_changed_since_the_checkpoint_is_replayed_from_its_start(
     again = replay_of(path)
     again.resume(position)
     assert [row for _, row in await replayed(again)] == [1, 2, 3, 4, 5]
+
+
+async def test_a_replay_resumed_at_its_end_puts_nothing_and_says_how_to_replay_again(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path / "t.csv", CSV_5)
+    first = replay_of(path)
+    await replayed(first)
+    again = replay_of(path)
+    again.resume(first.position_of(5))
+    queue = TickQueue(10)
+    with structlog.testing.capture_logs() as logs:
+        await again.run(queue)
+    assert (queue.qsize(), again.state) == (0, "finished")
+    [resumed] = [e for e in logs if e["event"] == "replay_resumed"]
+    assert "another [service] journal" in resumed["hint"]
