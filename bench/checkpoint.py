@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import structlog
-from engine import SCENARIOS, build, service_engine
+from engine import SCENARIOS, build, engine_batched, service_engine
 
 from service.clock import SYSTEM_CLOCK, Clock, SystemClock
 from service.delivery.recorder import AlertRecorder, CommitPolicy
@@ -53,11 +53,7 @@ Loop = Callable[[list[LevelRule], list[Tick], Path], tuple[int, int]]
 
 
 def engine_alone(rules: list[LevelRule], ticks: list[Tick], _directory: Path) -> tuple[int, int]:
-    engine = service_engine(rules)
-    alerts = 0
-    for start in range(0, len(ticks), BATCH_SIZE):
-        alerts += len(engine.on_ticks(ticks[start : start + BATCH_SIZE]))
-    return alerts, 0
+    return engine_batched(rules, ticks), 0
 
 
 def task(rules: list[LevelRule], ticks: list[Tick], _directory: Path) -> tuple[int, int]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from service.models import Tick
 from service.running import Service
+from service.streams.mqtt import MqttSource
 from service.streams.queue import TickQueue
 from tests.waiting import eventually  # noqa: F401 - re-exported for the integration tests
 
@@ -53,3 +54,10 @@ def service_config(directory: Path, body: str) -> Path:
     http = "" if "[http]" in body else "[http]\nport = 0\n\n"
     path.write_text('[service]\nlog_format = "json"\n\n' + hub + http + body)
     return path
+
+
+def mqtt_source(app: Service) -> MqttSource:
+    """The one source of ``app``, an MQTT source."""
+    [source] = app.sources
+    assert isinstance(source, MqttSource)
+    return source

@@ -329,6 +329,14 @@ class MqttSource:
         connection = self._connection << _MID_BITS
         unacked = self._unacked
         acknowledge = paho_of(client).ack
+
+        def acknowledge_in_order(mid: int) -> None:
+            """A message with nothing to evaluate: acknowledged once those before it are."""
+            if unacked:
+                unacked.append([mid, 1, None])
+            else:
+                acknowledge(mid, 1)
+
         while True:
             message = await client.next_message()
             self.received += 1
@@ -353,10 +361,8 @@ class MqttSource:
                         self._resent[tick] -= 1
                         unacked.append([message.mid, 0, None])
                         await queue.put_receipt(self.name, connection | message.mid)
-                    elif unacked:
-                        unacked.append([message.mid, 1, None])
                     else:
-                        acknowledge(message.mid, 1)
+                        acknowledge_in_order(message.mid)
                 client.resume_reading_if_drained()
                 continue
             last = self._last.get(tick.symbol) if tick is not None else None
@@ -374,11 +380,7 @@ class MqttSource:
                 if tick is not None:
                     self.duplicates += 1
                 if qos:
-                    # Nothing to evaluate: acknowledged as soon as those before it are.
-                    if unacked:
-                        unacked.append([message.mid, 1, None])
-                    else:
-                        acknowledge(message.mid, 1)
+                    acknowledge_in_order(message.mid)
             client.resume_reading_if_drained()
 
 

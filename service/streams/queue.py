@@ -71,33 +71,25 @@ class TickQueue:
         """
         self.closed = True
 
-    async def _wait_if_closed(self) -> None:
-        if self.closed:
-            await asyncio.get_running_loop().create_future()  # ends when cancelled
-
     async def put(self, tick: Tick, source: str = "", receipt: int | None = None) -> None:
         """Enqueue ``tick`` from ``source`` (its name), waiting while the queue is full.
 
         ``receipt`` comes back to the source (see :data:`Receipt`) once a commit
         covers the tick.
         """
-        if self.closed:
-            await self._wait_if_closed()
-        item = (self._monotonic(), source, tick, receipt)
-        if self._queue.full():
-            self.full_waits += 1
-        await self._queue.put(item)
+        await self._put(tick, source, receipt)
         self.put_count += 1
 
     async def put_receipt(self, source: str, receipt: int) -> None:
         """A receipt with no tick (a message sent again): settled with the ticks put before it."""
+        await self._put(None, source, receipt)
+
+    async def _put(self, tick: Tick | None, source: str, receipt: int | None) -> None:
         if self.closed:
-            await self._wait_if_closed()
-        item = (self._monotonic(), source, None, receipt)
-        queue = self._queue
-        if queue.full():
+            await asyncio.get_running_loop().create_future()  # ends when cancelled
+        if self._queue.full():
             self.full_waits += 1
-        await queue.put(item)
+        await self._queue.put((self._monotonic(), source, tick, receipt))
 
     async def get_batch(self, limit: int) -> TickBatch:
         """Wait for a tick, then take it and up to ``limit - 1`` more that are ready."""

@@ -35,6 +35,7 @@ from tests.conftest import ServiceProcess, StartService
 from tests.feeds import payload
 from tests.helpers import service_config
 from tests.mosquitto import Mosquitto
+from tests.waiting import wait_until
 
 TICKS = 4_800  # two symbols, one tick a second each in tick time
 PER_SECOND = 160.0  # published in real time: 30 s, across the 20 restarts
@@ -196,14 +197,6 @@ def publishing(broker: Mosquitto, ticks: list[Tick]) -> Iterator[Publisher]:
         yield publisher
     finally:
         publisher.close()
-
-
-def wait_until(condition: object, *, within: float, what: str) -> None:
-    assert callable(condition)
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {within} s: {what}"
-        time.sleep(0.01)
 
 
 @pytest.mark.slow

@@ -23,10 +23,9 @@ from service.journal.sqlite import SqliteJournal
 from service.models import AlertEvent
 from service.rules.settings import EngineConfig
 from service.running import Service
-from service.streams.mqtt import MqttSource
 from service.streams.settings import MqttSourceConfig
 from tests.feeds import RULES, alerts_of_uninterrupted_run, payload, walk
-from tests.helpers import eventually, running
+from tests.helpers import eventually, mqtt_source, running
 from tests.mosquitto import Mosquitto
 
 TICKS = walk(600, seed=2)
@@ -65,12 +64,6 @@ def make_app(tmp_path: Path, broker: Mosquitto) -> tuple[Service, list[AlertEven
         rules=RULES,
     )
     return build(config, sinks=[alerts.append]), alerts
-
-
-def mqtt_source(app: Service) -> MqttSource:
-    [source] = app.sources
-    assert isinstance(source, MqttSource)
-    return source
 
 
 def journaled(app: Service) -> list[str]:

@@ -25,7 +25,7 @@ from service.streams.settings import MqttSourceConfig
 from tests.builders import level_rule, tick
 from tests.conftest import StartService
 from tests.feeds import RULES, alerts_of_uninterrupted_run, payload, walk
-from tests.helpers import eventually, running, service_config, take
+from tests.helpers import eventually, mqtt_source, running, service_config, take
 from tests.mosquitto import Mosquitto, free_port
 
 
@@ -53,12 +53,6 @@ def make_app(
         rules=rules,
     )
     return build(config, sinks=[alerts.append]), alerts
-
-
-def mqtt_source(app: Service) -> MqttSource:
-    source = app.sources[0]
-    assert isinstance(source, MqttSource)
-    return source
 
 
 def test_mosquitto_pub_ticks_alert_in_the_running_service(
