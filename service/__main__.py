@@ -24,6 +24,7 @@ from service.articles.tracker import ArticleTracker
 from service.config import Config, load_config
 from service.errors import ConfigError, SourceError, StrykrError
 from service.log import configure_logging
+from service.markets import market_of
 from service.models import AlertEvent, Article, Tick
 from service.processing.batch import Stages
 from service.processing.engine_task import TickProcessor
@@ -156,7 +157,12 @@ def _replay(args: argparse.Namespace) -> int:
         ]
     )
     processor = TickProcessor.for_settings(
-        config.engine, config.rules, rejections, stages=stages, tracker=tracker
+        config.engine,
+        config.rules,
+        rejections,
+        stages=stages,
+        tracker=tracker,
+        market_of=market_of(config.markets),
     )
     show = args.progress
     if show is None:

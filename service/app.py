@@ -36,6 +36,7 @@ from service.delivery.workers import DeliveryWorkers
 from service.health import Observer
 from service.hub.server import WebsocketHub
 from service.journal.sqlite import SqliteJournal
+from service.markets import market_of
 from service.metrics import ServiceMetrics
 from service.models import AlertEvent
 from service.processing.batch import Stages
@@ -79,8 +80,13 @@ def build(
     view = LiveView(config.symbols)
     tracker = ArticleTracker.for_settings(config.rules, config.articles)
     # Always kept: the age of each symbol's last tick is a metric; it alerts when set.
+    markets = market_of(config.markets)
+    stale_session = config.markets.stale_session
     stale = StaleFeedWatch(
-        config.engine.stale_seconds, symbols=config.symbols, now_ns=clock.now_ns()
+        config.engine.stale_seconds,
+        symbols=config.symbols,
+        now_ns=clock.now_ns(),
+        hours_of=lambda symbol: markets(symbol).hours(stale_session),
     )
     counts = AlertCounts()
     mqtt_out = None if config.mqtt_out is None else MqttOutSender(config.mqtt_out)
@@ -97,7 +103,7 @@ def build(
         mqtt_topic=None if config.mqtt_out is None else config.mqtt_out.topic,
     )
     # The engine and its checkpoint first: the journal stage commits its state.
-    engine = engine_of(config.engine, config.rules)
+    engine = engine_of(config.engine, config.rules, markets)
     checkpoint = EngineCheckpoint(engine, stale, clock=clock)
     sources = sources_of(config.sources, rejections)
     recorder = AlertRecorder(
@@ -137,7 +143,13 @@ def build(
         clock=clock,
     )
     processor = TickProcessor(
-        engine, rejections, stages=stages, tracker=tracker, view=view, checkpoint=checkpoint
+        engine,
+        rejections,
+        stages=stages,
+        tracker=tracker,
+        view=view,
+        checkpoint=checkpoint,
+        monotonic=clock.monotonic,
     )
     queue = TickQueue(config.engine.queue_size, clock=clock)
     intake = ArticleIntake(processor, clock=clock.now_ns)

@@ -49,6 +49,7 @@ from service.delivery.settings import (
 from service.errors import ConfigError
 from service.hub.settings import WebsocketHubConfig, read_websocket_hub
 from service.journal.records import Subscriber
+from service.markets import MarketsConfig, read_markets
 from service.models import Rule
 from service.rules.settings import EngineConfig, read_engine, read_rules
 from service.streams.settings import SourceConfig, read_sources
@@ -78,6 +79,7 @@ class Config:
     engine: EngineConfig = field(default_factory=EngineConfig)
     sources: tuple[SourceConfig, ...] = ()
     rules: tuple[Rule, ...] = ()
+    markets: MarketsConfig = field(default_factory=MarketsConfig)
     articles: ArticlesConfig = field(default_factory=ArticlesConfig)
     # Instrument names in articles → symbols: the defaults, then [aliases].
     aliases: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ALIASES))
@@ -136,6 +138,7 @@ def parse_config(
     engine = read_engine(root.table("engine"))
     sources = read_sources(root.tables("sources"), base)
     rules = read_rules(root.tables("rules"))
+    markets = read_markets(root.table("markets"))
     articles = read_articles(root.table("articles"), base)
     aliases = read_aliases(root.table("aliases"))
     delivery = read_delivery(root.table("delivery"))
@@ -155,6 +158,7 @@ def parse_config(
         engine=engine,
         sources=sources,
         rules=rules,
+        markets=markets,
         articles=articles,
         aliases=aliases,
         delivery=delivery,

@@ -14,8 +14,48 @@ from typing import Literal, TypedDict, get_args
 from service.timestamps import format_timestamp
 
 Direction = Literal["below", "above"]
-AlertKind = Literal["break_below", "break_above", "stale_feed"]
+AlertKind = Literal[
+    "break_below",
+    "break_above",
+    "above",
+    "below",
+    "enter_channel",
+    "inside_channel",
+    "outside_channel",
+    "moving_up",
+    "moving_down",
+    "stale_feed",
+]
 ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
+# What a rule watches for (docs/rules.md says what each means, clause by clause).
+Condition = Literal[
+    "cross_below",
+    "cross_above",
+    "crossing",
+    "greater_than",
+    "less_than",
+    "enter_channel",
+    "exit_channel",
+    "inside_channel",
+    "outside_channel",
+    "moving_up",
+    "moving_down",
+]
+CONDITIONS: tuple[Condition, ...] = get_args(Condition)
+# How often a rule may fire: after every new crossing ("every_time", with the cooldown),
+# once and then never again ("once"), or at most once per bar of the rule's bar ("once_per_bar").
+# alerts.toml's "once_per_bar_close" is trigger = "bar_close" with "every_time".
+Frequency = Literal["every_time", "once", "once_per_bar"]
+# Which ticks a rule looks at: all ("any"), those of its market's regular hours, or of
+# its regular and extended hours.
+Session = Literal["any", "regular", "extended"]
+# What a rule is now: "done" fired with frequency = "once"; "expired" is past its expires.
+RuleStatus = Literal["active", "paused", "done", "expired"]
+RULE_STATUSES: tuple[RuleStatus, ...] = get_args(RuleStatus)
+# Indicators a rule may compare with: of bars (sma, ema, rsi, sma_volume) or of a window
+# of ticks (vwap, high, low).
+IndicatorName = Literal["sma", "ema", "rsi", "sma_volume", "vwap", "high", "low"]
+BAR_INDICATORS: frozenset[str] = frozenset({"sma", "ema", "rsi", "sma_volume"})
 # Alerts about the service's feeds, not the market: sent only to subscribers who ask
 # for them by kind (ops), and to dashboards, webhooks, MQTT out and metrics.
 OPS_KINDS: frozenset[str] = frozenset({"stale_feed"})
@@ -47,6 +87,44 @@ class Tick:
         return format_timestamp(self.ts_ns)
 
 
+@dataclass(frozen=True, slots=True)
+class Indicator:
+    """An indicator of one symbol: ``sma(20, "5m")`` is the mean close of its last 20 5 m bars.
+
+    ``period`` counts bars (sma, ema, rsi, sma_volume; ``None`` for the others);
+    ``span`` is the bar interval, or the window of ticks (vwap, high, low).
+    """
+
+    name: IndicatorName
+    span: str
+    period: int | None = None
+
+    def __str__(self) -> str:
+        if self.period is None:
+            return f'{self.name}("{self.span}")'
+        return f'{self.name}({self.period}, "{self.span}")'
+
+    @property
+    def of_bars(self) -> bool:
+        return self.name in BAR_INDICATORS
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VolumeConfirm:
+    """``volume(bar) > ratio * sma_volume(period, bar)``: a break counts only with volume."""
+
+    bar: str
+    ratio: float
+    period: int
+
+    def __str__(self) -> str:
+        return f'volume("{self.bar}") > {self.ratio:g} * sma_volume({self.period}, "{self.bar}")'
+
+
+# A level: a fixed price, or an indicator's value as it moves.
+Operand = float | Indicator
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RuleSettings:
     """When a break counts, shared by every rule type.
@@ -66,6 +144,18 @@ class RuleSettings:
     cooldown_seconds: float = 0.0
     trigger: Trigger = "tick"
     bar: str | None = None
+    frequency: Frequency = "every_time"
+    # The first instant (tick time) at which the rule no longer fires; None: never.
+    expires_ns: int | None = None
+    # Starts paused: it watches nothing until resumed.
+    paused: bool = False
+    session: Session = "any"
+    volume: VolumeConfirm | None = None
+
+    @property
+    def lifecycle(self) -> tuple[Frequency, int | None, bool, Session, VolumeConfirm | None]:
+        """The settings beyond today's level rules: part of the rule's checkpoint key."""
+        return self.frequency, self.expires_ns, self.paused, self.session, self.volume
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,10 +192,40 @@ class RangeRule(RuleSettings):
             cooldown_seconds=self.cooldown_seconds,
             trigger=self.trigger,
             bar=self.bar,
+            frequency=self.frequency,
+            expires_ns=self.expires_ns,
+            paused=self.paused,
+            session=self.session,
+            volume=self.volume,
         )
 
 
-Rule = LevelRule | RangeRule
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConditionRule(RuleSettings):
+    """Every other condition, and fixed-level ones compared with an indicator.
+
+    ``source`` is what is compared (``None``: the tick's price; or an
+    indicator, e.g. ``rsi(14, "5m")``); ``level`` what it is compared with
+    (cross_*, crossing, greater_than, less_than); ``low`` and ``high`` bound a
+    channel; a move is ``percent`` or ``amount`` within ``window``.
+    """
+
+    condition: Condition
+    source: Indicator | None = None
+    level: Operand | None = None
+    low: Operand | None = None
+    high: Operand | None = None
+    percent: float | None = None
+    amount: float | None = None
+    window: str | None = None
+
+    @property
+    def shown_level(self) -> float | None:
+        """The fixed price this rule watches, when there is one (what a chart draws)."""
+        return self.level if isinstance(self.level, float) else None
+
+
+Rule = LevelRule | RangeRule | ConditionRule
 
 
 Side = Literal["support", "resistance"]
@@ -151,6 +271,7 @@ class AlertPayload(TypedDict):
     trigger: Trigger
     bar: str | None
     article: ArticlePayload | None
+    basis: str | None
     headline: str
 
 
@@ -299,6 +420,9 @@ class AlertEvent:
     trigger: Trigger = "tick"
     bar: str | None = None
     article: AttachedArticle | None = None
+    # What the level is when it is not a fixed price, for people: 'sma(20, "5m")',
+    # "channel 255.00-265.00", "2 % in 15m"; None for a fixed level.
+    basis: str | None = None
 
     @property
     def at(self) -> str:
@@ -309,11 +433,16 @@ class AlertEvent:
         if self.kind == "stale_feed":
             last = "none since start-up" if self.price == 0 else f"last {format_price(self.price)}"
             return f"{self.symbol} feed stale: no tick for {self.level:g} s ({last})"
-        verb = "broke below" if self.kind == "break_below" else "broke above"
-        basis = f" ({self.bar} close)" if self.trigger == "bar_close" else ""
-        return (
-            f"{self.symbol} {verb} {format_price(self.level)} at {format_price(self.price)}{basis}"
-        )
+        closing = f" ({self.bar} close)" if self.trigger == "bar_close" else ""
+        level = format_price(self.level)
+        what = _HEADLINE[self.kind]
+        if self.kind in ("moving_up", "moving_down"):
+            reference = f"{self.basis} from {level}"
+        elif self.kind in ("enter_channel", "inside_channel", "outside_channel"):
+            reference = str(self.basis)
+        else:
+            reference = level if self.basis is None else f"{level}, {self.basis}"
+        return f"{self.symbol} {what} {reference} at {format_price(self.price)}{closing}"
 
     def to_dict(self) -> AlertPayload:
         """The alert as every channel sends it (and as ``replay`` prints it)."""
@@ -328,8 +457,23 @@ class AlertEvent:
             "trigger": self.trigger,
             "bar": self.bar,
             "article": None if self.article is None else self.article.to_dict(),
+            "basis": self.basis,
             "headline": self.headline(),
         }
+
+
+_HEADLINE: dict[AlertKind, str] = {
+    "break_below": "broke below",
+    "break_above": "broke above",
+    "below": "is below",
+    "above": "is above",
+    "enter_channel": "entered the",
+    "inside_channel": "is inside the",
+    "outside_channel": "is outside the",
+    "moving_up": "moved up",
+    "moving_down": "moved down",
+    "stale_feed": "feed stale",
+}
 
 
 def format_price(price: float) -> str:

@@ -36,7 +36,12 @@ from service.journal.roles import Journal
 from service.lifecycle import Step, Task
 from service.lifecycle import run as run_tasks
 from service.metrics import ServiceMetrics
-from service.processing.engine_task import TickProcessor, run_engine, watch_stale
+from service.processing.engine_task import (
+    TickProcessor,
+    advance_watermark,
+    run_engine,
+    watch_stale,
+)
 from service.processing.live_view import LiveView
 from service.processing.stages import AlertCounts
 from service.rules.stale import StaleFeedWatch
@@ -177,6 +182,13 @@ def tasks(service: Service) -> list[Task]:
             ),
             group="engine",
             on_failure="stop",
+        )
+    )
+    tasks.append(
+        Task(
+            "watermark",
+            lambda: advance_watermark(service.processor, clock=service.clock),
+            group="edges",
         )
     )
     tasks.append(Task("delivery", service.workers.run, group="delivery"))

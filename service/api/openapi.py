@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.api.subscribe_request import MAX_PUSH_URLS, MAX_SYMBOLS
-from service.models import ALERT_KINDS
+from service.models import ALERT_KINDS, CONDITIONS, RULE_STATUSES
 
 JSON = "application/json"
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -234,13 +234,34 @@ def _schemas() -> dict[str, Any]:
         },
         "Level": {
             "type": "object",
-            "required": ["rule", "symbol", "level", "direction", "side", "origin"],
+            "required": [
+                "rule",
+                "symbol",
+                "level",
+                "direction",
+                "side",
+                "condition",
+                "status",
+                "origin",
+            ],
             "properties": {
                 "rule": {"type": "string"},
                 "symbol": {"type": "string"},
-                "level": {"type": "number"},
+                "level": {
+                    "type": ["number", "null"],
+                    "description": "null when the level moves (an indicator, a move in a window)",
+                },
                 "direction": {"enum": ["below", "above"]},
                 "side": {"enum": ["support", "resistance"]},
+                "condition": {"enum": list(CONDITIONS)},
+                "basis": {
+                    **nullable_string,
+                    "description": "What a moving level is: an indicator, a move",
+                },
+                "status": {
+                    "enum": list(RULE_STATUSES),
+                    "description": 'done: fired with frequency = "once"; expired: past expires',
+                },
                 "origin": {"enum": ["config", "article"]},
                 "article": {
                     "type": ["object", "null"],
@@ -269,6 +290,11 @@ def _schemas() -> dict[str, Any]:
                 "trigger": {"type": "string"},
                 "bar": nullable_string,
                 "article": {"type": ["object", "null"]},
+                "basis": {
+                    **nullable_string,
+                    "description": "What the level is when it is not a fixed price "
+                    '(sma(20, "5m"), channel 255.00-265.00, 2 % in 15m)',
+                },
                 "headline": {"type": "string"},
             },
         },

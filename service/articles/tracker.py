@@ -42,6 +42,7 @@ class ArticleTracker:
             (side.symbol, side.direction, side.level)
             for rule in self.hand_rules
             for side in (rule.sides() if isinstance(rule, RangeRule) else (rule,))
+            if isinstance(side, LevelRule)
         }
 
     @classmethod

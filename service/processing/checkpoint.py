@@ -104,6 +104,11 @@ class EngineCheckpoint:
 
     def take(self) -> StateChange:
         """What the next commit stores: the new ticks for the log, or the states in full."""
+        # Symbols changed other than by their own ticks (a bar the watermark closed, a
+        # rule paused): their states go with this commit, as a stale watch's do.
+        touched = self._engine.take_touched()
+        if touched:
+            self.mark(touched)
         now = self._monotonic()
         if (
             self._full_due

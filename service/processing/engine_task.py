@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 import structlog
@@ -27,6 +27,7 @@ from service.processing.batch import COMMIT_STAGE, Batch, Stages
 from service.processing.checkpoint import EngineCheckpoint
 from service.processing.live_view import LiveView
 from service.rules import RuleEngine
+from service.rules.engine import MarketOf
 from service.rules.settings import EngineConfig, engine_of
 from service.rules.stale import StaleFeedWatch
 from service.streams.queue import TickBatch, TickQueue
@@ -41,6 +42,9 @@ STALE_CHECK_S = 1.0
 JOURNAL_RETRY_S = 1.0
 # With nothing waiting to be committed, the commit timer looks again this often.
 COMMIT_CHECK_S = 0.02
+# The watermark is carried on with the wall clock this often: a quiet symbol's bar closes
+# at most this long after the lateness allowance has passed its end.
+ADVANCE_EVERY_S = 0.05
 
 log = structlog.get_logger("service.processing")
 
@@ -64,8 +68,13 @@ class TickProcessor:
         tracker: ArticleTracker | None = None,
         view: LiveView | None = None,
         checkpoint: EngineCheckpoint | None = None,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
         self.engine = engine
+        # With a monotonic clock (a live run), the newest tick time and when it came:
+        # what advance() carries on.
+        self._monotonic = monotonic
+        self._newest: tuple[int, float] | None = None
         self.rejections = rejections
         self.stages = stages if stages is not None else Stages()
         self.tracker = tracker
@@ -99,13 +108,14 @@ class TickProcessor:
         stages: Stages | None = None,
         tracker: ArticleTracker | None = None,
         view: LiveView | None = None,
+        market_of: MarketOf | None = None,
     ) -> TickProcessor:
         """The engine of ``rules`` with ``settings``, no checkpoint: ``replay``'s, and tests'.
 
         ``run`` builds its engine with :func:`~service.rules.settings.engine_of`
         too, and gives the processor the engine's checkpoint.
         """
-        engine = engine_of(settings, rules)
+        engine = engine_of(settings, rules, market_of)
         return cls(engine, rejections, stages=stages, tracker=tracker, view=view)
 
     def restore(self, rows: Mapping[str, str], ticks: Sequence[str] = ()) -> None:
@@ -199,10 +209,36 @@ class TickProcessor:
         )
 
     def _show(self) -> None:
+        self.engine.status_changed.clear()
         if self.view is not None:
             self.view.refresh(
-                self.engine.rules, None if self.tracker is None else self.tracker.store
+                self.engine.rules,
+                None if self.tracker is None else self.tracker.store,
+                self.engine.status,
             )
+
+    def advance(self, monotonic_s: float) -> list[AlertEvent]:
+        """Carry the feed's clock on to now: close the bars of quiet symbols that have ended.
+
+        The feed's clock is the newest tick's time plus the time since it
+        arrived, so the watermark moves on while every symbol is quiet,
+        whatever the offset between the feed's clock and this machine's.
+        """
+        if self._newest is None:
+            return []
+        ts_ns, arrived_s = self._newest
+        alerts = self.engine.advance(ts_ns + round((monotonic_s - arrived_s) * 1e9))
+        if self.engine.status_changed:
+            self._show()
+        return self.emit(alerts) if alerts else []
+
+    def pause(self, rule_id: str, *, paused: bool) -> bool:
+        """Pause or resume the rule ``rule_id``; ``False`` if no rule has that id."""
+        found = self.engine.pause(rule_id, paused=paused)
+        if found:
+            log.info("rule_paused" if paused else "rule_resumed", rule=rule_id)
+            self._show()
+        return found
 
     def _evaluate(
         self,
@@ -225,6 +261,12 @@ class TickProcessor:
             rejected.append((tick, error))
 
         alerts = self.engine.on_ticks(ticks, on_reject=reject)
+        if self._monotonic is not None:
+            newest = max(tick.ts_ns for tick in ticks)
+            if self._newest is None or newest >= self._newest[0]:
+                self._newest = (newest, self._monotonic())
+        if self.engine.status_changed:
+            self._show()
         by_source = self.ticks_by_source
         first = sources[0]
         if sources.count(first) == len(sources):
@@ -352,6 +394,13 @@ async def _commit_when_due(
             processor.after_commit(committer.commit())
             continue
         await clock.sleep(COMMIT_CHECK_S if due is None else max(due, 0.0005))
+
+
+async def advance_watermark(processor: TickProcessor, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    """Carry the engine's watermark on with the wall clock, so quiet symbols' bars close."""
+    while True:
+        await clock.sleep(ADVANCE_EVERY_S)
+        processor.advance(clock.monotonic())
 
 
 async def watch_stale(

@@ -8,12 +8,22 @@ the first time; a read is a look-up of what was computed then.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal, TypedDict
 
 from service.articles.store import ArticleStore
 from service.articles.tracker import AUTO_RULE_PREFIX
-from service.models import ArticlePayload, Direction, RangeRule, Rule, Side
+from service.models import (
+    ArticlePayload,
+    Condition,
+    ConditionRule,
+    Direction,
+    Operand,
+    RangeRule,
+    Rule,
+    RuleStatus,
+    Side,
+)
 
 
 class LevelArticle(TypedDict):
@@ -25,15 +35,27 @@ class LevelArticle(TypedDict):
 
 
 class WatchedLevel(TypedDict):
-    """One level being watched, as ``/api/v1/levels`` and the hub's subscribe reply give it."""
+    """One level being watched, as ``/api/v1/levels`` and the hub's subscribe reply give it.
+
+    ``level`` is ``None`` when it moves (an indicator, a move within a window);
+    ``basis`` then says what it is. ``status`` is the rule's: active, paused,
+    done (fired with frequency = "once") or expired.
+    """
 
     rule: str
     symbol: str
-    level: float
+    level: float | None
     direction: Direction
     side: Side
+    condition: Condition
+    basis: str | None
+    status: RuleStatus
     origin: Literal["config", "article"]
     article: LevelArticle | None
+
+
+# The status of a rule, as the engine knows it.
+StatusOf = Callable[[Rule], RuleStatus]
 
 
 class LiveView:
@@ -50,8 +72,13 @@ class LiveView:
 
     # -- written by the engine task ---------------------------------------------
 
-    def refresh(self, rules: Sequence[Rule], store: ArticleStore | None) -> None:
-        """The rules watched and the articles known have changed: compute what readers see."""
+    def refresh(
+        self,
+        rules: Sequence[Rule],
+        store: ArticleStore | None,
+        status: StatusOf | None = None,
+    ) -> None:
+        """The rules, their status or the articles changed: compute what readers see."""
         articles: dict[str, ArticlePayload] = {}
         by_reference: dict[str, tuple[str, ...]] = {}
         if store is not None:
@@ -66,7 +93,11 @@ class LiveView:
                             by_reference.setdefault(reference, tuple(article.symbols))
         self._articles = articles
         self._article_symbols = by_reference
-        self._levels = [level for rule in rules for level in _levels_of(rule, store)]
+        self._levels = [
+            level
+            for rule in rules
+            for level in _levels_of(rule, store, "active" if status is None else status(rule))
+        ]
         self._ruled = frozenset(rule.symbol for rule in rules) | frozenset(articles)
         self._symbols = self._base_symbols | self._ruled | self._ticked
 
@@ -98,23 +129,46 @@ class LiveView:
         return self._article_symbols.get(reference)
 
 
-def _levels_of(rule: Rule, store: ArticleStore | None) -> list[WatchedLevel]:
-    sides = rule.sides() if isinstance(rule, RangeRule) else (rule,)
+def _levels_of(rule: Rule, store: ArticleStore | None, status: RuleStatus) -> list[WatchedLevel]:
     from_article = rule.id.startswith(AUTO_RULE_PREFIX)
     article: LevelArticle | None = None
     if from_article and store is not None:
         latest = store.latest(rule.symbol)
         if latest is not None:
             article = {"title": latest.title, "url": latest.url, "published": latest.published}
-    return [
-        {
-            "rule": side.id,
-            "symbol": side.symbol,
-            "level": side.level,
-            "direction": side.direction,
-            "side": "support" if side.direction == "below" else "resistance",
+
+    def level(
+        operand: Operand | None, direction: Direction, basis: str | None = None
+    ) -> WatchedLevel:
+        fixed = isinstance(operand, float)
+        return {
+            "rule": rule.id,
+            "symbol": rule.symbol,
+            "level": operand if isinstance(operand, float) else None,
+            "direction": direction,
+            "side": "support" if direction == "below" else "resistance",
+            "condition": condition,
+            "basis": basis if basis is not None or fixed else str(operand),
+            "status": status,
             "origin": "article" if from_article else "config",
             "article": article,
         }
-        for side in sides
-    ]
+
+    if isinstance(rule, RangeRule):
+        condition: Condition = "exit_channel"
+        return [level(rule.low, "below"), level(rule.high, "above")]
+    if not isinstance(rule, ConditionRule):
+        condition = "cross_below" if rule.direction == "below" else "cross_above"
+        return [level(rule.level, rule.direction)]
+    condition = rule.condition
+    source = None if rule.source is None else str(rule.source)
+    if condition in ("moving_up", "moving_down"):
+        size = f"{rule.percent:g} %" if rule.percent is not None else f"{rule.amount:g}"
+        direction: Direction = "above" if condition == "moving_up" else "below"
+        return [level(None, direction, f"{condition.replace('_', ' ')} {size} in {rule.window}")]
+    if rule.low is not None and rule.high is not None:
+        return [level(rule.low, "below", source), level(rule.high, "above", source)]
+    if condition == "crossing":
+        return [level(rule.level, "below", source), level(rule.level, "above", source)]
+    below = condition in ("cross_below", "less_than")
+    return [level(rule.level, "below" if below else "above", source)]

@@ -6,6 +6,6 @@ either.
 """
 
 from service.rules.engine import RuleEngine
-from service.rules.window import Bar, WindowStats
+from service.rules.window import Bar
 
-__all__ = ["Bar", "RuleEngine", "WindowStats"]
+__all__ = ["Bar", "RuleEngine"]

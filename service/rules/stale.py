@@ -5,14 +5,19 @@ and asks, now and then, what has gone quiet (:meth:`StaleFeedWatch.check`). Time
 the service's receive time, never the ticks' own timestamps, so a replay at any
 speed and a feed with a skewed clock are judged alike. A fresh tick clears the
 state; the symbol can then fire again.
+
+With market hours (``hours_of``), only the time the symbol's market is open
+counts as quiet: a feed silent overnight, over a weekend or a holiday is not
+stale, and one silent from the close counts again from the next open.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from service.models import AlertEvent, Tick, alert_id
+from service.rules.sessions import Hours
 
 STALE_RULE = "stale_feed"
 
@@ -23,7 +28,14 @@ class StaleFeedWatch:
     With ``stale_seconds = 0`` it only keeps the ages (for the metrics) and never fires.
     """
 
-    def __init__(self, stale_seconds: float, *, symbols: Iterable[str] = (), now_ns: int) -> None:
+    def __init__(
+        self,
+        stale_seconds: float,
+        *,
+        symbols: Iterable[str] = (),
+        now_ns: int,
+        hours_of: Callable[[str], Hours | None] | None = None,
+    ) -> None:
         if stale_seconds < 0:
             raise ValueError("stale_seconds must be 0 (only track ages) or positive")
         self.stale_seconds = stale_seconds
@@ -32,6 +44,7 @@ class StaleFeedWatch:
         self._last: dict[str, tuple[int, float | None]] = dict.fromkeys(symbols, (now_ns, None))
         self.stale: set[str] = set()
         self._started_ns = now_ns
+        self._hours_of = hours_of
 
     def observe(self, ticks: Sequence[Tick], now_ns: int) -> list[str]:
         """``ticks`` arrived at ``now_ns``; returns the symbols this clears (no longer stale)."""
@@ -86,6 +99,9 @@ class StaleFeedWatch:
         for symbol, (seen_ns, price) in self._last.items():
             if symbol in self.stale or now_ns - seen_ns < self._stale_ns:
                 continue
+            hours = None if self._hours_of is None else self._hours_of(symbol)
+            if hours is not None and hours.open_time(seen_ns, now_ns) < self._stale_ns:
+                continue  # quiet, but mostly while its market was closed
             self.stale.add(symbol)
             last_price = 0.0 if price is None else price
             alerts.append(

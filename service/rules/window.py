@@ -1,55 +1,57 @@
-"""Rolling windows over time and OHLCV bars, updated in amortised O(1) per tick.
+"""Windows of ticks and OHLCV bars, updated in amortised O(1) per tick.
 
-A window of span S at time t covers the ticks with ``t - S < ts <= t`` (the
-same as polars' ``rolling_*_by(..., closed="right")``, which the tests use as
-the oracle). Minimum and maximum come from monotonic deques; mean, VWAP and
-volume from compensated running sums.
+A rule compares a tick with what came *before* it: the window of span S a
+tick at time t sees holds the earlier ticks with ``t - S <= ts < t`` (polars'
+``rolling_*_by(..., closed="left")``, which the tests use as the oracle).
+Ticks at the tick's own instant are not in it: one instant's ticks are not
+compared with each other. Minimum and maximum come from monotonic deques;
+VWAP from running sums that are summed again exactly (``math.fsum``) every
+time as many ticks have left as the window holds, so rounding cannot build
+up over a session.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
+
+_NAN = math.nan
+_NEVER = -(2**63)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WindowStats:
-    """What a rolling window holds at the time of its latest tick.
+class Value:
+    """An indicator's current value, read by the rules that compare with it (NaN: not ready)."""
 
-    ``vwap`` is ``None`` while the window holds no volume.
-    """
+    __slots__ = ("value",)
 
-    span: str
-    count: int
-    low: float
-    high: float
-    mean: float
-    vwap: float | None
-    volume: float
+    def __init__(self) -> None:
+        self.value = _NAN
 
 
-class RollingWindow:
-    """Rolling statistics over the last ``span_ns`` nanoseconds of ticks.
+class TickWindow:
+    """The ticks of the last ``span_ns`` before each tick: their high, low and VWAP.
 
-    Call :meth:`push` with non-decreasing times; the engine guarantees that.
-
-    The sums are compensated (Neumaier): a plain running sum that drops one
-    large print (3356 x 10,000 shares) keeps only a few digits of what is left,
-    and drifts over a long session.
+    :meth:`push` a tick before the rules see it: the values then describe the
+    window before it, and the tick joins the window for the ticks after it.
+    Call it with non-decreasing times; the engine guarantees that.
     """
 
     __slots__ = (
         "_entries",
         "_highs",
         "_lows",
-        "_price",
-        "_price_c",
+        "_pending",
+        "_pending_ts",
         "_pv",
-        "_pv_c",
+        "_removed",
         "_volume",
-        "_volume_c",
+        "high",
         "label",
+        "low",
         "span_ns",
+        "vwap",
     )
 
     def __init__(self, span_ns: int, label: str) -> None:
@@ -61,62 +63,106 @@ class RollingWindow:
         # Monotonic deques of (ts_ns, price): lows increasing, highs decreasing.
         self._lows: deque[tuple[int, float]] = deque()
         self._highs: deque[tuple[int, float]] = deque()
-        # Running sums (all terms >= 0) and their compensations (_c).
-        self._price = self._price_c = 0.0
-        self._pv = self._pv_c = 0.0
-        self._volume = self._volume_c = 0.0
+        # Ticks of the latest instant: they join the window when a later instant comes.
+        self._pending: list[tuple[int, float, float]] = []
+        self._pending_ts = _NEVER
+        self._pv = 0.0
+        self._volume = 0.0
+        self._removed = 0  # ticks that left since the sums were last summed exactly
+        self.high = Value()
+        self.low = Value()
+        self.vwap = Value()
 
     def push(self, ts_ns: int, price: float, volume: float) -> None:
-        self._entries.append((ts_ns, price, volume))
-        self._price, self._price_c = _add(self._price, self._price_c, price)
-        self._pv, self._pv_c = _add(self._pv, self._pv_c, price * volume)
-        self._volume, self._volume_c = _add(self._volume, self._volume_c, volume)
-        lows = self._lows
-        while lows and lows[-1][1] >= price:
-            lows.pop()
-        lows.append((ts_ns, price))
-        highs = self._highs
-        while highs and highs[-1][1] <= price:
-            highs.pop()
-        highs.append((ts_ns, price))
-        cutoff_ns = ts_ns - self.span_ns
-        # The tick just pushed is always inside the window, so these loops stop.
+        """Set the values to those of the window before ``ts_ns``; then hold this tick too."""
+        if ts_ns != self._pending_ts:
+            self._flush()
+            self._pending_ts = ts_ns
+        self._evict(ts_ns - self.span_ns)
+        self._show()
+        self._pending.append((ts_ns, price, volume))
+
+    def advance(self, ts_ns: int) -> None:
+        """Time has reached ``ts_ns`` with no tick: the values are those of the window before it."""
+        if ts_ns > self._pending_ts:
+            self._flush()
+            self._evict(ts_ns - self.span_ns)
+            self._show()
+
+    def _flush(self) -> None:
         entries = self._entries
-        while entries[0][0] <= cutoff_ns:
-            self._remove(*entries.popleft())
-        while lows[0][0] <= cutoff_ns:
+        lows = self._lows
+        highs = self._highs
+        for ts_ns, price, volume in self._pending:
+            entries.append((ts_ns, price, volume))
+            self._pv += price * volume
+            self._volume += volume
+            while lows and lows[-1][1] >= price:
+                lows.pop()
+            lows.append((ts_ns, price))
+            while highs and highs[-1][1] <= price:
+                highs.pop()
+            highs.append((ts_ns, price))
+        self._pending = []
+
+    def _evict(self, cutoff_ns: int) -> None:
+        entries = self._entries
+        if not entries or entries[0][0] >= cutoff_ns:
+            return
+        while entries and entries[0][0] < cutoff_ns:
+            _, price, volume = entries.popleft()
+            self._pv -= price * volume
+            self._volume -= volume
+            self._removed += 1
+        lows = self._lows
+        while lows and lows[0][0] < cutoff_ns:
             lows.popleft()
-        while highs[0][0] <= cutoff_ns:
+        highs = self._highs
+        while highs and highs[0][0] < cutoff_ns:
             highs.popleft()
+        if self._removed >= len(entries):
+            self._resum()
 
-    def _remove(self, _ts_ns: int, price: float, volume: float) -> None:
-        self._price, self._price_c = _add(self._price, self._price_c, -price)
-        self._pv, self._pv_c = _add(self._pv, self._pv_c, -price * volume)
-        self._volume, self._volume_c = _add(self._volume, self._volume_c, -volume)
+    def _resum(self) -> None:
+        entries = self._entries
+        self._pv = math.fsum(price * volume for _, price, volume in entries)
+        self._volume = math.fsum(volume for _, _, volume in entries)
+        self._removed = 0
 
-    def stats(self) -> WindowStats | None:
-        """The statistics as of the latest tick, or ``None`` before the first one."""
-        count = len(self._entries)
-        if count == 0:
-            return None
-        volume = self._volume + self._volume_c
-        return WindowStats(
-            span=self.label,
-            count=count,
-            low=self._lows[0][1],
-            high=self._highs[0][1],
-            mean=(self._price + self._price_c) / count,
-            vwap=(self._pv + self._pv_c) / volume if volume > 0 else None,
-            volume=volume,
-        )
+    def _show(self) -> None:
+        if self._entries:
+            self.low.value = self._lows[0][1]
+            self.high.value = self._highs[0][1]
+            volume = self._volume
+            self.vwap.value = self._pv / volume if volume > 0 else _NAN
+        else:
+            self.low.value = self.high.value = self.vwap.value = _NAN
 
+    def state(self) -> list[Any]:
+        """What it keeps, for a checkpoint: the ticks in it and those of the latest instant."""
+        return [
+            [list(entry) for entry in self._entries],
+            [list(entry) for entry in self._pending],
+            None if self._pending_ts == _NEVER else self._pending_ts,
+        ]
 
-def _add(total: float, compensation: float, value: float) -> tuple[float, float]:
-    """One step of Neumaier's compensated sum: the new sum and compensation."""
-    new = total + value
-    if abs(total) >= abs(value):
-        return new, compensation + ((total - new) + value)
-    return new, compensation + ((value - new) + total)
+    def restore(self, state: list[Any] | None) -> None:
+        """Take back what :meth:`state` gave."""
+        if state is None:
+            return
+        entries, pending, pending_ts = state
+        self._entries.clear()
+        self._lows.clear()
+        self._highs.clear()
+        self._pending = [(int(ts), price, volume) for ts, price, volume in entries]
+        self._pending_ts = _NEVER
+        self._flush()
+        self._pending = [(int(ts), price, volume) for ts, price, volume in pending]
+        self._pending_ts = _NEVER if pending_ts is None else int(pending_ts)
+        self._resum()
+        if self._pending_ts != _NEVER:
+            self._evict(self._pending_ts - self.span_ns)
+        self._show()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,9 +183,11 @@ class Bar:
 class BarBuilder:
     """Builds epoch-aligned OHLCV bars of one interval from ticks.
 
-    A bar is known to be closed only when a tick of a later bar arrives, so
-    :meth:`push` returns the bar that tick closed. Intervals with no ticks
-    produce no bar.
+    A bar closes when a tick of a later bar arrives (:meth:`push` returns it)
+    or when time passes its end (:meth:`close_by`: the engine's watermark).
+    Intervals with no ticks produce no bar. A tick older than the end of a
+    bar already closed is *late*: bars are final, so it is not added to any
+    (:meth:`push` counts it in :attr:`late`).
     """
 
     __slots__ = (
@@ -153,6 +201,7 @@ class BarBuilder:
         "_volume",
         "interval_ns",
         "label",
+        "late",
     )
 
     def __init__(self, interval_ns: int, label: str) -> None:
@@ -161,13 +210,27 @@ class BarBuilder:
         self.interval_ns = interval_ns
         self.label = label
         self._start_ns = 0
-        self._end_ns = 0  # no bar open yet: the first tick always starts one
+        self._end_ns = 0  # no bar yet: the first tick always starts one
         self._open = self._high = self._low = self._close = 0.0
         self._volume = 0.0
         self._ticks = 0
+        self.late = 0
+
+    @property
+    def open_end_ns(self) -> int | None:
+        """The end of the bar in progress (``None``: none is)."""
+        return self._end_ns if self._ticks else None
+
+    @property
+    def volume(self) -> float:
+        """The volume of the bar in progress (0 when none is)."""
+        return self._volume if self._ticks else 0.0
 
     def push(self, ts_ns: int, price: float, volume: float) -> Bar | None:
         if ts_ns < self._end_ns:
+            if not self._ticks:
+                self.late += 1  # its bar was closed by the watermark
+                return None
             if price > self._high:
                 self._high = price
             elif price < self._low:
@@ -184,9 +247,18 @@ class BarBuilder:
         self._ticks = 1
         return closed
 
+    def close_by(self, watermark_ns: int) -> Bar | None:
+        """The bar in progress, closed, if ``watermark_ns`` has reached its end."""
+        if not self._ticks or watermark_ns < self._end_ns:
+            return None
+        closed = self.current()
+        self._ticks = 0
+        self._volume = 0.0
+        return closed
+
     def state(self) -> list[float] | None:
         """The bar in progress, for a checkpoint (``None`` before the first tick)."""
-        if self._ticks == 0:
+        if self._end_ns == 0:
             return None
         return [
             self._start_ns,
@@ -207,7 +279,7 @@ class BarBuilder:
         self._start_ns, self._end_ns, self._ticks = int(start), int(end), int(ticks)
 
     def current(self) -> Bar | None:
-        """The bar still being built, or ``None`` before the first tick."""
+        """The bar still being built, or ``None`` when none is."""
         if self._ticks == 0:
             return None
         return Bar(

@@ -134,6 +134,10 @@ async def test_stopped_while_the_journal_refuses_writes_a_restart_loses_nothing(
     second, _ = make_app(tmp_path, mosquitto)
     async with running(second):
         await eventually(lambda: journaled(second) == expected, what="every alert journaled")
+        # The last alert comes before the last tick: wait for the stream's end too.
+        await eventually(
+            lambda: second.processor.ticks >= len(TICKS) - BEFORE, what="every tick evaluated"
+        )
         await eventually(
             lambda: mqtt_source(second).unacknowledged == 0, what="every tick acknowledged"
         )

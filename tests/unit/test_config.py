@@ -133,10 +133,13 @@ def test_env_value_when_variable_unset_names_it() -> None:
         ("direction = 1", 'rules[0].direction: expected "below" or "above", got 1'),
         ("level = -1", "rules[0].level: expected a number > 0, got -1"),
         ("level = 0", "rules[0].level: expected a number > 0, got 0"),
-        ('level = "255"', 'rules[0].level: expected a number, got "255"'),
+        (
+            'level = "255"',
+            'rules[0].level: expected a number or an indicator such as sma(20, "5m")',
+        ),
         ("level = nan", "rules[0].level: expected a finite number, got nan"),
         ("level = inf", "rules[0].level: expected a finite number, got inf"),
-        ("level = true", "rules[0].level: expected a number, got true"),
+        ("level = true", "rules[0].level: expected a number or an indicator, got true"),
         ("confirm_ticks = 0", "rules[0].confirm_ticks: expected an integer >= 1, got 0"),
         ("confirm_ticks = 1.5", "rules[0].confirm_ticks: expected an integer, got 1.5"),
         ("confirm_seconds = -1", "rules[0].confirm_seconds: expected a number >= 0, got -1"),
@@ -148,7 +151,7 @@ def test_env_value_when_variable_unset_names_it() -> None:
         ('symbol = ""', "rules[0].symbol: expected a symbol, got an empty string"),
         ('id = "has space"', 'rules[0].id: expected letters, digits and . _ : -, got "has space"'),
         ('directon = "below"', 'rules[0].directon: unknown key; did you mean "direction"?'),
-        ('bar = "1m"', 'rules[0].bar: is only used with trigger = "bar_close"'),
+        ('bar = "1m"', 'rules[0].bar: is only used with frequency = "once_per_bar" or "once_per'),
         ("cooldown = 5", 'rules[0].cooldown: unknown key; did you mean "cooldown_seconds"?'),
     ],
 )
@@ -192,7 +195,8 @@ def test_rule_value_when_bad_names_table_key_and_expectation(change: str, expect
             'direction = "below"',
             [
                 "rules[0].direction: unknown key (known keys: confirm_seconds, confirm_ticks, "
-                "cooldown_seconds, high, hysteresis, id, low, symbol, trigger, type)"
+                "cooldown_seconds, frequency, high, hysteresis, id, low, paused, session, "
+                "symbol, trigger, type)"
             ],
         ),
         (

@@ -59,6 +59,7 @@ def test_alert_to_dict_has_the_replay_fields() -> None:
         "trigger": "tick",
         "bar": None,
         "article": None,
+        "basis": None,
         "headline": "IWM broke below 255.00 at 254.60",
     }
 

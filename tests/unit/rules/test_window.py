@@ -1,4 +1,4 @@
-"""Rolling windows and bars, checked against polars on the same ticks."""
+"""Windows of ticks and bars, checked against polars on the same ticks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.rules.window import BarBuilder, RollingWindow
+from service.rules.window import BarBuilder, TickWindow
 from service.timestamps import NS_PER_SECOND, parse_duration
 from tests.builders import T0_NS
 
@@ -40,42 +40,37 @@ def frame(rows: list[tuple[int, float, float]]) -> pl.DataFrame:
 
 @settings(max_examples=150)
 @given(series(), st.sampled_from(("1s", "30s", "1m", "5m")))
-def test_rolling_window_matches_polars_rolling_by(
+def test_tick_window_matches_polars_rolling_by_closed_left(
     rows: list[tuple[int, float, float]], span: str
 ) -> None:
     oracle = (
         frame(rows)
         .with_columns(
-            pl.col("price").rolling_min_by("ts", window_size=span).alias("low"),
-            pl.col("price").rolling_max_by("ts", window_size=span).alias("high"),
-            pl.col("price").rolling_mean_by("ts", window_size=span).alias("mean"),
-            pl.col("price").rolling_sum_by("ts", window_size=span).alias("sum"),
+            pl.col("price").rolling_min_by("ts", window_size=span, closed="left").alias("low"),
+            pl.col("price").rolling_max_by("ts", window_size=span, closed="left").alias("high"),
         )
         .to_dicts()
     )
     span_ns = parse_duration(span)
-    window = RollingWindow(span_ns, span)
-    for index, ((ts, price, volume), expected) in enumerate(zip(rows, oracle, strict=True)):
+    window = TickWindow(span_ns, span)
+    for (ts, price, volume), expected in zip(rows, oracle, strict=True):
         window.push(ts, price, volume)
-        stats = window.stats()
-        assert stats is not None
-        # Which ticks are in the window, and its min, max and mean: as polars says.
-        assert stats.low == expected["low"]
-        assert stats.high == expected["high"]
-        assert math.isclose(stats.mean, expected["mean"], rel_tol=1e-9)
-        assert math.isclose(stats.mean * stats.count, expected["sum"], rel_tol=1e-9)
-        # Volume and VWAP: exactly rounded sums over the same ticks. polars' own
-        # rolling sums cancel catastrophically when a large print leaves the window.
-        inside = [(p, v) for t, p, v in rows[: index + 1] if t > ts - span_ns]
-        assert stats.count == len(inside)
+        # The window before the tick, [t - span, t): which ticks, their low and high, as polars.
+        assert _or_none(window.low.value) == expected["low"]
+        assert _or_none(window.high.value) == expected["high"]
+        # VWAP: an exactly rounded sum over the same ticks. polars' own rolling sums
+        # cancel catastrophically when a large print leaves the window.
+        inside = [(p, v) for t, p, v in rows if ts - span_ns <= t < ts]
         volume_sum = math.fsum(v for _, v in inside)
-        assert math.isclose(stats.volume, volume_sum, rel_tol=1e-12, abs_tol=1e-9)
         if volume_sum > 0:
-            assert stats.vwap is not None
             vwap = math.fsum(p * v for p, v in inside) / volume_sum
-            assert math.isclose(stats.vwap, vwap, rel_tol=1e-12)
+            assert math.isclose(window.vwap.value, vwap, rel_tol=1e-9)
         else:
-            assert stats.vwap is None
+            assert math.isnan(window.vwap.value)
+
+
+def _or_none(value: float) -> float | None:
+    return None if math.isnan(value) else value
 
 
 @settings(max_examples=150)
@@ -115,46 +110,79 @@ def test_bars_match_polars_group_by_dynamic(
         assert bar.end_ns == bar.start_ns + parse_duration(interval)
 
 
-def test_rolling_window_expires_ticks_exactly_one_span_old() -> None:
-    window = RollingWindow(60 * NS_PER_SECOND, "1m")
+def test_tick_window_holds_ticks_from_exactly_one_span_before() -> None:
+    window = TickWindow(60 * NS_PER_SECOND, "1m")
     window.push(T0_NS, 10.0, 1.0)
     window.push(T0_NS + 30 * NS_PER_SECOND, 20.0, 1.0)
-    window.push(T0_NS + 60 * NS_PER_SECOND, 15.0, 2.0)  # (t - 60 s, t]: the first tick is out
-    stats = window.stats()
-    assert stats is not None
-    assert (stats.count, stats.low, stats.high, stats.volume) == (2, 15.0, 20.0, 3.0)
-    assert stats.mean == pytest.approx(17.5)
-    assert stats.vwap == pytest.approx((20.0 + 30.0) / 3.0)
+    window.push(T0_NS + 60 * NS_PER_SECOND, 15.0, 2.0)  # [t - 60 s, t): both earlier ticks
+    assert (window.low.value, window.high.value) == (10.0, 20.0)
+    window.push(T0_NS + 61 * NS_PER_SECOND, 16.0, 2.0)  # the first is out now
+    assert (window.low.value, window.high.value) == (15.0, 20.0)
+    assert window.vwap.value == pytest.approx((20.0 + 30.0) / 3.0)
 
 
-def test_rolling_window_with_equal_times_keeps_every_tick() -> None:
-    window = RollingWindow(NS_PER_SECOND, "1s")
+def test_tick_window_ticks_of_one_instant_do_not_see_each_other() -> None:
+    window = TickWindow(NS_PER_SECOND, "1s")
+    window.push(T0_NS, 5.0, 1.0)
     for price in (3.0, 1.0, 2.0):
-        window.push(T0_NS, price, 0.0)
-    stats = window.stats()
-    assert stats is not None
-    assert (stats.count, stats.low, stats.high, stats.vwap) == (3, 1.0, 3.0, None)
+        window.push(T0_NS + 1, price, 0.0)
+        assert (window.low.value, window.high.value) == (5.0, 5.0)
+    window.push(T0_NS + 2, 4.0, 0.0)
+    assert (window.low.value, window.high.value) == (1.0, 5.0)
 
 
-def test_rolling_window_before_any_tick_has_no_stats() -> None:
-    assert RollingWindow(NS_PER_SECOND, "1s").stats() is None
+def test_tick_window_before_any_earlier_tick_is_not_ready() -> None:
+    window = TickWindow(NS_PER_SECOND, "1s")
+    window.push(T0_NS, 5.0, 1.0)
+    assert math.isnan(window.high.value)
+    assert math.isnan(window.vwap.value)
 
 
-def test_rolling_window_sums_do_not_drift_over_a_long_stream() -> None:
-    window = RollingWindow(10 * NS_PER_SECOND, "10s")
-    price = 100.0
-    for i in range(200_000):
+def test_tick_window_sums_do_not_drift_over_a_long_stream() -> None:
+    window = TickWindow(10 * NS_PER_SECOND, "10s")
+    for i in range(200_001):
         price = 100.0 + (i * 7919 % 1000) / 997.0
-        window.push(T0_NS + i * NS_PER_SECOND, price, 100.0 + i % 13)
-    stats = window.stats()
-    assert stats is not None
+        volume = 1e7 if i % 50_000 == 0 else 100.0 + i % 13  # huge prints come and go
+        window.push(T0_NS + i * NS_PER_SECOND, price, volume)
     recent = [
         (100.0 + (i * 7919 % 1000) / 997.0, 100.0 + i % 13) for i in range(200_000 - 10, 200_000)
     ]
-    assert stats.mean == pytest.approx(math.fsum(p for p, _ in recent) / 10, rel=1e-14)
-    assert stats.vwap == pytest.approx(
-        math.fsum(p * v for p, v in recent) / math.fsum(v for _, v in recent), rel=1e-14
+    assert window.vwap.value == pytest.approx(
+        math.fsum(p * v for p, v in recent) / math.fsum(v for _, v in recent), rel=1e-12
     )
+
+
+def test_tick_window_state_restores_the_same_values() -> None:
+    window = TickWindow(10 * NS_PER_SECOND, "10s")
+    for i in range(40):
+        window.push(T0_NS + i * NS_PER_SECOND // 3, 100.0 + i % 7, 1.0 + i % 3)
+    copy = TickWindow(10 * NS_PER_SECOND, "10s")
+    copy.restore(window.state())
+    for i in range(40, 80):
+        ts, price = T0_NS + i * NS_PER_SECOND // 3, 100.0 + i % 5
+        window.push(ts, price, 2.0)
+        copy.push(ts, price, 2.0)
+        assert (copy.low.value, copy.high.value) == (window.low.value, window.high.value)
+        assert copy.vwap.value == pytest.approx(window.vwap.value, rel=1e-12)
+
+
+def test_bar_builder_closes_by_the_watermark_and_counts_late_ticks() -> None:
+    builder = BarBuilder(60 * NS_PER_SECOND, "1m")
+    builder.push(T0_NS + 5 * NS_PER_SECOND, 10.0, 1.0)
+    assert builder.close_by(T0_NS + 59 * NS_PER_SECOND) is None
+    closed = builder.close_by(T0_NS + 60 * NS_PER_SECOND)
+    assert closed is not None
+    assert (closed.close, closed.end_ns) == (
+        10.0,
+        T0_NS + 60 * NS_PER_SECOND,
+    )
+    assert builder.push(T0_NS + 59 * NS_PER_SECOND, 11.0, 1.0) is None  # its bar is final
+    assert builder.late == 1
+    assert builder.current() is None
+    assert builder.push(T0_NS + 61 * NS_PER_SECOND, 12.0, 1.0) is None  # a new bar
+    current = builder.current()
+    assert current is not None
+    assert current.open == 12.0
 
 
 def test_bar_builder_skips_intervals_without_ticks() -> None:
@@ -175,6 +203,6 @@ def test_bar_builder_skips_intervals_without_ticks() -> None:
 @pytest.mark.parametrize("bad", [0, -1])
 def test_window_and_bar_when_span_not_positive_refuse(bad: int) -> None:
     with pytest.raises(ValueError, match="positive"):
-        RollingWindow(bad, "x")
+        TickWindow(bad, "x")
     with pytest.raises(ValueError, match="positive"):
         BarBuilder(bad, "x")
