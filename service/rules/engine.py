@@ -399,7 +399,11 @@ class RuleEngine:
         book.last_price = price
         if book.quiet_low <= price <= book.quiet_high:
             return alerts
-        return alerts + book.evaluate(price, ts_ns, tick.volume or 0.0)
+        alerts += book.evaluate(price, ts_ns, tick.volume or 0.0)
+        opened = self._opened
+        if book.series and opened and opened[0][0] + self._lateness_ns < self._due_ns:
+            self._update_due()
+        return alerts
 
     def on_ticks(
         self,
@@ -458,7 +462,8 @@ class RuleEngine:
             fired = book.evaluate(price, ts_ns, tick.volume or 0.0)
             if fired:
                 alerts.extend(fired)
-            if self._due_ns < due_ns:
+            if book.series and self._opened and self._opened[0][0] + self._lateness_ns < due_ns:
+                self._update_due()  # a bar opened that ends before anything due so far
                 due_ns = self._due_ns
         return alerts
 

@@ -139,29 +139,31 @@ class TickWindow:
             self.low.value = self.high.value = self.vwap.value = _NAN
 
     def state(self) -> list[Any]:
-        """What it keeps, for a checkpoint: the ticks in it and those of the latest instant."""
+        """What it keeps, for a checkpoint: its ticks, those of the latest instant, its sums.
+
+        The running sums are kept as they are (not summed again on restore), so
+        a restored window gives the very same VWAP, to the last bit.
+        """
         return [
             [list(entry) for entry in self._entries],
             [list(entry) for entry in self._pending],
             None if self._pending_ts == _NEVER else self._pending_ts,
+            [self._pv, self._volume, self._removed],
         ]
 
     def restore(self, state: list[Any] | None) -> None:
         """Take back what :meth:`state` gave."""
         if state is None:
             return
-        entries, pending, pending_ts = state
+        entries, pending, pending_ts, sums = state
         self._entries.clear()
         self._lows.clear()
         self._highs.clear()
         self._pending = [(int(ts), price, volume) for ts, price, volume in entries]
-        self._pending_ts = _NEVER
         self._flush()
+        self._pv, self._volume, self._removed = sums[0], sums[1], int(sums[2])
         self._pending = [(int(ts), price, volume) for ts, price, volume in pending]
         self._pending_ts = _NEVER if pending_ts is None else int(pending_ts)
-        self._resum()
-        if self._pending_ts != _NEVER:
-            self._evict(self._pending_ts - self.span_ns)
         self._show()
 
 
