@@ -21,17 +21,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from service.articles.instruments import Instruments
 from service.articles.sources import ArticleIntake, article_files, read_article_file
 from service.articles.tracker import ArticleTracker
+from service.clock import SYSTEM_CLOCK
 from service.config import Config, load_config
-from service.errors import ConfigError, SourceError, StrykrError
+from service.errors import ConfigError, JournalError, SourceError, StrykrError
+from service.journal.sqlite import SqliteJournal
 from service.log import configure_logging
 from service.markets import market_of
-from service.models import AlertEvent, Article, Tick
+from service.models import AlertEvent, Article, Rule, Tick
 from service.processing.batch import Stages
+from service.processing.checkpoint import EngineCheckpoint
 from service.processing.engine_task import TickProcessor
 from service.processing.stages import AlertCounts, attach_articles, each_alert
-from service.rules.settings import unused_settings
+from service.rules.settings import describe_rule, engine_of, unused_settings
 from service.streams.rejections import Rejections
 from service.streams.replay import TickFile, read_tick_file
+from service.timestamps import format_timestamp
 
 EXIT_USAGE = 2
 DEFAULT_CONFIG = "alerts.toml"
@@ -176,6 +180,7 @@ def _replay(args: argparse.Namespace) -> int:
                 batch.clear()
                 advance(row)
         processor.process(batch, source=source)
+        processor.finish()
         advance(tick_file.rows)
     out.flush()
     _summarise(sys.stderr, tick_file, processor.ticks, counts.total, rejections)
@@ -272,10 +277,39 @@ def _article(args: argparse.Namespace) -> int:
     return status
 
 
+def _rule_status(config: Config) -> Callable[[Rule], str]:
+    """Each rule's status: from the journal's checkpoint when there is one (done, paused)."""
+    engine = engine_of(config.engine, config.rules, market_of(config.markets))
+    journal_path = config.service.journal
+    if journal_path is not None and journal_path.is_file():
+        journal = SqliteJournal(journal_path)
+        try:
+            stored = journal.load_checkpoint()
+            EngineCheckpoint(engine).restore(stored.symbols, stored.ticks)
+        except JournalError as error:
+            print(f"  warning: rule states not read: {error}")
+        finally:
+            journal.close()
+    now_ns = SYSTEM_CLOCK.now_ns()
+
+    def status(rule: Rule) -> str:
+        if rule.expires_ns is not None:
+            until = format_timestamp(rule.expires_ns)
+            if rule.expires_ns <= now_ns:
+                return f"expired (at {until})"
+            return f"{engine.status(rule)}, until {until}"
+        return engine.status(rule)
+
+    return status
+
+
 def _check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     print(f"{args.config}: OK")
     print(f"  rules: {len(config.rules)} on {', '.join(config.symbols) or 'no symbols'}")
+    status = _rule_status(config)
+    for rule in config.rules:
+        print(f"    {rule.id}: {describe_rule(rule)}: {status(rule)}")
     if config.sources:
         for source in config.sources:
             print(f"  source {source.name}: {source.describe()}")

@@ -15,6 +15,7 @@ the US calendars; elsewhere they are the regular hours.
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -105,10 +106,13 @@ def load_market(name: str) -> Market:
     """The regular and extended hours of the exchange calendar ``name``."""
     import exchange_calendars
 
-    calendar = exchange_calendars.get_calendar(name)
-    schedule = calendar.schedule
-    opens = schedule["open"].astype("int64").tolist()
-    closes = schedule["close"].astype("int64").tolist()
+    with warnings.catch_warnings():
+        # exchange_calendars 4.13 uses pandas APIs that pandas 3.1 deprecates (Pandas4Warning).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        calendar = exchange_calendars.get_calendar(name)
+        schedule = calendar.schedule
+        opens = [moment.value for moment in schedule["open"]]
+        closes = [moment.value for moment in schedule["close"]]
     regular = list(zip(opens, closes, strict=True))
     if name not in _US:
         hours = Hours(regular)

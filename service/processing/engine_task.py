@@ -42,6 +42,8 @@ STALE_CHECK_S = 1.0
 JOURNAL_RETRY_S = 1.0
 # With nothing waiting to be committed, the commit timer looks again this often.
 COMMIT_CHECK_S = 0.02
+# Later than any tick: finish() takes the watermark there.
+END_OF_TIME = 2**63 - 1
 # The watermark is carried on with the wall clock this often: a quiet symbol's bar closes
 # at most this long after the lateness allowance has passed its end.
 ADVANCE_EVERY_S = 0.05
@@ -228,6 +230,17 @@ class TickProcessor:
             return []
         ts_ns, arrived_s = self._newest
         alerts = self.engine.advance(ts_ns + round((monotonic_s - arrived_s) * 1e9))
+        if self.engine.status_changed:
+            self._show()
+        return self.emit(alerts) if alerts else []
+
+    def finish(self) -> list[AlertEvent]:
+        """The input is over (the end of a replayed file): time passes every bar, which closes.
+
+        A live run's clock does the same for a quiet symbol, ``lateness_ms``
+        after its bar's end, so a replay gives the alerts the live run gave.
+        """
+        alerts = self.engine.advance(END_OF_TIME)
         if self.engine.status_changed:
             self._show()
         return self.emit(alerts) if alerts else []

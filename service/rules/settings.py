@@ -25,6 +25,7 @@ from service.models import (
     Rule,
     RuleSettings,
     VolumeConfirm,
+    format_price,
 )
 from service.rules.engine import MarketOf, RuleEngine, SameTime
 from service.rules.operands import FORMS, parse_indicator, parse_volume_confirm
@@ -79,6 +80,35 @@ def engine_of(
         lateness_ns=round(settings.lateness_ms * 1_000_000),
         market_of=market_of,
     )
+
+
+def describe_rule(rule: Rule) -> str:
+    """One line for people: ``IWM cross_below 255.00``, ``IWM moving_up 2 % in 15m``."""
+    if isinstance(rule, LevelRule):
+        what = f"cross_{rule.direction} {format_price(rule.level)}"
+    elif isinstance(rule, RangeRule):
+        what = f"exit_channel {format_price(rule.low)}-{format_price(rule.high)}"
+    else:
+        subject = "" if rule.source is None else f"{rule.source} "
+        if rule.window is not None:
+            size = f"{rule.percent:g} %" if rule.percent is not None else f"{rule.amount:g}"
+            reference = f"{size} in {rule.window}"
+        elif rule.low is not None and rule.high is not None:
+            reference = f"{_operand_text(rule.low)}-{_operand_text(rule.high)}"
+        else:
+            reference = _operand_text(rule.level)
+        what = f"{subject}{rule.condition} {reference}"
+    extras: list[str] = [] if rule.frequency == "every_time" else [rule.frequency]
+    if rule.trigger == "bar_close":
+        extras.append(f"on {rule.bar} closes")
+    if rule.session != "any":
+        extras.append(f"{rule.session} hours")
+    tail = f" ({', '.join(extras)})" if extras else ""
+    return f"{rule.symbol} {what}{tail}"
+
+
+def _operand_text(operand: Operand | None) -> str:
+    return format_price(operand) if isinstance(operand, float) else str(operand)
 
 
 def unused_settings(engine: EngineConfig) -> list[str]:

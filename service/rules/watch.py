@@ -471,8 +471,10 @@ class Watch:
         rule = self.rule
         symbol = rule.symbol
         basis = self.spec.basis
-        if self._source is not None:
-            basis = f"{basis} ({self.spec.source} {self._source.value:.2f})"
+        if self._source is not None and basis is not None:
+            # What the indicator compared was: 'rsi(14, "5m") 71.20'.
+            named = str(self.spec.source)
+            basis = basis.replace(named, f"{named} {self._source.value:.2f}", 1)
         return AlertEvent(
             id=alert_id(
                 rule=rule.id,

@@ -17,7 +17,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from service.app import build
+from service.config import load_config
 from tests.conftest import CLI, REPO, StartService, run_cli
+from tests.helpers import eventually, running
 
 # --- replay ---------------------------------------------------------------------------
 
@@ -344,3 +347,57 @@ def test_run_with_a_port_taken_says_which_and_exits_1(
     assert f"{server} cannot listen on 127.0.0.1:{port}" in result.stderr
     assert f"set [{table}] port" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_check_says_which_rules_are_done_paused_or_expired(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    config = tmp_path / "lifecycle.toml"
+    config.write_text(
+        f"""
+[service]
+journal = "{tmp_path / "alerts.db"}"
+stats_seconds = 0
+[websocket]
+enabled = false
+[http]
+enabled = false
+[[sources]]
+kind = "replay"
+path = "{data_dir / "iwm_day.csv"}"
+speed = 0
+[[rules]]
+id = "once"
+symbol = "IWM"
+condition = "cross_below"
+level = 255
+frequency = "once"
+[[rules]]
+id = "resting"
+symbol = "IWM"
+condition = "greater_than"
+level = 300
+paused = true
+[[rules]]
+id = "old"
+symbol = "IWM"
+condition = "cross_above"
+level = 'high("30m")'
+expires = 2026-02-02T14:30:02Z
+"""
+    )
+    before = run_cli("check", "--config", str(config))
+    assert before.returncode == 0, before.stderr
+    assert "    once: IWM cross_below 255.00 (once): active" in before.stdout
+    app = build(load_config(config))
+    async with running(app):
+        # Eight good rows, one of them out of order (rejected by the engine).
+        await eventually(lambda: app.processor.ticks == 7, what="the sample day replayed")
+    after = run_cli("check", "--config", str(config))
+    assert after.returncode == 0, after.stderr
+    lines = [line.strip() for line in after.stdout.splitlines() if line.startswith("    ")]
+    assert lines == [
+        "once: IWM cross_below 255.00 (once): done",
+        "resting: IWM greater_than 300.00 (once): paused",
+        'old: IWM cross_above high("30m"): expired (at 2026-02-02T14:30:02.000Z)',
+    ]

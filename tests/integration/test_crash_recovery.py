@@ -5,8 +5,10 @@ Mosquitto (persistent session) while a publisher keeps publishing at a steady
 rate. At 20 seeded points the process is killed (SIGKILL: no goodbye at all;
 or SIGTERM: the routine stop of a deploy) and started again at once. The
 rules have everything the engine keeps between ticks: confirmation by ticks
-and by time, hysteresis, cooldowns, bar-close rules with bars half built and
-a range. At the end the journal must hold exactly the alert ids, in order,
+and by time, hysteresis, cooldowns, bar-close rules with bars half built, a
+range, levels that are indicators of bars (SMA, EMA) and of windows of ticks
+(VWAP, the rolling high), an RSI threshold, a move within a window, and the
+frequencies once and once per bar. At the end the journal must hold exactly the alert ids, in order,
 of one uninterrupted replay of the same ticks; and after each restart, what
 it holds must be a beginning of them (nothing extra at any point).
 """
@@ -88,6 +90,55 @@ trigger = "bar_close"
 bar = "1m"
 
 [[rules]]
+id = "iwm-above-vwap"
+symbol = "IWM"
+condition = "cross_above"
+level = 'vwap("2m")'
+hysteresis = 0.3
+cooldown_seconds = 180
+
+[[rules]]
+id = "iwm-crossing-sma"
+symbol = "IWM"
+condition = "crossing"
+level = 'sma(5, "1m")'
+hysteresis = 0.4
+frequency = "once_per_bar"
+bar = "5m"
+
+[[rules]]
+id = "spy-down-4pct"
+symbol = "SPY"
+condition = "moving_down"
+window = "5m"
+percent = 4.0
+
+[[rules]]
+id = "spy-rsi-above-70"
+symbol = "SPY"
+condition = "greater_than"
+source = 'rsi(6, "1m")'
+level = 70.0
+frequency = "every_time"
+cooldown_seconds = 300
+
+[[rules]]
+id = "spy-breakout-once"
+symbol = "SPY"
+condition = "cross_above"
+level = 'high("10m")'
+frequency = "once"
+
+[[rules]]
+id = "iwm-ema-close"
+symbol = "IWM"
+condition = "cross_below"
+level = 'ema(4, "1m")'
+frequency = "once_per_bar_close"
+bar = "1m"
+hysteresis = 0.2
+
+[[rules]]
 id = "end"
 symbol = "END"
 level = 97.0
@@ -105,7 +156,8 @@ def stream() -> list[Tick]:
         symbol = "SPY" if index % 2 else "IWM"
         pull = 0.01 * (centre[symbol] - price[symbol])
         price[symbol] = round(price[symbol] + pull + rng.gauss(0.0, centre[symbol] / 650), 2)
-        ticks.append(tick(price[symbol], index // 2, symbol=symbol))
+        volume = 100.0 + 50.0 * (index % 7)
+        ticks.append(tick(price[symbol], index // 2, symbol=symbol, volume=volume))
     last = TICKS // 2
     return [*ticks, tick(100.0, last, symbol=END), tick(95.0, last + 1, symbol=END)]
 
@@ -244,8 +296,8 @@ def test_a_replay_killed_three_times_goes_on_from_its_last_commit_and_alerts_as_
     tmp_path: Path, start_service: StartService
 ) -> None:
     ticks = stream()
-    lines = ["ts,symbol,price"] + [
-        f"{format_timestamp(t.ts_ns)},{t.symbol},{t.price}" for t in ticks
+    lines = ["ts,symbol,price,volume"] + [
+        f"{format_timestamp(t.ts_ns)},{t.symbol},{t.price},{t.volume or ''}" for t in ticks
     ]
     (tmp_path / "ticks.csv").write_text("\n".join(lines) + "\n")
     path = service_config(

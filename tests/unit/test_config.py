@@ -9,8 +9,9 @@ import pytest
 from service.app import build
 from service.config import load_config, parse_config
 from service.errors import ConfigError
-from service.models import LevelRule, RangeRule
+from service.models import ConditionRule, LevelRule, RangeRule
 from service.rules.settings import unused_settings
+from service.timestamps import parse_timestamp
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -451,3 +452,141 @@ def test_engine_windows_and_bars_are_read_but_named_as_unused() -> None:
     warnings = unused_settings(config.engine)
     assert [w.split(":")[0] for w in warnings] == ["[engine] windows", "[engine] bars"]
     assert unused_settings(parse_config("").engine) == []
+
+
+CONDITION_RULE = '[[rules]]\nid = "r"\nsymbol = "IWM"\n'
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ('condition = "above"\nlevel = 1', 'rules[0].condition: expected "cross_below", '),
+        (
+            'condition = "cross_below"\ntype = "level"\nlevel = 1',
+            "rules[0].type: is not used with condition; remove it",
+        ),
+        (
+            'condition = "cross_below"\ndirection = "below"\nlevel = 1',
+            "rules[0].direction: is not used with condition; remove it",
+        ),
+        ('condition = "moving_up"\nwindow = "15m"', "rules[0].percent: moving_up needs one of"),
+        (
+            'condition = "moving_down"\nwindow = "15m"\npercent = 1\namount = 2',
+            "rules[0].percent: moving_down needs one of",
+        ),
+        ('condition = "moving_up"\npercent = 2', "rules[0].window: missing; this key is required"),
+        (
+            'condition = "moving_up"\nwindow = "15m"\npercent = 2\nlevel = 3',
+            'rules[0].level: is not used by condition "moving_up"; remove it',
+        ),
+        (
+            'condition = "cross_above"\nlevel = 3\nwindow = "1m"',
+            'rules[0].window: is not used by condition "cross_above"; remove it',
+        ),
+        (
+            'condition = "cross_above"\nlevel = \'sma(0, "5m")\'',
+            'rules[0].level: sma: expected a number of bars from 1 to 1000, got "0"',
+        ),
+        (
+            'condition = "cross_above"\nlevel = \'macd(3, "5m")\'',
+            'rules[0].level: unknown indicator "macd": expected one of ema, rsi, sma, vwap',
+        ),
+        (
+            'condition = "cross_above"\nlevel = \'vwap("5x")\'',
+            'rules[0].level: expected a duration such as "30s"',
+        ),
+        (
+            'condition = "inside_channel"\nlow = 260\nhigh = 250',
+            "rules[0].high: expected a price above low (260), got 250",
+        ),
+        ('condition = "enter_channel"\nlow = 250', "rules[0].high: missing; this key is required"),
+        (
+            'condition = "cross_below"\nlevel = 1\nexpires = "next friday"',
+            'rules[0].expires: expected a time such as "2026-03-01T21:00:00Z"',
+        ),
+        (
+            'condition = "cross_below"\nlevel = 1\nsession = "overnight"',
+            'rules[0].session: expected "any", "regular" or "extended", got "overnight"',
+        ),
+        (
+            'condition = "cross_below"\nlevel = 1\nfrequency = "twice"',
+            'rules[0].frequency: expected "every_time", "once", "once_per_bar" or',
+        ),
+        (
+            'condition = "cross_below"\nlevel = 1\nfrequency = "once"\ntrigger = "bar_close"',
+            'rules[0].trigger: is frequency = "once_per_bar_close" now; keep one of the two',
+        ),
+        (
+            "condition = \"cross_below\"\nlevel = 1\nconfirm_volume = 'volume > 2'",
+            'rules[0].confirm_volume: expected volume("1m") > 2 * sma_volume(20, "1m")',
+        ),
+        (
+            'condition = "cross_below"\nlevel = 1\n'
+            'confirm_volume = \'volume("1m") > 2 * sma_volume(20, "5m")\'',
+            "rules[0].confirm_volume: the volume and its average must be of the same bar",
+        ),
+        (
+            'condition = "moving_up"\nwindow = "1m"\npercent = 1\nsource = \'rsi(14, "1m")\'',
+            "rules[0].source: moving_up measures the price's move; remove source",
+        ),
+        ('condition = "cross_below"\nlevel = 1\npaused = "yes"', "rules[0].paused: expected true"),
+    ],
+)
+def test_condition_rule_when_bad_names_key_and_expectation(body: str, expected: str) -> None:
+    (problem,) = problems(CONDITION_RULE + body)
+    assert problem.startswith(expected), problem
+
+
+def test_condition_rules_read_into_the_simplest_rule_that_says_it() -> None:
+    rules = parse_config(
+        CONDITION_RULE.replace('"r"', '"a"')
+        + 'condition = "cross_above"\nlevel = 260\n'
+        + CONDITION_RULE.replace('"r"', '"b"')
+        + 'condition = "exit_channel"\nlow = 1\nhigh = 2\n'
+        + CONDITION_RULE.replace('"r"', '"c"')
+        + 'condition = "cross_above"\nlevel = \'ema(9, "5m")\'\n'
+        + CONDITION_RULE.replace('"r"', '"d"')
+        + 'condition = "greater_than"\nlevel = 70\nsource = \'rsi(14, "5m")\'\n'
+        + 'expires = 2026-03-01T21:00:00Z\nsession = "regular"\npaused = true\n'
+    ).rules
+    assert [type(rule).__name__ for rule in rules] == [
+        "LevelRule",
+        "RangeRule",
+        "ConditionRule",
+        "ConditionRule",
+    ]
+    last = rules[-1]
+    assert isinstance(last, ConditionRule)
+    assert (str(last.source), last.level, last.frequency, last.session, last.paused) == (
+        'rsi(14, "5m")',
+        70.0,
+        "once",
+        "regular",
+        True,
+    )
+    assert last.expires_ns == parse_timestamp("2026-03-01T21:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ('[markets]\ncalendar = "NOPE"', 'markets.calendar: unknown exchange calendar "NOPE"'),
+        (
+            '[markets]\n[[markets.groups]]\ncalendar = "24/7"\nsymbols = ["BTC-USD"]\n'
+            '[[markets.groups]]\ncalendar = "XNYS"\nsymbols = ["btc-usd"]',
+            'markets.groups[1].symbols[0]: "BTC-USD" is already in a group (24/7)',
+        ),
+        ('[markets]\nstale_session = "night"', 'markets.stale_session: expected "regular"'),
+    ],
+)
+def test_markets_when_bad_names_key_and_expectation(body: str, expected: str) -> None:
+    (problem,) = problems(body)
+    assert problem.startswith(expected), problem
+
+
+def test_markets_give_each_symbol_its_calendar() -> None:
+    markets = parse_config(
+        '[markets]\ncalendar = "XNYS"\n[[markets.groups]]\ncalendar = "24/7"\nsymbols = ["BTC-USD"]'
+    ).markets
+    assert (markets.calendar_of("IWM"), markets.calendar_of("BTC-USD")) == ("XNYS", "24/7")
+    assert parse_config("").markets.calendar_of("IWM") == "24/7"

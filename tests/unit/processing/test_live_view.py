@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from service.articles.store import ArticleStore
 from service.articles.tracker import auto_rule_id
+from service.config import parse_config
 from service.models import RangeRule
+from service.processing.engine_task import TickProcessor
 from service.processing.live_view import LiveView
-from tests.builders import article, at, level_rule
+from service.rules.settings import EngineConfig
+from service.streams.rejections import Rejections
+from tests.builders import article, at, level_rule, tick
 
 
 def store_with(*articles_: tuple[str, float, tuple[str, float, str]]) -> ArticleStore:
@@ -78,3 +82,53 @@ def test_known_symbols_are_the_configs_the_rules_the_articles_and_those_that_tic
     assert view.known_symbols() == {"IWM", "SPX", "RUT", "BTC-USD"}
     view.refresh([], None)  # rules and articles gone: what ticked stays known
     assert view.known_symbols() == {"IWM", "BTC-USD"}
+
+
+def test_levels_show_each_rules_condition_basis_and_status_as_it_changes() -> None:
+    rules = parse_config(
+        """
+[[rules]]
+id = "once"
+symbol = "IWM"
+condition = "cross_below"
+level = 255
+frequency = "once"
+[[rules]]
+id = "sma"
+symbol = "IWM"
+condition = "cross_above"
+level = 'sma(20, "5m")'
+[[rules]]
+id = "move"
+symbol = "IWM"
+condition = "moving_down"
+window = "15m"
+percent = 2
+[[rules]]
+id = "until"
+symbol = "IWM"
+condition = "greater_than"
+level = 300
+expires = 2026-02-02T14:31:00Z
+"""
+    ).rules
+    view = LiveView()
+    processor = TickProcessor.for_settings(EngineConfig(), rules, Rejections(), view=view)
+
+    def shown() -> list[tuple[str, float | None, str, str | None, str]]:
+        return [
+            (lv["rule"], lv["level"], lv["condition"], lv["basis"], lv["status"])
+            for lv in view.levels(None)
+        ]
+
+    assert shown() == [
+        ("once", 255.0, "cross_below", None, "active"),
+        ("sma", None, "cross_above", 'sma(20, "5m")', "active"),
+        ("move", None, "moving_down", "moving down 2 % in 15m", "active"),
+        ("until", 300.0, "greater_than", None, "active"),
+    ]
+    processor.process([tick(256.0, 0.0), tick(254.0, 1.0)])  # "once" fires: done
+    assert [status for *_, status in shown()] == ["done", "active", "active", "active"]
+    assert processor.pause("sma", paused=True)
+    processor.process([tick(256.0, 61.0)])  # past "until"'s expiry
+    assert [status for *_, status in shown()] == ["done", "paused", "active", "expired"]
