@@ -31,13 +31,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from service.models import LevelRule, Tick
+from service.models import ConditionRule, Indicator, LevelRule, Rule, Tick
 from service.processing.engine_task import BATCH_SIZE
 from service.rules import RuleEngine
 from service.rules.settings import EngineConfig
 
 T0_NS = 1_770_042_600_000_000_000
 GOAL = 0.35
+# Every symbol with an SMA, a VWAP and a rolling-high rule: at least this many ticks a second.
+INDICATOR_GOAL = 1_000_000
+INDICATORS = "engine.on_ticks, SMA + VWAP + rolling-high rules"
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,36 @@ def engine_with_bar_close_rules(rules: list[LevelRule], ticks: list[Tick]) -> in
     return alerts
 
 
+def indicator_rules(rules: list[LevelRule]) -> list[Rule]:
+    """Per symbol: above its 20-bar 5 m SMA, below its 30 min VWAP, above its 30 min high."""
+    made: list[Rule] = []
+    for symbol in dict.fromkeys(rule.symbol for rule in rules):
+        for suffix, condition, level in (
+            ("sma", "cross_above", Indicator(name="sma", span="5m", period=20)),
+            ("vwap", "cross_below", Indicator(name="vwap", span="30m")),
+            ("high", "cross_above", Indicator(name="high", span="30m")),
+        ):
+            made.append(
+                ConditionRule(
+                    id=f"{symbol}-{suffix}",
+                    symbol=symbol,
+                    condition=condition,  # type: ignore[arg-type]
+                    level=level,
+                    cooldown_seconds=900.0,
+                )
+            )
+    return made
+
+
+def engine_with_indicator_rules(rules: list[LevelRule], ticks: list[Tick]) -> int:
+    """Every symbol watches an SMA of bars, a VWAP and a rolling high of ticks."""
+    engine = service_engine(indicator_rules(rules))  # type: ignore[arg-type]
+    alerts = 0
+    for start in range(0, len(ticks), BATCH_SIZE):
+        alerts += len(engine.on_ticks(ticks[start : start + BATCH_SIZE]))
+    return alerts
+
+
 def measure(
     loop: Callable[[list[LevelRule], list[Tick]], int],
     rules: list[LevelRule],
@@ -185,6 +218,7 @@ def main() -> int:
         f"engine.on_ticks, batches of {BATCH_SIZE}": engine_batched,
         "engine.on_ticks, no price band": engine_batched_without_band,
         "engine.on_ticks, every rule on 1m bar closes": engine_with_bar_close_rules,
+        INDICATORS: engine_with_indicator_rules,
     }
     print(
         f"python {platform.python_version()} on {platform.machine()}, "
@@ -210,6 +244,12 @@ def main() -> int:
         batched = best[f"engine.on_ticks, batches of {BATCH_SIZE}"] / floor
         verdict = "meets" if batched >= GOAL else "MISSES"
         print(f"  goal: engine >= {GOAL:.0%} of the bare loop: {verdict} ({batched:.1%})")
+        windowed = best[INDICATORS]
+        verdict = "meets" if windowed >= INDICATOR_GOAL else "MISSES"
+        print(
+            f"  goal: indicator rules >= {INDICATOR_GOAL / 1e6:g} M ticks/s: {verdict} "
+            f"({windowed / 1e6:.2f} M, {1e6 / windowed:.2f} us a tick)"
+        )
         results[name] = {"rates": best, "outputs": outputs}
     if args.json:
         print(json.dumps(results, indent=2))

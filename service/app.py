@@ -187,6 +187,7 @@ def build(
                 confirmations=email,
                 clock_ns=clock.now_ns,
                 resolve_host=resolve_host,
+                pause_rule=lambda rule, paused: processor.pause(rule, paused=paused),
             )
         )
     return Service(

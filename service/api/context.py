@@ -46,6 +46,8 @@ class ApiContext:
     clock_ns: Callable[[], int] = field(default=time.time_ns)
     # Host name -> addresses: how sign-up checks where a push endpoint leads.
     resolve_host: Resolve = field(default=system_resolve)
+    # Pause (True) or resume (False) the rule of this id; False when there is none.
+    pause_rule: Callable[[str, bool], bool] | None = None
 
     @property
     def public_url(self) -> str:

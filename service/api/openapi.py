@@ -74,6 +74,12 @@ def openapi_document() -> dict[str, Any]:
                     ),
                 },
             },
+            "/api/v1/rules/{rule}/pause": _rule_action(
+                "Pause a rule: it looks at no tick until resumed (admin)"
+            ),
+            "/api/v1/rules/{rule}/resume": _rule_action(
+                "Resume a paused rule (or one done after firing once): it starts afresh (admin)"
+            ),
             "/api/v1/confirm": {
                 "get": {
                     "summary": "Confirm an email subscription (the link of the confirmation mail)",
@@ -227,6 +233,14 @@ def _schemas() -> dict[str, Any]:
                 }
             },
         },
+        "RuleStatus": {
+            "type": "object",
+            "required": ["rule", "status"],
+            "properties": {
+                "rule": {"type": "string"},
+                "status": {"enum": list(RULE_STATUSES)},
+            },
+        },
         "SubscriberStatus": {
             "type": "object",
             "required": ["id", "status"],
@@ -370,3 +384,18 @@ def _token() -> dict[str, Any]:
 
 def _symbol() -> dict[str, Any]:
     return {"name": "symbol", "in": "query", "schema": {"type": "string"}}
+
+
+def _rule_action(summary: str) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "security": [{"admin": []}],
+            "parameters": [
+                {"name": "rule", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": _responses(
+                {"200": _json("The rule's status now", "RuleStatus")}, 401, 403, 404, 503
+            ),
+        }
+    }

@@ -17,6 +17,7 @@ from service.api.ops import OpsApi
 from service.api.ratelimit import RateLimiter
 from service.api.reads import ReadApi
 from service.api.responses import ApiError, Handler, errors_as_json, json_response
+from service.api.rules import RulesApi
 from service.api.subscriptions import SubscriptionsApi
 from service.connection_limit import ConnectionLimit
 from service.errors import ListenError
@@ -52,6 +53,7 @@ class HttpServer:
         subscriptions = self.subscriptions = SubscriptionsApi(self.context)
         reads = ReadApi(self.context)
         ops = OpsApi(self.context)
+        rules = RulesApi(self.context, subscriptions.require_admin)
         limited = self._rate_limited
         document = openapi_document()
 
@@ -71,6 +73,8 @@ class HttpServer:
                 web.get("/api/v1/unsubscribe", limited(subscriptions.unsubscribe_page)),
                 web.post("/api/v1/unsubscribe", limited(subscriptions.unsubscribe)),
                 web.get("/api/v1/levels", reads.levels),
+                web.post("/api/v1/rules/{rule}/pause", rules.pause),
+                web.post("/api/v1/rules/{rule}/resume", rules.resume),
                 web.get("/api/v1/alerts", reads.alerts),
                 web.get("/api/v1/articles/latest", reads.latest_article),
                 web.get("/api/v1/dashboard", reads.dashboard),

@@ -126,6 +126,7 @@ class TickProcessor:
             return
         self._restored_last = self.checkpoint.restore(rows, ticks)
         log.info("engine_state_restored", symbols=len(rows), log_entries=len(ticks))
+        self._show()  # a rule paused or done before the restart shows as such
 
     def after_commit(self, alerts: Sequence[AlertEvent]) -> None:
         """Alerts a later commit stored (after the journal refused them): the rest of the walk."""
@@ -251,6 +252,8 @@ class TickProcessor:
         if found:
             log.info("rule_paused" if paused else "rule_resumed", rule=rule_id)
             self._show()
+            # An empty batch through the stages: the journal's commits the change soon.
+            self.stages(Batch((), ()))
         return found
 
     def _evaluate(

@@ -90,7 +90,7 @@ class SymbolBook:
         self.bar_watches: dict[str, list[Watch]] = {}
         self.series: dict[str, BarSeries] = {}
         self.windows: dict[str, TickWindow] = {}
-        self.lives: dict[str, Life] = {}
+        self.lives: dict[Rule, Life] = {}
         self.last_ts_ns = _NEVER
         self.last_price = math.nan
         self.quiet_low = -_INF
@@ -102,7 +102,7 @@ class SymbolBook:
         self.series, self.windows, self.lives = {}, {}, {}
         for rule in rules:
             life = Life(rule, changed)
-            self.lives[rule_key(rule)] = life
+            self.lives[rule] = life
             hours = market.hours(rule.session)
             for spec in specs_of(rule):
                 watch = Watch(
@@ -139,6 +139,9 @@ class SymbolBook:
             window = self.windows[indicator.span] = TickWindow(
                 parse_duration(indicator.span), indicator.span
             )
+            window.need_extremes = False
+        if indicator.name in ("high", "low"):
+            window.need_extremes = True
         if indicator.name == "high":
             return window.high
         if indicator.name == "low":
@@ -155,16 +158,17 @@ class SymbolBook:
         # Bars first: a bar this tick closes ended before the tick, so its alerts come first.
         for series in self.series.values():
             builder = series.builder
-            end_ns = builder.open_end_ns
-            closed = builder.push(ts_ns, price, volume)
-            if closed is not None:
-                alerts += self.close(series, closed)
-            if builder.open_end_ns != end_ns and builder.open_end_ns is not None:
-                heapq.heappush(self.opened, (builder.open_end_ns, self.symbol, series.label))
+            if builder.push(ts_ns, price, volume):
+                closed = builder.closed
+                if closed is not None:
+                    alerts += self.close(series, closed)
+                heapq.heappush(self.opened, (builder.end_ns, self.symbol, series.label))
         for window in self.windows.values():
             window.push(ts_ns, price, volume)
         for watch in self.tick_watches:
-            if watch.quiet_low <= price <= watch.quiet_high:
+            moving = watch.moving_level
+            x = price if moving is None else price - moving.value
+            if watch.quiet_low <= x <= watch.quiet_high:
                 continue  # cannot change this watch's state
             if watch.step(price, ts_ns):
                 alerts.append(watch.alert(price, ts_ns))
@@ -198,7 +202,7 @@ class SymbolBook:
             [[watch.key, watch.state()] for watch in self.watches()],
             {label: series.state() for label, series in self.series.items()},
             {label: window.state() for label, window in self.windows.items()},
-            {key: life.state() for key, life in self.lives.items()},
+            {rule_key(rule): life.state() for rule, life in self.lives.items()},
         ]
 
     def restore(self, state: list[Any], stash: dict[str, list[list[Any]]]) -> None:
@@ -220,14 +224,15 @@ class SymbolBook:
                 heapq.heappush(self.opened, (end_ns, self.symbol, label))
         for label, window in self.windows.items():
             window.restore(windows.get(label))
-        for key, life in self.lives.items():
+        keys = {rule_key(rule): life for rule, life in self.lives.items()}
+        for key, life in keys.items():
             if key in lives:
                 life.restore(lives[key])
         saved: dict[str, list[list[Any]]] = {}
         for key, watch_state in watches:
             saved.setdefault(key, []).append(watch_state)
         for key, life_state in lives.items():
-            if key not in self.lives:
+            if key not in keys:
                 saved.setdefault("life:" + key, []).append(life_state)
         for watch in self.watches():
             states = saved.get(watch.key)
@@ -242,8 +247,8 @@ class SymbolBook:
         """Restored states of rules that come back (an article's): watches and lifecycles."""
         if not stash:
             return
-        for key, life in self.lives.items():
-            states = stash.get("life:" + key)
+        for rule, life in self.lives.items():
+            states = stash.get("life:" + rule_key(rule))
             if states:
                 life.restore(states.pop(0))
         for watch in self.watches():
@@ -532,7 +537,7 @@ class RuleEngine:
                 continue
             found = True
             book = self._books.get(rule.symbol) or self._open_book(rule.symbol)
-            life = book.lives[rule_key(rule)]
+            life = book.lives[rule]
             life.pause(paused)
             if not paused:
                 for watch in book.watches():
@@ -547,7 +552,7 @@ class RuleEngine:
     def status(self, rule: Rule) -> RuleStatus:
         """What ``rule`` is now: active, paused, done (fired once) or expired."""
         book = self._books.get(rule.symbol)
-        life = None if book is None else book.lives.get(rule_key(rule))
+        life = None if book is None else book.lives.get(rule)
         if life is not None:
             return life.status
         if rule.expires_ns is not None and rule.expires_ns <= self.watermark_ns:

@@ -26,6 +26,7 @@ not beyond, which ends the run. So an unarmed watch ignores beyond ticks.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Callable
@@ -202,7 +203,7 @@ class Life:
         self._changed = changed
         self._once = rule.frequency == "once"
         self.per_bar = rule.frequency == "once_per_bar"
-        self.bar_ns = parse_duration(rule.bar or "1m")
+        self.bar_ns = duration_ns(rule.bar or "1m")
         self.paused = rule.paused
         self.done = False
         self.expired = False
@@ -259,9 +260,10 @@ class Watch:
     Feed it prices in time order with :meth:`step`; it returns ``True`` when
     the rule fires on that price. :attr:`quiet_low` and :attr:`quiet_high`
     bound the prices that cannot change its state right now: the engine skips
-    the call for them, which is what makes the common tick cheap. A watch
-    whose level moves (an indicator) or whose test is not one level has an
-    empty quiet interval: every tick is its business.
+    the call for them, which is what makes the common tick cheap. For a level
+    that moves (an indicator, :attr:`moving_level`) they bound the price's
+    distance from the level instead; a watch whose test is not one level has
+    an empty quiet interval: every tick is its business.
     """
 
     __slots__ = (
@@ -293,10 +295,10 @@ class Watch:
         "_volume_ratio",
         "_window_high",
         "_window_low",
-        "key",
         "kind",
         "level",
         "life",
+        "moving_level",
         "quiet_high",
         "quiet_low",
         "rule",
@@ -317,7 +319,6 @@ class Watch:
         self.spec = spec
         self.rule = rule
         self.life = life
-        self.key = watch_key(spec)
         self.kind: AlertKind = spec.kind
         self._test = spec.test
         self._event = spec.event
@@ -349,10 +350,11 @@ class Watch:
                 Indicator(name="sma_volume", span=volume.bar, period=volume.period)
             )
             self._volume_now = volume_of(volume.bar)
-        # A fixed level of the price: the quiet interval can be known.
-        self._fixed = (
-            spec.test in (BELOW, ABOVE) and self._source is None and self._level_value is None
-        )
+        # A level of the price, fixed or moving: the quiet interval can be known, of the
+        # price (fixed) or of its distance from the level (moving_level, read by the engine).
+        plain = spec.test in (BELOW, ABOVE) and self._source is None
+        self._fixed = plain and self._level_value is None
+        self.moving_level = self._level_value if plain else None
         self.level = self._level
         self._armed = not self._event
         self._run_count = 0
@@ -448,6 +450,11 @@ class Watch:
                 return False
         return True
 
+    @property
+    def key(self) -> str:
+        """Its checkpoint key (see :func:`watch_key`)."""
+        return watch_key(self.spec)
+
     def reset(self) -> None:
         """Start afresh, as a new watch (a rule resumed)."""
         self._armed = not self._event
@@ -499,11 +506,11 @@ class Watch:
         if self.life.inert:
             self.quiet_low, self.quiet_high = -_INF, _INF
             return
-        if not self._fixed:
+        if not self._fixed and self.moving_level is None:
             self.quiet_low, self.quiet_high = _INF, -_INF  # every price matters
             return
         below = self._test == BELOW
-        level = self._level
+        level = 0.0 if self.moving_level is not None else self._level
         if self._armed:
             if self._run_count:
                 # Counting a run: every price matters.
@@ -527,6 +534,12 @@ def _operand(operand: Operand | None, resolve: Resolve) -> tuple[float, Value | 
     return (math.nan if operand is None else operand), None
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def duration_ns(text: str) -> int:
+    return parse_duration(text)
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def watch_key(spec: WatchSpec) -> str:
     """A short, stable name of every field of a watch: checkpoints keep its state by it.
 
@@ -556,6 +569,7 @@ def watch_key(spec: WatchSpec) -> str:
     return hashlib.blake2b("\x1f".join(fields).encode(), digest_size=8).hexdigest()
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def rule_key(rule: Rule) -> str:
     """A stable name of every field of ``rule``: its lifecycle's checkpoint key."""
     return hashlib.blake2b(repr(rule).encode(), digest_size=8).hexdigest()

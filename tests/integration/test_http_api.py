@@ -386,3 +386,29 @@ async def test_a_push_endpoint_whose_name_cannot_be_resolved_now_is_a_503(tmp_pa
         assert (status, headers["Retry-After"]) == (503, "30")
         assert "cannot be resolved just now" in body["error"]
         assert service.app.journal.subscribers() == []
+
+
+async def test_admins_pause_and_resume_a_rule_and_a_restart_keeps_it_paused(
+    tmp_path: Path,
+) -> None:
+    def statuses(body: Any) -> dict[str, str]:
+        return {level["rule"]: level["status"] for level in body["levels"]}
+
+    config = http_config(tmp_path)
+    async with http_service(config) as service:
+        path = "/api/v1/rules/iwm-below-255/pause"
+        status, body, _ = await service.post(path)
+        assert status == 401
+        status, body, _ = await service.post("/api/v1/rules/no-such-rule/pause", headers=ADMIN)
+        assert status == 404
+        assert "no-such-rule" in body["error"]
+        status, body, _ = await service.post(path, headers=ADMIN)
+        assert (status, body) == (200, {"rule": "iwm-below-255", "status": "paused"})
+        _, levels, _ = await service.get("/api/v1/levels")
+        assert statuses(levels) == {"iwm-below-255": "paused", "iwm-above-265": "active"}
+    # Started again on the same journal: the pause is part of the engine's saved state.
+    async with http_service(config) as service:
+        _, levels, _ = await service.get("/api/v1/levels")
+        assert statuses(levels)["iwm-below-255"] == "paused"
+        status, body, _ = await service.post("/api/v1/rules/iwm-below-255/resume", headers=ADMIN)
+        assert (status, body) == (200, {"rule": "iwm-below-255", "status": "active"})

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.rules.window import BarBuilder, TickWindow
+from service.rules.window import Bar, BarBuilder, TickWindow
 from service.timestamps import NS_PER_SECOND, parse_duration
 from tests.builders import T0_NS
 
@@ -69,6 +69,11 @@ def test_tick_window_matches_polars_rolling_by_closed_left(
             assert math.isnan(window.vwap.value)
 
 
+def push(builder: BarBuilder, ts: int, price: float, volume: float) -> Bar | None:
+    """The bar a tick closed, if it closed one."""
+    return builder.closed if builder.push(ts, price, volume) else None
+
+
 def _or_none(value: float) -> float | None:
     return None if math.isnan(value) else value
 
@@ -93,7 +98,7 @@ def test_bars_match_polars_group_by_dynamic(
         .to_dicts()
     )
     builder = BarBuilder(parse_duration(interval), interval)
-    closed = [bar for ts, p, v in rows if (bar := builder.push(ts, p, v)) is not None]
+    closed = [bar for ts, p, v in rows if (bar := push(builder, ts, p, v)) is not None]
     last = builder.current()
     assert last is not None
     bars = [*closed, last]
@@ -168,7 +173,7 @@ def test_tick_window_state_restores_the_same_values() -> None:
 
 def test_bar_builder_closes_by_the_watermark_and_counts_late_ticks() -> None:
     builder = BarBuilder(60 * NS_PER_SECOND, "1m")
-    builder.push(T0_NS + 5 * NS_PER_SECOND, 10.0, 1.0)
+    assert builder.push(T0_NS + 5 * NS_PER_SECOND, 10.0, 1.0)  # opens the first bar
     assert builder.close_by(T0_NS + 59 * NS_PER_SECOND) is None
     closed = builder.close_by(T0_NS + 60 * NS_PER_SECOND)
     assert closed is not None
@@ -176,10 +181,10 @@ def test_bar_builder_closes_by_the_watermark_and_counts_late_ticks() -> None:
         10.0,
         T0_NS + 60 * NS_PER_SECOND,
     )
-    assert builder.push(T0_NS + 59 * NS_PER_SECOND, 11.0, 1.0) is None  # its bar is final
+    assert not builder.push(T0_NS + 59 * NS_PER_SECOND, 11.0, 1.0)  # its bar is final
     assert builder.late == 1
     assert builder.current() is None
-    assert builder.push(T0_NS + 61 * NS_PER_SECOND, 12.0, 1.0) is None  # a new bar
+    assert push(builder, T0_NS + 61 * NS_PER_SECOND, 12.0, 1.0) is None  # opens one, closes none
     current = builder.current()
     assert current is not None
     assert current.open == 12.0
@@ -187,8 +192,8 @@ def test_bar_builder_closes_by_the_watermark_and_counts_late_ticks() -> None:
 
 def test_bar_builder_skips_intervals_without_ticks() -> None:
     builder = BarBuilder(60 * NS_PER_SECOND, "1m")
-    assert builder.push(T0_NS + 5 * NS_PER_SECOND, 10.0, 1.0) is None
-    closed = builder.push(T0_NS + 185 * NS_PER_SECOND, 11.0, 1.0)
+    assert push(builder, T0_NS + 5 * NS_PER_SECOND, 10.0, 1.0) is None
+    closed = push(builder, T0_NS + 185 * NS_PER_SECOND, 11.0, 1.0)
     assert closed is not None
     assert (closed.start_ns, closed.end_ns, closed.close) == (
         T0_NS,
