@@ -6,6 +6,10 @@ service's default [engine] settings (one price per instant, a 20 % price
 band), and through a bare loop that only looks up the symbol and compares two
 floats. Goal: the engine reaches at least 35 % of the bare loop's rate.
 
+The same ticks also go through rules that read windows and bars: every symbol
+crossing above its 20-bar 5 m SMA, below its 30 min VWAP and above its 30 min
+high. Goal: at least 1 M ticks/s.
+
 Scenarios:
   market   each symbol walks with a session-like volatility (about 1.5 % over
            the run); levels 2 % and 4 % below and 2 % above the open, with

@@ -54,6 +54,8 @@ _END_OF_TIME = 2**63 - 1
 SameTime = Literal["reject", "accept"]
 # The market of a symbol: its hours, for rules with a session.
 MarketOf = Callable[[str], Market]
+# A bar opened: its end, symbol and interval.
+BarOpened = Callable[[int, str, str], None]
 _ALWAYS_OPEN = Market.always_open()
 
 
@@ -67,6 +69,7 @@ class SymbolBook:
     __slots__ = (
         "band",
         "bar_watches",
+        "every_tick",
         "last_price",
         "last_ts_ns",
         "lives",
@@ -74,23 +77,27 @@ class SymbolBook:
         "quiet_high",
         "quiet_low",
         "series",
+        "series_list",
         "symbol",
         "tick_watches",
+        "window_list",
         "windows",
     )
 
-    def __init__(
-        self, symbol: str, band: PriceBand | None, opened: list[tuple[int, str, str]]
-    ) -> None:
+    def __init__(self, symbol: str, band: PriceBand | None, opened: BarOpened) -> None:
         self.symbol = symbol
         self.band = band
-        # The engine's heap of bar ends: a bar that opens goes in, for the watermark to close.
+        # Tells the engine of a bar that opens (its end, symbol, interval): the watermark closes it.
         self.opened = opened
         self.tick_watches: list[Watch] = []
         self.bar_watches: dict[str, list[Watch]] = {}
         self.series: dict[str, BarSeries] = {}
         self.windows: dict[str, TickWindow] = {}
         self.lives: dict[Rule, Life] = {}
+        # The same, as lists for the hot loop; every_tick: bars or windows read each tick.
+        self.series_list: list[BarSeries] = []
+        self.window_list: list[TickWindow] = []
+        self.every_tick = False
         self.last_ts_ns = _NEVER
         self.last_price = math.nan
         self.quiet_low = -_INF
@@ -118,6 +125,9 @@ class SymbolBook:
                     self.bar_watches.setdefault(rule.bar or "1m", []).append(watch)
                 else:
                     self.tick_watches.append(watch)
+        self.series_list = list(self.series.values())
+        self.window_list = list(self.windows.values())
+        self.every_tick = bool(self.series or self.windows)
         self.update_quiet()
 
     def _series(self, label: str) -> BarSeries:
@@ -156,14 +166,14 @@ class SymbolBook:
         """Run one accepted tick through the bars, windows and watches of this symbol."""
         alerts: list[AlertEvent] = []
         # Bars first: a bar this tick closes ended before the tick, so its alerts come first.
-        for series in self.series.values():
+        for series in self.series_list:
             builder = series.builder
             if builder.push(ts_ns, price, volume):
                 closed = builder.closed
                 if closed is not None:
                     alerts += self.close(series, closed)
-                heapq.heappush(self.opened, (builder.end_ns, self.symbol, series.label))
-        for window in self.windows.values():
+                self.opened(builder.end_ns, self.symbol, series.label)
+        for window in self.window_list:
             window.push(ts_ns, price, volume)
         for watch in self.tick_watches:
             moving = watch.moving_level
@@ -172,7 +182,8 @@ class SymbolBook:
                 continue  # cannot change this watch's state
             if watch.step(price, ts_ns):
                 alerts.append(watch.alert(price, ts_ns))
-        self.update_quiet()
+        if not self.every_tick:
+            self.update_quiet()
         return alerts
 
     def close(self, series: BarSeries, bar: Bar) -> list[AlertEvent]:
@@ -221,7 +232,7 @@ class SymbolBook:
                 series.builder.restore(bars.get(label))
             end_ns = series.builder.open_end_ns
             if end_ns is not None:
-                heapq.heappush(self.opened, (end_ns, self.symbol, label))
+                self.opened(end_ns, self.symbol, label)
         for label, window in self.windows.items():
             window.restore(windows.get(label))
         keys = {rule_key(rule): life for rule, life in self.lives.items()}
@@ -330,8 +341,9 @@ class RuleEngine:
         self._opened: list[tuple[int, str, str]] = []
         # (expires, rule id, symbol) of rules that expire, soonest first.
         self._expiring: list[tuple[int, str, str]] = []
-        # The watermark passes the next bar end or expiry at this time: nothing to do before.
-        self._due_ns = _END_OF_TIME
+        # The watermark passes the next bar end or expiry at this time: nothing to do before
+        # (None: nothing is due at all, which the fast path tells at the cost of an "is").
+        self._due_ns: int | None = None
         self.watermark_ns = _NEVER
         # Rules whose status changed (done, expired, paused) since taken; symbols changed
         # other than by their own tick (a bar closed by the watermark, a pause).
@@ -399,15 +411,13 @@ class RuleEngine:
         ):
             book.update_quiet()
             raise _implausible(tick, band)
-        alerts = self._pass(ts_ns) if ts_ns >= self._due_ns else []
+        due_ns = self._due_ns
+        alerts = self._pass(ts_ns) if due_ns is not None and ts_ns >= due_ns else []
         book.last_ts_ns = ts_ns
         book.last_price = price
         if book.quiet_low <= price <= book.quiet_high:
             return alerts
         alerts += book.evaluate(price, ts_ns, tick.volume or 0.0)
-        opened = self._opened
-        if book.series and opened and opened[0][0] + self._lateness_ns < self._due_ns:
-            self._update_due()
         return alerts
 
     def on_ticks(
@@ -443,7 +453,7 @@ class RuleEngine:
                         on_reject(tick, error)
                     continue
             if book.quiet_low <= price <= book.quiet_high:
-                if ts_ns >= due_ns:
+                if due_ns is not None and ts_ns >= due_ns:
                     alerts += self._pass(ts_ns)
                     due_ns = self._due_ns
                 book.last_ts_ns = ts_ns
@@ -459,7 +469,7 @@ class RuleEngine:
                 if on_reject is not None:
                     on_reject(tick, _implausible(tick, band))
                 continue
-            if ts_ns >= due_ns:
+            if due_ns is not None and ts_ns >= due_ns:
                 alerts += self._pass(ts_ns)
                 due_ns = self._due_ns
             book.last_ts_ns = ts_ns
@@ -467,9 +477,7 @@ class RuleEngine:
             fired = book.evaluate(price, ts_ns, tick.volume or 0.0)
             if fired:
                 alerts.extend(fired)
-            if book.series and self._opened and self._opened[0][0] + self._lateness_ns < due_ns:
-                self._update_due()  # a bar opened that ends before anything due so far
-                due_ns = self._due_ns
+            due_ns = self._due_ns  # a bar the tick opened may be due before anything so far
         return alerts
 
     def advance(self, clock_ns: int) -> list[AlertEvent]:
@@ -479,7 +487,8 @@ class RuleEngine:
         latest tick's time plus the wall time since it arrived); the bars it
         closes are added to :attr:`touched`.
         """
-        if clock_ns >= self._due_ns:
+        due_ns = self._due_ns
+        if due_ns is not None and clock_ns >= due_ns:
             return self._pass(clock_ns)
         return []
 
@@ -491,17 +500,22 @@ class RuleEngine:
         alerts: list[AlertEvent] = []
         opened = self._opened
         books = self._books
+        touched = self.touched
+        pop = heapq.heappop
         while opened and opened[0][0] <= watermark:
-            end_ns, symbol, label = heapq.heappop(opened)
+            _, symbol, label = pop(opened)
             book = books.get(symbol)
             series = None if book is None else book.series.get(label)
-            if book is None or series is None or series.builder.open_end_ns != end_ns:
-                continue  # closed by its own tick already, or no longer read
+            if series is None:
+                continue  # no longer read
+            # None when its own tick closed it already (a later bar is open, or none).
             bar = series.builder.close_by(watermark)
             if bar is not None:
-                alerts += book.close(series, bar)
-                book.update_quiet()
-                self.touched.add(symbol)
+                assert book is not None
+                fired = book.close(series, bar)
+                if fired:
+                    alerts += fired
+                touched.add(symbol)
         expiring = self._expiring
         while expiring and expiring[0][0] <= watermark:
             _, rule_id, symbol = expiring.pop(0)
@@ -516,12 +530,18 @@ class RuleEngine:
         self._update_due()
         return alerts
 
+    def _bar_opened(self, end_ns: int, symbol: str, label: str) -> None:
+        heapq.heappush(self._opened, (end_ns, symbol, label))
+        due_ns = end_ns + self._lateness_ns
+        if self._due_ns is None or due_ns < self._due_ns:
+            self._due_ns = due_ns
+
     def _update_due(self) -> None:
-        due = _END_OF_TIME
+        due: int | None = None
         if self._opened:
-            due = min(due, self._opened[0][0] + self._lateness_ns)
-        if self._expiring:
-            due = min(due, self._expiring[0][0] + self._lateness_ns)
+            due = self._opened[0][0] + self._lateness_ns
+        if self._expiring and (due is None or self._expiring[0][0] + self._lateness_ns < due):
+            due = self._expiring[0][0] + self._lateness_ns
         self._due_ns = due
 
     def pause(self, rule_id: str, *, paused: bool = True) -> bool:
@@ -626,7 +646,7 @@ class RuleEngine:
             PriceBand(self._price_band, rebase_ticks=self._rebase_ticks)
             if self._price_band
             else None,
-            self._opened,
+            self._bar_opened,
         )
         self._build(book)
         self._books[symbol] = book

@@ -110,14 +110,17 @@ function showLevels(levels) {
   }
   for (const level of levels) {
     const entry = chartFor(level.symbol);
+    // A level that moves (an indicator, a move in a window) is no line on the chart.
+    if (level.level === null) continue;
     const fromArticle = level.origin === "article";
+    const active = (level.status ?? "active") === "active";
     const options = {
       price: level.level,
-      color: COLORS[level.side],
+      color: active ? COLORS[level.side] : COLORS.stale,
       lineWidth: fromArticle ? 1 : 2,
-      lineStyle: fromArticle ? 2 : 0, // dashed for an article's level, solid for alerts.toml
+      lineStyle: fromArticle || !active ? 2 : 0, // dashed: an article's level, or not watched now
       axisLabelVisible: true,
-      title: `${level.side} ${formatPrice(level.level)}`,
+      title: `${level.side} ${formatPrice(level.level)}${active ? "" : ` (${level.status})`}`,
     };
     entry.lines.push({ level, handle: entry.series?.createPriceLine(options) });
   }
@@ -184,7 +187,7 @@ function markAlert(alert) {
     entry.price = alert.price; // the tick that fired it may come with the next flush
     entry.card.querySelector(".price").textContent = formatPrice(alert.price);
   }
-  const below = alert.kind === "break_below";
+  const below = ["break_below", "below", "moving_down"].includes(alert.kind);
   entry.markers.push({
     time: entry.times.length ? Math.min(time, entry.times[entry.times.length - 1]) : time,
     position: below ? "belowBar" : "aboveBar",
