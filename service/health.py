@@ -35,6 +35,8 @@ class EngineSnapshot:
     ticks_by_source: Mapping[str, int]
     # Ticks sent again after a restart that the restored engine had evaluated, by source.
     redelivered_by_source: Mapping[str, int] = field(default_factory=dict)
+    # Ticks older than the end of a bar the watermark had closed (left out of bars).
+    late_ticks: int = 0
     alerts: int
     alerts_by: Mapping[tuple[str, str], int]  # (symbol, kind)
     rejected: int
@@ -110,6 +112,7 @@ class Observer:
                 ticks=processor.ticks,
                 ticks_by_source=dict(processor.ticks_by_source),
                 redelivered_by_source=dict(processor.redelivered),
+                late_ticks=processor.engine.late_ticks(),
                 alerts=self._counts.total,
                 alerts_by=dict(self._counts.by),
                 rejected=self._rejections.total,
@@ -175,6 +178,7 @@ def metrics_of(snapshot: ServiceSnapshot) -> MetricsState:
     return MetricsState(
         ticks_by_source={s.name: engine.ticks_by_source.get(s.name, 0) for s in snapshot.sources},
         redelivered_by_source=engine.redelivered_by_source,
+        late_ticks=engine.late_ticks,
         source_up={source.name: source.ready for source in snapshot.sources},
         rejected_by_reason=engine.rejected_by_reason,
         alerts_by=engine.alerts_by,

@@ -39,6 +39,7 @@ class MetricsState:
     articles: int
     journal_failures: int = 0
     redelivered_by_source: Mapping[str, int] = field(default_factory=dict)
+    late_ticks: int = 0
 
 
 class ServiceMetrics:
@@ -146,6 +147,12 @@ class _StateCollector(Collector):
             "strykr_journal_failures",
             "Batches of alerts the journal refused (held in memory and retried).",
             value=state.journal_failures,
+        )
+        yield CounterMetricFamily(
+            "strykr_ticks_late",
+            "Ticks older than the end of a bar the watermark had closed: seen by tick rules, "
+            "left out of bars ([engine] lateness_ms).",
+            value=state.late_ticks,
         )
 
 

@@ -50,7 +50,6 @@ from service.timestamps import parse_duration
 
 _INF = math.inf
 _NEVER = -(2**63)
-_END_OF_TIME = 2**63 - 1
 SameTime = Literal["reject", "accept"]
 # The market of a symbol: its hours, for rules with a session.
 MarketOf = Callable[[str], Market]
@@ -578,6 +577,12 @@ class RuleEngine:
         if rule.expires_ns is not None and rule.expires_ns <= self.watermark_ns:
             return "expired"
         return "paused" if rule.paused else "active"
+
+    def late_ticks(self) -> int:
+        """Ticks older than the end of a bar the watermark had closed, since start-up."""
+        return sum(
+            series.builder.late for book in self._books.values() for series in book.series_list
+        )
 
     def take_touched(self) -> set[str]:
         """The symbols changed other than by their own ticks since the last call."""

@@ -140,13 +140,6 @@ class TickWindow:
             self.low.value = self.high.value = self.vwap.value = _NAN
         self._pending.append((ts_ns, price, volume))
 
-    def advance(self, ts_ns: int) -> None:
-        """Time has reached ``ts_ns`` with no tick: the values are those of the window before it."""
-        if ts_ns > self._pending_ts:
-            self._flush()
-            self._evict(ts_ns - self.span_ns)
-            self._show()
-
     def _flush(self) -> None:
         entries = self._entries
         lows = self._lows
@@ -167,23 +160,6 @@ class TickWindow:
                     highs.pop()
                 highs.append(entry)
         self._pending = []
-
-    def _evict(self, cutoff_ns: int) -> None:
-        entries = self._entries
-        while entries and entries[0][0] < cutoff_ns:
-            _, price, volume = entries.popleft()
-            self._pv -= price * volume
-            self._volume -= volume
-            self._removed += 1
-        if self.need_extremes:
-            lows = self._lows
-            while lows and lows[0][0] < cutoff_ns:
-                lows.popleft()
-            highs = self._highs
-            while highs and highs[0][0] < cutoff_ns:
-                highs.popleft()
-        if self._removed >= _RESUM_EVERY * len(entries) or self._pv < self._peak * _CANCEL:
-            self._resum()
 
     def _resum(self) -> None:
         entries = self._entries

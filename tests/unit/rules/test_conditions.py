@@ -455,6 +455,7 @@ def test_w2_a_tick_of_a_closed_bar_is_late_for_bars_not_for_tick_rules() -> None
     late = engine.on_tick(tick(249.0, 119.0))  # in the minute already closed
     assert [a.rule for a in late] == ["t"]
     assert engine.current_bar("IWM", "1m") is None
+    assert engine.late_ticks() == 1
 
 
 def test_w3_alerts_of_bars_come_before_the_ticks_own() -> None:
