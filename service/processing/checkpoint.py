@@ -6,8 +6,13 @@ every commit would cost several microseconds a tick on a stream of many
 symbols, so a commit appends the ticks evaluated since the last one to a
 tick log instead (one compact JSON text, about a microsecond a tick), and
 only about once a second (:data:`STATE_EVERY_S`, or every
-:data:`LOG_LIMIT_TICKS` ticks, or when the rules change) writes the state of
-every symbol that changed, in full, and starts the log over.
+:data:`LOG_LIMIT_TICKS` ticks, or when the rules change, or when a symbol
+changes other than by its own tick) writes the state of every symbol that
+changed, in full, and starts the log over.
+
+A state is never written beside a log that holds ticks from before it: the
+log is evaluated again on top of the states, and a tick at a symbol's last
+time and price would count twice (a run one tick longer, a rule that fires).
 
 A symbol's state is everything the engine keeps of it (time, price, band,
 bars in progress, each rule's run and cooldown) and what the stale watch
@@ -75,7 +80,6 @@ class EngineCheckpoint:
         self._stale = stale
         self._monotonic = clock.monotonic
         self.dirty: set[str] = set()  # changed since the states were last written in full
-        self._now: set[str] = set()  # whose state goes into the next commit, logged or not
         self._pending: list[Sequence[Tick]] = []  # evaluated since the last commit
         self._logged = 0  # ticks in the log since the states were last written in full
         self._full_at = self._monotonic()
@@ -88,10 +92,13 @@ class EngineCheckpoint:
         self.dirty.update(tick.symbol for tick in ticks)
 
     def mark(self, symbols: Iterable[str]) -> None:
-        """These symbols changed other than by a tick (the stale watch fired): written next."""
-        symbols = set(symbols)
+        """These symbols changed other than by a tick: every state is written in full next.
+
+        The stale watch fired, a bar the watermark closed, a rule paused: the
+        log cannot replay such a change, so it starts over with the states.
+        """
         self.dirty.update(symbols)
-        self._now.update(symbols)
+        self._full_due = True
 
     def mark_all(self) -> None:
         """The rules changed: every symbol's state is written in full at the next commit.
@@ -105,7 +112,7 @@ class EngineCheckpoint:
     def take(self) -> StateChange:
         """What the next commit stores: the new ticks for the log, or the states in full."""
         # Symbols changed other than by their own ticks (a bar the watermark closed, a
-        # rule paused): their states go with this commit, as a stale watch's do.
+        # rule paused): the states go in full with this commit, as a stale watch's do.
         touched = self._engine.take_touched()
         if touched:
             self.mark(touched)
@@ -116,13 +123,12 @@ class EngineCheckpoint:
             or now - self._full_at >= STATE_EVERY_S
         ):
             symbols, self.dirty = self.dirty, set()
-            self._now, self._pending, self._logged = set(), [], 0
+            self._pending, self._logged = [], 0
             self._full_at, self._full_due = now, False
             return StateChange(self._states(symbols), reset_log=True)
         pending, self._pending = self._pending, []
-        now_symbols, self._now = self._now, set()
         entries = (_log_entry(pending),) if pending else ()
-        return StateChange(self._states(now_symbols), entries)
+        return StateChange({}, entries)
 
     def _states(self, symbols: Iterable[str]) -> dict[str, str]:
         stale = self._stale
