@@ -133,30 +133,29 @@ def service_engine(rules: list[LevelRule], **settings: object) -> RuleEngine:
     return RuleEngine(rules, **options)  # type: ignore[arg-type]
 
 
-def engine_batched(rules: list[LevelRule], ticks: list[Tick]) -> int:
-    engine = service_engine(rules)
+def run_batched(engine: RuleEngine, ticks: list[Tick]) -> int:
+    """``ticks`` through ``engine`` in the pipeline's batches; the number of alerts."""
     alerts = 0
     for start in range(0, len(ticks), BATCH_SIZE):
         alerts += len(engine.on_ticks(ticks[start : start + BATCH_SIZE]))
     return alerts
+
+
+def engine_batched(rules: list[LevelRule], ticks: list[Tick]) -> int:
+    engine = service_engine(rules)
+    return run_batched(engine, ticks)
 
 
 def engine_batched_without_band(rules: list[LevelRule], ticks: list[Tick]) -> int:
     engine = service_engine(rules, price_band=0.0)
-    alerts = 0
-    for start in range(0, len(ticks), BATCH_SIZE):
-        alerts += len(engine.on_ticks(ticks[start : start + BATCH_SIZE]))
-    return alerts
+    return run_batched(engine, ticks)
 
 
 def engine_with_bar_close_rules(rules: list[LevelRule], ticks: list[Tick]) -> int:
     """Every rule confirmed on 1-minute bar closes: every symbol builds its bars."""
     closing = [dataclasses.replace(rule, trigger="bar_close", bar="1m") for rule in rules]
     engine = service_engine(closing)
-    alerts = 0
-    for start in range(0, len(ticks), BATCH_SIZE):
-        alerts += len(engine.on_ticks(ticks[start : start + BATCH_SIZE]))
-    return alerts
+    return run_batched(engine, ticks)
 
 
 def indicator_rules(rules: list[LevelRule]) -> list[Rule]:
@@ -183,10 +182,7 @@ def indicator_rules(rules: list[LevelRule]) -> list[Rule]:
 def engine_with_indicator_rules(rules: list[LevelRule], ticks: list[Tick]) -> int:
     """Every symbol watches an SMA of bars, a VWAP and a rolling high of ticks."""
     engine = service_engine(indicator_rules(rules))  # type: ignore[arg-type]
-    alerts = 0
-    for start in range(0, len(ticks), BATCH_SIZE):
-        alerts += len(engine.on_ticks(ticks[start : start + BATCH_SIZE]))
-    return alerts
+    return run_batched(engine, ticks)
 
 
 def measure(

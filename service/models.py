@@ -220,9 +220,17 @@ class ConditionRule(RuleSettings):
     window: str | None = None
 
     @property
-    def shown_level(self) -> float | None:
-        """The fixed price this rule watches, when there is one (what a chart draws)."""
-        return self.level if isinstance(self.level, float) else None
+    def move(self) -> str:
+        """A move's size and window, for people: ``2 % in 15m``, ``1.50 in 5m``."""
+        size = (
+            f"{self.percent:g} %" if self.percent is not None else format_price(self.amount or 0.0)
+        )
+        return f"{size} in {self.window}"
+
+
+def show_operand(operand: Operand | None) -> str:
+    """A level for people: a price as prices are shown, an indicator as it is written."""
+    return format_price(operand) if isinstance(operand, float) else str(operand)
 
 
 Rule = LevelRule | RangeRule | ConditionRule

@@ -230,10 +230,7 @@ class TickProcessor:
         if self._newest is None:
             return []
         ts_ns, arrived_s = self._newest
-        alerts = self.engine.advance(ts_ns + round((monotonic_s - arrived_s) * 1e9))
-        if self.engine.status_changed:
-            self._show()
-        return self.emit(alerts) if alerts else []
+        return self._advance(ts_ns + round((monotonic_s - arrived_s) * 1e9))
 
     def finish(self) -> list[AlertEvent]:
         """The input is over (the end of a replayed file): time passes every bar, which closes.
@@ -241,7 +238,11 @@ class TickProcessor:
         A live run's clock does the same for a quiet symbol, ``lateness_ms``
         after its bar's end, so a replay gives the alerts the live run gave.
         """
-        alerts = self.engine.advance(END_OF_TIME)
+        return self._advance(END_OF_TIME)
+
+    def _advance(self, clock_ns: int) -> list[AlertEvent]:
+        """The engine's clock is ``clock_ns``: walk the alerts of what closed or expired."""
+        alerts = self.engine.advance(clock_ns)
         if self.engine.status_changed:
             self._show()
         return self.emit(alerts) if alerts else []

@@ -163,9 +163,8 @@ def _levels_of(rule: Rule, store: ArticleStore | None, status: RuleStatus) -> li
     condition = rule.condition
     source = None if rule.source is None else str(rule.source)
     if condition in ("moving_up", "moving_down"):
-        size = f"{rule.percent:g} %" if rule.percent is not None else f"{rule.amount:g}"
         direction: Direction = "above" if condition == "moving_up" else "below"
-        return [level(None, direction, f"{condition.replace('_', ' ')} {size} in {rule.window}")]
+        return [level(None, direction, f"{condition.replace('_', ' ')} {rule.move}")]
     if rule.low is not None and rule.high is not None:
         return [level(rule.low, "below", source), level(rule.high, "above", source)]
     if condition == "crossing":

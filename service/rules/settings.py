@@ -26,6 +26,7 @@ from service.models import (
     RuleSettings,
     VolumeConfirm,
     format_price,
+    show_operand,
 )
 from service.rules.engine import MarketOf, RuleEngine, SameTime
 from service.rules.operands import FORMS, parse_indicator, parse_volume_confirm
@@ -91,12 +92,11 @@ def describe_rule(rule: Rule) -> str:
     else:
         subject = "" if rule.source is None else f"{rule.source} "
         if rule.window is not None:
-            size = f"{rule.percent:g} %" if rule.percent is not None else f"{rule.amount:g}"
-            reference = f"{size} in {rule.window}"
+            reference = rule.move
         elif rule.low is not None and rule.high is not None:
-            reference = f"{_operand_text(rule.low)}-{_operand_text(rule.high)}"
+            reference = f"{show_operand(rule.low)}-{show_operand(rule.high)}"
         else:
-            reference = _operand_text(rule.level)
+            reference = show_operand(rule.level)
         what = f"{subject}{rule.condition} {reference}"
     extras: list[str] = [] if rule.frequency == "every_time" else [rule.frequency]
     if rule.trigger == "bar_close":
@@ -105,10 +105,6 @@ def describe_rule(rule: Rule) -> str:
         extras.append(f"{rule.session} hours")
     tail = f" ({', '.join(extras)})" if extras else ""
     return f"{rule.symbol} {what}{tail}"
-
-
-def _operand_text(operand: Operand | None) -> str:
-    return format_price(operand) if isinstance(operand, float) else str(operand)
 
 
 def unused_settings(engine: EngineConfig) -> list[str]:

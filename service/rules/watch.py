@@ -44,7 +44,7 @@ from service.models import (
     Rule,
     RuleStatus,
     alert_id,
-    format_price,
+    show_operand,
 )
 from service.rules.sessions import Hours
 from service.rules.window import Value
@@ -119,7 +119,7 @@ def _condition_specs(rule: ConditionRule) -> list[WatchSpec]:
         return [one(BELOW, "below", False, level)]
     if condition == "greater_than":
         return [one(ABOVE, "above", False, level)]
-    channel = f"channel {_show(rule.low)}-{_show(rule.high)}"
+    channel = f"channel {show_operand(rule.low)}-{show_operand(rule.high)}"
     if named is not None:
         channel = f"{named} {channel}"
     if condition == "exit_channel":
@@ -158,7 +158,6 @@ def _condition_specs(rule: ConditionRule) -> list[WatchSpec]:
                 basis=channel,
             )
         ]
-    size = f"{rule.percent:g} %" if rule.percent is not None else format_price(rule.amount or 0.0)
     return [
         WatchSpec(
             rule=rule,
@@ -168,13 +167,9 @@ def _condition_specs(rule: ConditionRule) -> list[WatchSpec]:
             window=rule.window,
             percent=rule.percent,
             amount=rule.amount,
-            basis=f"{size} in {rule.window}",
+            basis=rule.move,
         )
     ]
-
-
-def _show(operand: Operand | None) -> str:
-    return format_price(operand) if isinstance(operand, float) else str(operand)
 
 
 class Life:

@@ -130,14 +130,7 @@ class TickWindow:
                         highs.popleft()
             if self._removed >= _RESUM_EVERY * len(entries) or self._pv < self._peak * _CANCEL:
                 self._resum()
-        if entries:
-            if self.need_extremes:
-                self.low.value = self._lows[0][1]
-                self.high.value = self._highs[0][1]
-            volume_sum = self._volume
-            self.vwap.value = self._pv / volume_sum if volume_sum > 0 else _NAN
-        else:
-            self.low.value = self.high.value = self.vwap.value = _NAN
+        self._show()
         self._pending.append((ts_ns, price, volume))
 
     def _flush(self) -> None:
