@@ -179,6 +179,8 @@ class SymbolBook:
             x = price if moving is None else price - moving.value
             if watch.quiet_low <= x <= watch.quiet_high:
                 continue  # cannot change this watch's state
+            if x != x and not watch.may_expire:
+                continue  # its level is not ready yet: nothing to change
             if watch.step(price, ts_ns):
                 alerts.append(watch.alert(price, ts_ns))
         if not self.every_tick:

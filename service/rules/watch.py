@@ -293,6 +293,7 @@ class Watch:
         "kind",
         "level",
         "life",
+        "may_expire",
         "moving_level",
         "quiet_high",
         "quiet_low",
@@ -322,6 +323,7 @@ class Watch:
         self._confirm_ns = seconds_to_ns(rule.confirm_seconds)
         self._cooldown_ns = seconds_to_ns(rule.cooldown_seconds)
         self._expires_ns = _END_OF_TIME if rule.expires_ns is None else rule.expires_ns
+        self.may_expire = rule.expires_ns is not None
         self._session = None if rule.session == "any" else session
         # A bar close (at its end) belongs to the session its bar started in.
         self._session_shift = 1 if on_bars else 0
