@@ -181,13 +181,15 @@ async def clients_main(port: int, count: int, alerts: int, out: str) -> None:
 
 
 class Stub:
-    def levels(self, symbols: Any) -> list[dict[str, object]]:
+    def levels(self, symbols: Any, viewer: Any = None) -> list[dict[str, object]]:
         return []
 
     def articles(self, symbols: Any) -> dict[str, dict[str, object]]:
         return {}
 
-    def alerts_after(self, since: Any, symbols: Any, *, limit: Any = None) -> list[Any]:
+    def alerts_after(
+        self, since: Any, symbols: Any, *, limit: Any = None, viewer: Any = None
+    ) -> list[Any]:
         return []
 
 

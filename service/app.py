@@ -30,6 +30,7 @@ from service.delivery.decide import backoff_of
 from service.delivery.destinations import Resolve, system_resolve
 from service.delivery.email import EmailSender
 from service.delivery.links import Links
+from service.delivery.managers import ManageTokens
 from service.delivery.mqtt_out import MqttOutSender
 from service.delivery.recorder import AlertRecorder, CommitPolicy
 from service.delivery.workers import DeliveryWorkers
@@ -128,7 +129,13 @@ def build(
     )
     hub = None
     if config.websocket is not None:
-        hub = WebsocketHub(config.websocket, history=journal, view=view, clock=clock)
+        hub = WebsocketHub(
+            config.websocket,
+            history=journal,
+            view=view,
+            clock=clock,
+            manager=ManageTokens(links, audience).owner,
+        )
     metrics = ServiceMetrics(monotonic=clock.monotonic)
     stages = _stages(
         stale=stale,
@@ -188,6 +195,8 @@ def build(
                 clock_ns=clock.now_ns,
                 resolve_host=resolve_host,
                 pause_rule=lambda rule, paused: processor.pause(rule, paused=paused),
+                rules=journal,
+                apply_rules=processor.set_stored_rules,
             )
         )
     return Service(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, TypedDict, get_args
 
 from service.timestamps import format_timestamp
@@ -151,6 +151,10 @@ class RuleSettings:
     paused: bool = False
     session: Session = "any"
     volume: VolumeConfirm | None = None
+    # The subscriber whose rule it is (set through the rules API); None: the operator's
+    # or an article's. Its alerts go to that subscriber only. Not part of the checkpoint
+    # key: the id already tells rules apart.
+    owner: str | None = field(default=None, repr=False)
 
     @property
     def lifecycle(self) -> tuple[Frequency, int | None, bool, Session, VolumeConfirm | None]:
@@ -197,6 +201,7 @@ class RangeRule(RuleSettings):
             paused=self.paused,
             session=self.session,
             volume=self.volume,
+            owner=self.owner,
         )
 
 
@@ -280,6 +285,7 @@ class AlertPayload(TypedDict):
     bar: str | None
     article: ArticlePayload | None
     basis: str | None
+    owner: str | None
     headline: str
 
 
@@ -410,6 +416,19 @@ def format_published(ts_ns: int | None) -> str | None:
     return None if ts_ns is None else format_timestamp(ts_ns)[:19] + "Z"
 
 
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who reads alerts or levels: what is for everyone, and ``subscriber``'s own (if any).
+
+    A subscriber's own rules, and their alerts, reach that subscriber only.
+    """
+
+    subscriber: str | None = None
+
+    def sees(self, owner: str | None) -> bool:
+        return owner is None or owner == self.subscriber
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AlertEvent:
     """A rule fired. ``price`` and ``ts_ns`` are those of the tick (or bar close) that fired it.
@@ -431,6 +450,8 @@ class AlertEvent:
     # What the level is when it is not a fixed price, for people: 'sma(20, "5m")',
     # "channel 255.00-265.00", "2 % in 15m"; None for a fixed level.
     basis: str | None = None
+    # The subscriber whose own rule fired (only they get it); None: a rule for everyone.
+    owner: str | None = None
 
     @property
     def at(self) -> str:
@@ -466,6 +487,7 @@ class AlertEvent:
             "bar": self.bar,
             "article": None if self.article is None else self.article.to_dict(),
             "basis": self.basis,
+            "owner": self.owner,
             "headline": self.headline(),
         }
 

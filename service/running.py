@@ -33,6 +33,7 @@ from service.delivery.workers import DeliveryWorkers
 from service.health import Observer
 from service.hub.server import WebsocketHub
 from service.journal.roles import Journal
+from service.journal.stored_rules import rules_of
 from service.lifecycle import Step, Task
 from service.lifecycle import run as run_tasks
 from service.metrics import ServiceMetrics
@@ -127,6 +128,13 @@ class Service:
         for articles in self.article_sources:
             if isinstance(articles, ArticleDirectory):
                 articles.load()  # before any tick, so the first alert carries its article
+        # The rules set through the API next, so their restored states find them.
+        rules, unreadable = rules_of(self.journal.stored_rules())
+        for rule_id, why in unreadable:
+            log.warning(
+                "stored_rule_unreadable", rule=rule_id, error=why, hint="delete or set it again"
+            )
+        self.processor.set_stored_rules(rules, commit=False)
         checkpoint = self.journal.load_checkpoint()
         self.processor.restore(checkpoint.symbols, checkpoint.ticks)
         for source in self.sources:

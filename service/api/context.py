@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -13,7 +13,8 @@ from service.delivery.destinations import Resolve, system_resolve
 from service.delivery.links import Links
 from service.delivery.settings import PushConfig
 from service.journal.records import Subscriber
-from service.journal.roles import AlertLog, SubscriberStore
+from service.journal.roles import AlertLog, RuleStore, SubscriberStore
+from service.models import Rule
 from service.processing.live_view import LiveView
 
 
@@ -21,7 +22,12 @@ class Confirmations(Protocol):
     """Sends the double opt-in mail (the email channel does); raises ``DeliveryError``."""
 
     async def send_confirmation(
-        self, subscriber: Subscriber, *, confirm_url: str, service_url: str
+        self,
+        subscriber: Subscriber,
+        *,
+        confirm_url: str,
+        service_url: str,
+        manage_url: str | None = None,
     ) -> None: ...
 
 
@@ -48,6 +54,10 @@ class ApiContext:
     resolve_host: Resolve = field(default=system_resolve)
     # Pause (True) or resume (False) the rule of this id; False when there is none.
     pause_rule: Callable[[str, bool], bool] | None = None
+    # The rules set through the API: where they are kept, and how the engine gets them
+    # (None: this process runs no engine, and the rules API answers 503).
+    rules: RuleStore | None = None
+    apply_rules: Callable[[Sequence[Rule]], None] | None = None
 
     @property
     def public_url(self) -> str:

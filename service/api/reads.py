@@ -1,4 +1,8 @@
-"""The read API: the levels being watched, the journal's alerts, the latest articles."""
+"""The read API: the levels being watched, the journal's alerts, the latest articles.
+
+Public, but a subscriber's own rules and alerts are shown only to them (their
+manage token) and to the operator (an admin token).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import re
 
 from aiohttp import web
 
+from service.api.callers import identify
 from service.api.context import ApiContext
 from service.api.responses import ApiError, json_response
 from service.delivery.vapid import vapid_public_key
@@ -26,8 +31,9 @@ class ReadApi:
         self._webpush_key = None if key is None else vapid_public_key(key)
 
     async def levels(self, request: web.Request) -> web.Response:
+        viewer = identify(self.context, request).viewer
         symbol = _symbol(request)
-        levels = self.context.view.levels(None if symbol is None else frozenset({symbol}))
+        levels = self.context.view.levels(None if symbol is None else frozenset({symbol}), viewer)
         return json_response({"levels": levels})
 
     async def alerts(self, request: web.Request) -> web.Response:
@@ -36,15 +42,16 @@ class ReadApi:
         Without ``since``: the latest ``limit``.
         """
         journal = self.context.alerts
+        viewer = identify(self.context, request).viewer
         symbol = _symbol(request)
         limit = _limit(request)
         since = request.query.get("since")
         if since is None:
-            alerts = journal.recent_alerts(symbol=symbol, limit=limit)
+            alerts = journal.recent_alerts(symbol=symbol, limit=limit, viewer=viewer)
         elif _ALERT_ID.match(since):
             try:
                 alerts = journal.alerts_after(
-                    since, None if symbol is None else [symbol], limit=limit
+                    since, None if symbol is None else [symbol], limit=limit, viewer=viewer
                 )
             except UnknownAlertError:
                 raise ApiError(404, f"since: no alert {since} in the journal") from None
@@ -55,7 +62,7 @@ class ReadApi:
                 raise ApiError(
                     400, "since: expected an alert id or a time such as 2026-02-02T14:30:00Z"
                 ) from None
-            alerts = journal.alerts_from(ts_ns, symbol=symbol, limit=limit)
+            alerts = journal.alerts_from(ts_ns, symbol=symbol, limit=limit, viewer=viewer)
         return json_response({"alerts": alerts})
 
     async def latest_article(self, request: web.Request) -> web.Response:

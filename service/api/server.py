@@ -53,7 +53,7 @@ class HttpServer:
         subscriptions = self.subscriptions = SubscriptionsApi(self.context)
         reads = ReadApi(self.context)
         ops = OpsApi(self.context)
-        rules = RulesApi(self.context, subscriptions.require_admin)
+        rules = RulesApi(self.context)
         limited = self._rate_limited
         document = openapi_document()
 
@@ -73,6 +73,14 @@ class HttpServer:
                 web.get("/api/v1/unsubscribe", limited(subscriptions.unsubscribe_page)),
                 web.post("/api/v1/unsubscribe", limited(subscriptions.unsubscribe)),
                 web.get("/api/v1/levels", reads.levels),
+                web.get("/api/v1/manage", subscriptions.manage),
+                web.post("/api/v1/manage/rotate", limited(subscriptions.rotate_manage)),
+                web.get("/api/v1/rules", rules.list_rules),
+                web.post("/api/v1/rules", limited(rules.create)),
+                web.get("/api/v1/rules/{rule}", rules.get_rule),
+                web.put("/api/v1/rules/{rule}", rules.replace),
+                web.patch("/api/v1/rules/{rule}", rules.update),
+                web.delete("/api/v1/rules/{rule}", rules.delete),
                 web.post("/api/v1/rules/{rule}/pause", rules.pause),
                 web.post("/api/v1/rules/{rule}/resume", rules.resume),
                 web.get("/api/v1/alerts", reads.alerts),

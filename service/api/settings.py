@@ -34,6 +34,9 @@ class HttpConfig:
     pending_signup_hours: float = 24.0
     # Sign-ups waiting for confirmation per email address: more are refused (429).
     max_pending_per_address: int = 3
+    # A subscriber's own rules (the rules API): how many, and on how many symbols.
+    max_rules_per_subscriber: int = 50
+    max_symbols_per_subscriber: int = 10
 
 
 def read_http(table: Table) -> HttpConfig | None:
@@ -53,6 +56,8 @@ def read_http(table: Table) -> HttpConfig | None:
         max_connections_per_client=table.integer("max_connections_per_client", minimum=0),
         pending_signup_hours=table.number("pending_signup_hours", exclusive_minimum=0.0),
         max_pending_per_address=table.integer("max_pending_per_address", minimum=1),
+        max_rules_per_subscriber=table.integer("max_rules_per_subscriber", minimum=0),
+        max_symbols_per_subscriber=table.integer("max_symbols_per_subscriber", minimum=1),
     )
     for index, token in enumerate(config.admin_tokens):
         if len(token) < 16:

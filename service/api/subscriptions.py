@@ -11,7 +11,6 @@ that works without login.
 from __future__ import annotations
 
 import dataclasses
-import hmac
 import html
 import math
 import secrets
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit
 import structlog
 from aiohttp import web
 
+from service.api.callers import bearer, is_admin_token, manager_of
 from service.api.context import ApiContext
 from service.api.responses import ApiError, json_response, read_json
 from service.api.subscribe_request import SubscriptionRequest, parse_subscription
@@ -28,6 +28,7 @@ from service.delivery.destinations import redact_url, resolved_problem, url_prob
 from service.delivery.tokens import CONFIRM, UNSUBSCRIBE
 from service.errors import DeliveryError, RequestError
 from service.journal.records import Subscriber
+from service.journal.stored_rules import rules_of
 from service.timestamps import NS_PER_SECOND
 
 log = structlog.get_logger("service.api")
@@ -89,6 +90,10 @@ class SubscriptionsApi:
         )
         body = self._describe(subscriber)
         body["unsubscribe_url"], _ = context.links.unsubscribe(subscriber.id)
+        if subscriber.confirmed:
+            # Active at once (a browser asked): its manage link now; an email sign-up's
+            # comes in its confirmation mail, to the address only.
+            body.update(self._manage_link(subscriber))
         return json_response(body, status=201 if subscriber.confirmed else 202)
 
     async def confirm(self, request: web.Request) -> web.Response:
@@ -109,6 +114,7 @@ class SubscriptionsApi:
             for other in context.subscribers.subscribers():
                 if other.id != subscriber.id and other.email == subscriber.email:
                     context.subscribers.remove_subscriber(other.id)
+                    self._move_rules(other.id, subscriber.id)
             context.subscribers.put_subscriber(confirmed, now_ns=context.clock_ns())
             context.audience.reload()
             log.info("subscriber_confirmed", subscriber=subscriber.id)
@@ -141,6 +147,7 @@ class SubscriptionsApi:
         else:
             removed = context.subscribers.remove_subscriber(subscriber_id)
         context.audience.reload()
+        self._move_rules(subscriber_id, None)
         if removed:
             log.info("subscriber_unsubscribed", subscriber=subscriber_id)
         # Opening the link twice is not an error: the result is the same.
@@ -150,6 +157,71 @@ class SubscriptionsApi:
             title="Unsubscribed",
             text="You will get no more alerts.",
         )
+
+    # -- a subscriber's own, with their manage link ---------------------------------
+
+    async def manage(self, request: web.Request) -> web.Response:
+        """Whose manage token this is: the subscription it manages, and its limits."""
+        subscriber = self._manager(request)
+        http = self.context.http
+        return json_response(
+            {
+                **self._describe(subscriber),
+                "limits": {
+                    "rules": http.max_rules_per_subscriber,
+                    "symbols": http.max_symbols_per_subscriber,
+                },
+            }
+        )
+
+    async def rotate_manage(self, request: web.Request) -> web.Response:
+        """A new manage link; the one used here, and every older one, stop working."""
+        context = self.context
+        subscriber = self._manager(request)
+        if subscriber.id in context.audience.static_ids:
+            raise ApiError(409, f"{subscriber.id} is defined in alerts.toml; its link is fixed")
+        rotated = dataclasses.replace(
+            subscriber, manage_generation=subscriber.manage_generation + 1
+        )
+        context.subscribers.put_subscriber(rotated, now_ns=context.clock_ns())
+        context.audience.reload()
+        log.info("manage_link_rotated", subscriber=subscriber.id)
+        return json_response(self._manage_link(rotated))
+
+    def _manager(self, request: web.Request) -> Subscriber:
+        offered = bearer(request)
+        subscriber = None if offered is None else manager_of(self.context, offered)
+        if subscriber is None:
+            raise ApiError(
+                401,
+                "expected Authorization: Bearer <the token of your newest manage link>",
+                headers={"WWW-Authenticate": 'Bearer realm="strykr-alerts"'},
+            )
+        return subscriber
+
+    def _move_rules(self, old_owner: str, new_owner: str | None) -> None:
+        """``old_owner``'s own rules go to ``new_owner`` (a newer sign-up of the same
+        address), or with ``None`` go away with the subscriber."""
+        context = self.context
+        store = context.rules
+        if store is None:
+            return
+        theirs = [rule for rule in store.stored_rules() if rule.owner == old_owner]
+        if not theirs:
+            return
+        for rule in theirs:
+            if new_owner is None:
+                store.remove_rule(rule.id)
+            else:
+                store.put_rule(dataclasses.replace(rule, owner=new_owner))
+        if context.apply_rules is not None:
+            rules, _ = rules_of(store.stored_rules())
+            context.apply_rules(rules)
+        log.info("subscriber_rules_moved", subscriber=old_owner, to=new_owner, rules=len(theirs))
+
+    def _manage_link(self, subscriber: Subscriber) -> dict[str, str]:
+        url, token = self.context.links.manage(subscriber.id, subscriber.manage_generation)
+        return {"manage_url": url, "manage_token": token}
 
     # -- admin ----------------------------------------------------------------
 
@@ -174,15 +246,13 @@ class SubscriptionsApi:
         if not self.context.subscribers.remove_subscriber(subscriber_id):
             raise ApiError(404, "no subscriber with this id")
         self.context.audience.reload()
+        self._move_rules(subscriber_id, None)
         log.info("subscriber_deleted", subscriber=subscriber_id)
         return web.Response(status=204)
 
     def is_admin(self, request: web.Request) -> bool:
-        offered = _bearer(request)
-        return offered is not None and any(
-            hmac.compare_digest(offered.encode(), token.encode())
-            for token in self.context.http.admin_tokens
-        )
+        offered = bearer(request)
+        return offered is not None and is_admin_token(self.context, offered)
 
     def require_admin(self, request: web.Request) -> None:
         if not self.context.http.admin_tokens:
@@ -263,6 +333,7 @@ class SubscriptionsApi:
                 subscriber,
                 confirm_url=context.links.confirm(subscriber.id),
                 service_url=context.public_url,
+                manage_url=context.links.manage(subscriber.id, subscriber.manage_generation)[0],
             )
         except DeliveryError as error:
             context.subscribers.remove_subscriber(subscriber.id)
@@ -308,11 +379,6 @@ class SubscriptionsApi:
 
 def _host(url: str) -> str:
     return urlsplit(url).hostname or "?"
-
-
-def _bearer(request: web.Request) -> str | None:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    return value.strip() or None if scheme.lower() == "bearer" else None
 
 
 def _reply(request: web.Request, body: dict[str, object], *, title: str, text: str) -> web.Response:

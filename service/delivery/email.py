@@ -162,9 +162,23 @@ def compose_confirmation_email(
     confirm_url: str,
     symbols: Sequence[str],
     service_url: str,
+    manage_url: str | None = None,
 ) -> EmailMessage:
-    """The double opt-in mail: nothing else goes to ``recipient`` until the link is opened."""
+    """The double opt-in mail: nothing else goes to ``recipient`` until the link is opened.
+
+    With ``manage_url``, the link to set one's own alerts, which works once confirmed.
+    """
     watched = "every symbol" if "*" in symbols else ", ".join(symbols)
+    manage_text = manage_html = ""
+    if manage_url is not None:
+        manage_text = (
+            f"Then set your own price alerts on the chart (keep this link to yourself):\n"
+            f"{manage_url}\n\n"
+        )
+        manage_html = (
+            f'<p>Then <a href="{html.escape(manage_url, quote=True)}">set your own price '
+            "alerts on the chart</a> (keep this link to yourself).</p>"
+        )
     message = EmailMessage()
     message["Subject"] = "Confirm your Strykr real-time alerts"
     message["From"] = one_line(sender)
@@ -175,6 +189,7 @@ def compose_confirmation_email(
         f"Someone, hopefully you, asked for real-time Strykr alerts on {watched} "
         f"at {service_url}.\n\n"
         f"Open this link to start them:\n{confirm_url}\n\n"
+        f"{manage_text}"
         "If it was not you, ignore this mail: nothing more will be sent.\n"
     )
     message.add_alternative(
@@ -182,6 +197,7 @@ def compose_confirmation_email(
         f"<p>Someone, hopefully you, asked for real-time Strykr alerts on "
         f"<b>{html.escape(watched)}</b>.</p>"
         f'<p><a href="{html.escape(confirm_url, quote=True)}">Start my alerts</a></p>'
+        f"{manage_html}"
         "<p>If it was not you, ignore this mail: nothing more will be sent.</p>"
         "</body></html>",
         subtype="html",
@@ -252,7 +268,12 @@ class EmailSender:
         await self.send_message(message, recipient)
 
     async def send_confirmation(
-        self, subscriber: Subscriber, *, confirm_url: str, service_url: str
+        self,
+        subscriber: Subscriber,
+        *,
+        confirm_url: str,
+        service_url: str,
+        manage_url: str | None = None,
     ) -> None:
         """Send ``subscriber`` the double opt-in mail with ``confirm_url`` in it."""
         if subscriber.email is None:
@@ -267,6 +288,7 @@ class EmailSender:
             confirm_url=confirm_url,
             symbols=subscriber.symbols,
             service_url=service_url,
+            manage_url=manage_url,
         )
         await self.send_message(message, recipient)
 

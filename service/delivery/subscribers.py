@@ -19,15 +19,20 @@ def plan_deliveries(
 
     Only channels that are configured (``channels``) get rows; with
     ``mqtt_topic`` the alert is also published there once, for no subscriber.
+    The alert of a subscriber's own rule goes to that subscriber alone, on
+    every channel they have, whatever symbols and kinds they chose: they set
+    the rule. It is not published on the operator's MQTT topic either.
     """
     enabled = set(channels)
+    owner = alert.owner
     planned = [
         Planned(subscriber.id, channel, target)
         for subscriber in subscribers
-        if subscriber.wants(alert)
+        if (subscriber.wants(alert) if owner is None else subscriber.id == owner)
+        and subscriber.confirmed
         for channel, target in subscriber.targets()
         if channel in enabled
     ]
-    if mqtt_topic is not None and "mqtt" in enabled:
+    if mqtt_topic is not None and "mqtt" in enabled and owner is None:
         planned.append(Planned(OPS_SUBSCRIBER, "mqtt", mqtt_topic))
     return list(dict.fromkeys(planned))

@@ -1,4 +1,4 @@
-"""Signed tokens for links in mail (unsubscribe, confirm): no login, no guessing."""
+"""Signed tokens for links in mail (unsubscribe, confirm, manage): no login, no guessing."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import hmac
 # Purposes: a token signed for one is worthless for another.
 UNSUBSCRIBE = "unsubscribe"
 CONFIRM = "confirm"
+MANAGE = "manage"
 # 128 bits of HMAC-SHA256: enough against guessing, short enough for a URL.
 MAC_BYTES = 16
 

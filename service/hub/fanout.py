@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from service.errors import UnknownAlertError
 from service.hub.protocol import ClientMessageError, encode, parse_subscribe
-from service.models import AlertEvent, AlertPayload, ArticlePayload, Tick
+from service.models import AlertEvent, AlertPayload, ArticlePayload, Tick, Viewer
 from service.processing.live_view import WatchedLevel
 from service.text import quote
 
@@ -39,15 +39,26 @@ MAX_UNREAD_REPLIES = 64
 class HubReadModel(Protocol):
     """What a new subscriber is told first: the levels watched and the latest articles."""
 
-    def levels(self, symbols: frozenset[str] | None) -> list[WatchedLevel]: ...
+    def levels(
+        self, symbols: frozenset[str] | None, viewer: Viewer | None = None
+    ) -> list[WatchedLevel]: ...
 
     def articles(self, symbols: frozenset[str] | None) -> Mapping[str, ArticlePayload]: ...
 
 
 class AlertHistory(Protocol):
     def alerts_after(
-        self, since: str | None, symbols: Iterable[str] | None, *, limit: int | None = None
+        self,
+        since: str | None,
+        symbols: Iterable[str] | None,
+        *,
+        limit: int | None = None,
+        viewer: Viewer | None = None,
     ) -> list[AlertPayload]: ...
+
+
+# A manage link's token → the subscriber it belongs to (None: not a current one).
+Manager = Callable[[str], str | None]
 
 
 class Client:
@@ -63,6 +74,7 @@ class Client:
         "buffered",
         "closing",
         "handle",
+        "owner",
         "pending",
         "subscribed",
         "symbols",
@@ -76,6 +88,8 @@ class Client:
         self.subscribed = False
         self.symbols: frozenset[str] | None = frozenset()  # None: every symbol
         self.ticks = False
+        # The subscriber whose manage token it gave: it gets their own rules and alerts too.
+        self.owner: str | None = None
         self.backlog: deque[bytes] = deque()  # the subscribe reply and its history, errors
         self.pending: deque[bytes] = deque()  # live alerts that could not be written at once
         self.writing = False
@@ -128,8 +142,10 @@ class Fanout:
         max_pending_alerts: int,
         write_limit_bytes: int,
         subscribe_timeout_s: float,
+        manager: Manager | None = None,
     ) -> None:
         self.view = view
+        self.manager = manager
         self.history = history
         self.max_pending_alerts = max_pending_alerts
         self.write_limit_bytes = write_limit_bytes
@@ -138,6 +154,7 @@ class Fanout:
         self.stats = FanoutStats()
         self._by_symbol: dict[str, set[Client]] = {}
         self._everything: set[Client] = set()
+        self._by_owner: dict[str, set[Client]] = {}
         self._latest: dict[str, Tick] = {}  # ticks not yet flushed, latest per symbol
 
     # -- clients --------------------------------------------------------------
@@ -157,7 +174,8 @@ class Fanout:
         if client.closing:
             return actions
         try:
-            symbols, ticks, since = parse_subscribe(message)
+            symbols, ticks, since, manage = parse_subscribe(message)
+            owner = None if manage is None else self._owner_of(manage)
         except ClientMessageError as error:
             self.stats.bad_messages += 1
             actions.notes.append(
@@ -170,9 +188,18 @@ class Fanout:
             client.backlog.append(encode({"type": "error", "message": str(error)}))
             actions.wake.append(client)
             return actions
-        self._subscribe(client, symbols, ticks, since)
+        self._subscribe(client, symbols, ticks, since, owner)
         actions.wake.append(client)
         return actions
+
+    def _owner_of(self, token: str) -> str:
+        owner = None if self.manager is None else self.manager(token)
+        if owner is None:
+            raise ClientMessageError(
+                "manage: not the token of a current manage link (a rotated link stops "
+                "working); subscribe without it, or with the newest one"
+            )
+        return owner
 
     def subscribe_timed_out(self, client: Client) -> Actions:
         """The time to subscribe is up: a client that has not is closed with 1008."""
@@ -188,14 +215,22 @@ class Fanout:
     # -- the engine's side ---------------------------------------------------------
 
     def publish_alert(self, alert: AlertEvent) -> Actions:
-        """``alert`` (journaled already) to every client subscribed to its symbol."""
+        """``alert`` (journaled already) to every client subscribed to its symbol.
+
+        A subscriber's own alert goes to that subscriber's clients alone, whatever
+        symbols they subscribed to.
+        """
         self.stats.alerts_published += 1
         actions = Actions()
         frame = encode({"type": "alert", "data": alert.to_dict()})
         limit = self.write_limit_bytes
         now: list[Client] = []
         too_slow: list[Client] = []
-        for client in _chain(self._by_symbol.get(alert.symbol), self._everything):
+        if alert.owner is None:
+            clients = _chain(self._by_symbol.get(alert.symbol), self._everything)
+        else:
+            clients = iter(self._by_owner.get(alert.owner, ()))
+        for client in clients:
             if client.takes_now(limit):
                 now.append(client)
             elif not client.closing:
@@ -258,7 +293,12 @@ class Fanout:
     # -- inside -------------------------------------------------------------------
 
     def _subscribe(
-        self, client: Client, symbols: frozenset[str] | None, ticks: bool, since: str | None
+        self,
+        client: Client,
+        symbols: frozenset[str] | None,
+        ticks: bool,
+        since: str | None,
+        owner: str | None,
     ) -> None:
         # One synchronous step: the history read and the registration for live alerts
         # happen together, so no alert falls between them and none comes twice.
@@ -266,20 +306,22 @@ class Fanout:
         client.subscribed = True
         client.symbols = symbols
         client.ticks = ticks
+        client.owner = owner
+        viewer = Viewer(owner)
         listed = None if symbols is None else sorted(symbols)
         client.backlog.append(
             encode(
                 {
                     "type": "subscribed",
                     "symbols": ["*"] if listed is None else listed,
-                    "levels": self.view.levels(symbols),
+                    "levels": self.view.levels(symbols, viewer),
                     "articles": self.view.articles(symbols),
                 }
             )
         )
         if since is not None:
             try:
-                missed = self.history.alerts_after(since, listed)
+                missed = self._missed(since, listed, viewer)
             except UnknownAlertError:
                 client.backlog.append(
                     encode(
@@ -297,6 +339,21 @@ class Fanout:
         else:
             for symbol in symbols:
                 self._by_symbol.setdefault(symbol, set()).add(client)
+        if owner is not None:
+            self._by_owner.setdefault(owner, set()).add(client)
+
+    def _missed(self, since: str, listed: list[str] | None, viewer: Viewer) -> list[AlertPayload]:
+        """The alerts after ``since`` the client is owed: of its symbols, and its own on any."""
+        if viewer.subscriber is None or listed is None:
+            return self.history.alerts_after(since, listed, viewer=viewer)
+        # Its own alerts come whatever their symbol, as live ones do: all it may see,
+        # narrowed to its symbols or its own, in journal order.
+        wanted = set(listed)
+        return [
+            alert
+            for alert in self.history.alerts_after(since, None, viewer=viewer)
+            if alert["symbol"] in wanted or alert["owner"] == viewer.subscriber
+        ]
 
     def _close(self, client: Client, code: int, reason: str, actions: Actions) -> None:
         client.closing = True
@@ -305,6 +362,12 @@ class Fanout:
 
     def _unindex(self, client: Client) -> None:
         self._everything.discard(client)
+        if client.owner is not None:
+            owned = self._by_owner.get(client.owner)
+            if owned is not None:
+                owned.discard(client)
+                if not owned:
+                    del self._by_owner[client.owner]
         for symbol in client.symbols or ():
             members = self._by_symbol.get(symbol)
             if members is not None:

@@ -2,7 +2,11 @@
 
 A client sends one kind of message, ``subscribe`` (docs/protocol.md)::
 
-    {"op": "subscribe", "symbols": ["IWM"], "ticks": true, "since": "<alert id>"}
+    {"op": "subscribe", "symbols": ["IWM"], "ticks": true, "since": "<alert id>",
+     "manage": "<the token of the subscriber's manage link>"}
+
+With ``manage``, the subscriber's own rules and alerts come too; without it,
+only what is for everyone.
 
 :func:`parse_subscribe` is pure: a message in, its request out, or a
 :class:`ClientMessageError` saying what is wrong.
@@ -11,7 +15,7 @@ A client sends one kind of message, ``subscribe`` (docs/protocol.md)::
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from service.errors import RequestError
 from service.symbols import normalize_symbol
@@ -19,14 +23,24 @@ from service.text import first_line, quote
 
 MAX_SYMBOLS = 256
 MAX_ALERT_ID_CHARS = 64
+MAX_TOKEN_CHARS = 512
+
+
+class Subscription(NamedTuple):
+    """What a subscribe message asks for; ``symbols`` ``None`` means all."""
+
+    symbols: frozenset[str] | None
+    ticks: bool
+    since: str | None
+    manage: str | None = None
 
 
 class ClientMessageError(RequestError):
     """A client sent something the protocol does not allow; the message says what."""
 
 
-def parse_subscribe(text: str | bytes) -> tuple[frozenset[str] | None, bool, str | None]:
-    """A subscribe message → (symbols, ticks, since); ``None`` symbols means all.
+def parse_subscribe(text: str | bytes) -> Subscription:
+    """A subscribe message → what it asks for.
 
     Raises :class:`ClientMessageError` saying what is wrong.
     """
@@ -42,7 +56,7 @@ def parse_subscribe(text: str | bytes) -> tuple[frozenset[str] | None, bool, str
     if op != "subscribe":
         shown = quote(op) if isinstance(op, str) else json.dumps(op)
         raise ClientMessageError(f'unknown op {shown}; the only op is "subscribe"')
-    unknown = sorted(set(message) - {"op", "symbols", "ticks", "since"})
+    unknown = sorted(set(message) - {"op", "symbols", "ticks", "since", "manage"})
     if unknown:
         raise ClientMessageError(f"unknown key {quote(unknown[0])} in subscribe")
     symbols = message.get("symbols")
@@ -61,9 +75,7 @@ def parse_subscribe(text: str | bytes) -> tuple[frozenset[str] | None, bool, str
     return _rest(message, frozenset(wanted))
 
 
-def _rest(
-    message: dict[str, Any], symbols: frozenset[str] | None
-) -> tuple[frozenset[str] | None, bool, str | None]:
+def _rest(message: dict[str, Any], symbols: frozenset[str] | None) -> Subscription:
     ticks = message.get("ticks", False)
     if not isinstance(ticks, bool):
         raise ClientMessageError("ticks: expected true or false")
@@ -72,7 +84,12 @@ def _rest(
         not isinstance(since, str) or not 0 < len(since) <= MAX_ALERT_ID_CHARS
     ):
         raise ClientMessageError("since: expected the id of the last alert you received")
-    return symbols, ticks, since
+    manage = message.get("manage")
+    if manage is not None and (
+        not isinstance(manage, str) or not 0 < len(manage) <= MAX_TOKEN_CHARS
+    ):
+        raise ClientMessageError("manage: expected the token of your manage link")
+    return Subscription(symbols, ticks, since, manage)
 
 
 def encode(message: dict[str, object]) -> bytes:

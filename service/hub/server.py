@@ -42,7 +42,7 @@ from websockets.typing import Origin
 from service.clock import SYSTEM_CLOCK, Clock
 from service.connection_limit import ConnectionLimit, peer_address
 from service.errors import ListenError
-from service.hub.fanout import Actions, AlertHistory, Client, Fanout, HubReadModel
+from service.hub.fanout import Actions, AlertHistory, Client, Fanout, HubReadModel, Manager
 from service.hub.settings import WebsocketHubConfig
 from service.models import AlertEvent, Tick
 from service.processing.batch import Batch
@@ -85,6 +85,7 @@ class WebsocketHub:
         history: AlertHistory,
         view: HubReadModel,
         clock: Clock = SYSTEM_CLOCK,
+        manager: Manager | None = None,
     ) -> None:
         self.config = config
         self.fanout = Fanout(
@@ -93,6 +94,7 @@ class WebsocketHub:
             max_pending_alerts=config.max_pending_alerts,
             write_limit_bytes=config.write_limit_bytes,
             subscribe_timeout_s=config.subscribe_timeout_seconds,
+            manager=manager,
         )
         self._clock = clock
         self.port: int | None = None  # once listening (config.port 0 picks a free one)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from service.models import OPS_KINDS, AlertEvent, AlertPayload
 
@@ -47,6 +47,8 @@ class Subscriber:
     symbols: tuple[str, ...] = ("*",)
     kinds: tuple[str, ...] = ()
     confirmed: bool = True
+    # The generation of the "manage my alerts" link: rotating it makes the older links useless.
+    manage_generation: int = 0
 
     def wants(self, alert: AlertEvent) -> bool:
         if not self.confirmed:
@@ -121,3 +123,19 @@ class Checkpoint:
     positions: Mapping[str, str] = field(default_factory=dict)
     ticks: Sequence[str] = ()  # entries to append to the tick log, oldest first
     reset_log: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredRule:
+    """A rule set through the rules API, as given: the keys of an alerts.toml ``[[rules]]`` table.
+
+    ``owner`` is the subscriber whose rule it is; ``None``: the operator's (set
+    with an admin token). The definition is kept as given and read again with
+    the config's reader at every start, so a rule means what alerts.toml would.
+    """
+
+    id: str
+    owner: str | None
+    definition: Mapping[str, Any]
+    created_ns: int
+    updated_ns: int

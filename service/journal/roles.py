@@ -3,9 +3,10 @@
 Each part depends on the role it uses, never on an implementation: the
 engine task's recorder on :class:`AlertLog` and :class:`Checkpoints`, the delivery workers on
 :class:`Outbox`, the sign-up API on :class:`SubscriberStore` and
-:class:`Secrets`, readiness on :class:`Probe`. :class:`Journal` is all of
-them; :class:`~service.journal.sqlite.SqliteJournal` implements it, and a
-server database can too. ``tests/contract/test_journal_roles.py`` holds every
+:class:`Secrets`, the rules API on :class:`RuleStore`, readiness on
+:class:`Probe`. :class:`Journal` is all of them;
+:class:`~service.journal.sqlite.SqliteJournal` implements it, and a server
+database can too. ``tests/contract/test_journal_roles.py`` holds every
 implementation to the same behaviour.
 
 Every method is short and synchronous, and commits before it returns.
@@ -22,9 +23,10 @@ from service.journal.records import (
     Delivery,
     DeliveryRecord,
     Planned,
+    StoredRule,
     Subscriber,
 )
-from service.models import AlertEvent, AlertPayload
+from service.models import AlertEvent, AlertPayload, Viewer
 
 
 class AlertLog(Protocol):
@@ -47,22 +49,35 @@ class AlertLog(Protocol):
         ...
 
     def alerts_after(
-        self, since: str | None, symbols: Iterable[str] | None, *, limit: int | None = None
+        self,
+        since: str | None,
+        symbols: Iterable[str] | None,
+        *,
+        limit: int | None = None,
+        viewer: Viewer | None = None,
     ) -> list[AlertPayload]:
         """Alerts recorded after the alert ``since`` (all, when ``None``), oldest first.
 
-        ``symbols`` ``None`` means every symbol. Raises
+        ``symbols`` ``None`` means every symbol; ``viewer`` ``None`` means every
+        owner's alerts, else those for everyone and the viewer's own. Raises
         :class:`~service.errors.UnknownAlertError` when ``since`` is not stored.
         """
         ...
 
     def alerts_from(
-        self, ts_ns: int, *, symbol: str | None = None, limit: int = 100
+        self,
+        ts_ns: int,
+        *,
+        symbol: str | None = None,
+        limit: int = 100,
+        viewer: Viewer | None = None,
     ) -> list[AlertPayload]:
         """Alerts that fired at or after ``ts_ns`` (of ``symbol``), oldest recorded first."""
         ...
 
-    def recent_alerts(self, *, symbol: str | None = None, limit: int = 100) -> list[AlertPayload]:
+    def recent_alerts(
+        self, *, symbol: str | None = None, limit: int = 100, viewer: Viewer | None = None
+    ) -> list[AlertPayload]:
         """The latest ``limit`` alerts (of ``symbol``), oldest first."""
         ...
 
@@ -131,6 +146,22 @@ class SubscriberStore(Protocol):
     def opted_out(self) -> set[str]: ...
 
 
+class RuleStore(Protocol):
+    """The rules set through the API, the operator's and the subscribers'."""
+
+    def stored_rules(self) -> list[StoredRule]:
+        """Every stored rule, oldest first."""
+        ...
+
+    def put_rule(self, rule: StoredRule) -> None:
+        """Add ``rule``, or replace the one with its id (keeping when it was made)."""
+        ...
+
+    def remove_rule(self, rule_id: str) -> bool:
+        """Remove it; ``False`` when there was none."""
+        ...
+
+
 class Checkpoints(Protocol):
     """The engine's state, its tick log and the sources' places, as of the last commit."""
 
@@ -151,7 +182,7 @@ class Probe(Protocol):
         ...
 
 
-class Journal(AlertLog, Outbox, SubscriberStore, Checkpoints, Secrets, Probe, Protocol):
+class Journal(AlertLog, Outbox, SubscriberStore, RuleStore, Checkpoints, Secrets, Probe, Protocol):
     """Every role, with the journal's own life: opened before use, closed at the end."""
 
     @property

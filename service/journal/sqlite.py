@@ -27,13 +27,15 @@ from service.journal.records import (
     DeliveryRecord,
     Planned,
     Status,
+    StoredRule,
     Subscriber,
     WebPushSubscription,
 )
-from service.models import AlertEvent, AlertPayload
+from service.models import AlertEvent, AlertPayload, Viewer
 
 # 1: alerts, deliveries, subscribers, opt-outs. 2: the engine's checkpoint and tick log.
-SCHEMA_VERSION = 2
+# 3: rules set through the API, and the owner of each alert (a subscriber's own rule's).
+SCHEMA_VERSION = 3
 # Errors are stored for people to read; a reply can be long.
 MAX_ERROR_CHARS = 500
 
@@ -45,7 +47,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     kind TEXT NOT NULL,
     ts_ns INTEGER NOT NULL,
     recorded_ns INTEGER NOT NULL,
-    body TEXT NOT NULL
+    body TEXT NOT NULL,
+    owner TEXT
 );
 CREATE INDEX IF NOT EXISTS alerts_by_symbol ON alerts (symbol, seq);
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -73,7 +76,20 @@ CREATE TABLE IF NOT EXISTS opt_outs (id TEXT PRIMARY KEY, at_ns INTEGER NOT NULL
 CREATE TABLE IF NOT EXISTS engine_state (symbol TEXT PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS positions (source TEXT PRIMARY KEY, position TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tick_log (seq INTEGER PRIMARY KEY, ticks TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rules (
+    id TEXT PRIMARY KEY,
+    owner TEXT,
+    body TEXT NOT NULL,
+    created_ns INTEGER NOT NULL,
+    updated_ns INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rules_by_owner ON rules (owner, created_ns);
 """
+# What a file of an older schema needs before the schema above applies to it, by the
+# version that brought it in. (Tables that are new in a version come with the schema.)
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    3: ("ALTER TABLE alerts ADD COLUMN owner TEXT",),
+}
 
 
 class SqliteJournal:
@@ -112,6 +128,7 @@ class SqliteJournal:
                     f"written by a newer strykr-alerts (schema {version}, this one reads "
                     f"{SCHEMA_VERSION}); upgrade, or point [service] journal elsewhere",
                 )
+            _migrate(db, version)
             # Every statement is idempotent (IF NOT EXISTS): a fresh file gets the schema,
             # an existing one is left as it is.
             db.executescript(_SCHEMA)
@@ -181,8 +198,9 @@ class SqliteJournal:
                 )
             for alert, planned in alerts:
                 cursor = self._db.execute(
-                    "INSERT OR IGNORE INTO alerts (id, symbol, kind, ts_ns, recorded_ns, body) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO alerts "
+                    "(id, symbol, kind, ts_ns, recorded_ns, body, owner) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         alert.id,
                         alert.symbol,
@@ -190,6 +208,7 @@ class SqliteJournal:
                         alert.ts_ns,
                         now_ns,
                         json.dumps(alert.to_dict(), separators=(",", ":")),
+                        alert.owner,
                     ),
                 )
                 if cursor.rowcount != 1:
@@ -215,12 +234,17 @@ class SqliteJournal:
         return Checkpoint(symbols=symbols, positions=positions, ticks=ticks)
 
     def alerts_after(
-        self, since: str | None, symbols: Iterable[str] | None, *, limit: int | None = None
+        self,
+        since: str | None,
+        symbols: Iterable[str] | None,
+        *,
+        limit: int | None = None,
+        viewer: Viewer | None = None,
     ) -> list[AlertPayload]:
         """Alerts recorded after the alert ``since`` (all, when ``None``), oldest first.
 
-        ``symbols`` ``None`` means every symbol. Raises :class:`UnknownAlertError`
-        when ``since`` is not in the journal.
+        ``symbols`` ``None`` means every symbol; ``viewer`` ``None``, every owner's
+        alerts. Raises :class:`UnknownAlertError` when ``since`` is not in the journal.
         """
         after = 0
         if since is not None:
@@ -234,6 +258,7 @@ class SqliteJournal:
             wanted = sorted(set(symbols))
             query += f" AND symbol IN ({', '.join('?' * len(wanted))})"
             params += wanted
+        query, params = _visible(query, params, viewer)
         query += " ORDER BY seq"
         if limit is not None:
             query += " LIMIT ?"
@@ -241,7 +266,12 @@ class SqliteJournal:
         return [_payload(body) for (body,) in self._db.execute(query, params)]
 
     def alerts_from(
-        self, ts_ns: int, *, symbol: str | None = None, limit: int = 100
+        self,
+        ts_ns: int,
+        *,
+        symbol: str | None = None,
+        limit: int = 100,
+        viewer: Viewer | None = None,
     ) -> list[AlertPayload]:
         """Alerts that fired at or after ``ts_ns`` (of ``symbol``), oldest recorded first."""
         query = "SELECT body FROM alerts WHERE ts_ns >= ?"
@@ -249,17 +279,21 @@ class SqliteJournal:
         if symbol is not None:
             query += " AND symbol = ?"
             params.append(symbol)
+        query, params = _visible(query, params, viewer)
         query += " ORDER BY seq LIMIT ?"
         params.append(limit)
         return [_payload(body) for (body,) in self._db.execute(query, params)]
 
-    def recent_alerts(self, *, symbol: str | None = None, limit: int = 100) -> list[AlertPayload]:
+    def recent_alerts(
+        self, *, symbol: str | None = None, limit: int = 100, viewer: Viewer | None = None
+    ) -> list[AlertPayload]:
         """The latest ``limit`` alerts (of ``symbol``), oldest first."""
-        query = "SELECT body FROM alerts"
+        query = "SELECT body FROM alerts WHERE 1 = 1"
         params: list[object] = []
         if symbol is not None:
-            query += " WHERE symbol = ?"
+            query += " AND symbol = ?"
             params.append(symbol)
+        query, params = _visible(query, params, viewer)
         query += " ORDER BY seq DESC LIMIT ?"
         params.append(limit)
         rows = self._db.execute(query, params).fetchall()
@@ -427,6 +461,43 @@ class SqliteJournal:
             cursor = self._db.execute("DELETE FROM subscribers WHERE id = ?", (subscriber_id,))
         return cursor.rowcount == 1
 
+    def stored_rules(self) -> list[StoredRule]:
+        """The rules set through the API, oldest first."""
+        rows = self._db.execute(
+            "SELECT id, owner, body, created_ns, updated_ns FROM rules ORDER BY created_ns, id"
+        )
+        return [
+            StoredRule(
+                id=rule_id,
+                owner=owner,
+                definition=json.loads(body),
+                created_ns=created_ns,
+                updated_ns=updated_ns,
+            )
+            for rule_id, owner, body, created_ns, updated_ns in rows
+        ]
+
+    def put_rule(self, rule: StoredRule) -> None:
+        """Add ``rule``, or replace the one with its id (keeping when it was made)."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO rules (id, owner, body, created_ns, updated_ns) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "owner = excluded.owner, body = excluded.body, updated_ns = excluded.updated_ns",
+                (
+                    rule.id,
+                    rule.owner,
+                    json.dumps(dict(rule.definition), separators=(",", ":")),
+                    rule.created_ns,
+                    rule.updated_ns,
+                ),
+            )
+
+    def remove_rule(self, rule_id: str) -> bool:
+        with self._transaction():
+            cursor = self._db.execute("DELETE FROM rules WHERE id = ?", (rule_id,))
+        return cursor.rowcount == 1
+
     def secret(self) -> bytes:
         """This journal's signing key (made on first use): it signs unsubscribe links."""
         row = self._db.execute("SELECT value FROM meta WHERE key = 'secret'").fetchone()
@@ -471,6 +542,26 @@ class _Transaction:
             raise JournalError(self._path, f"cannot be written: {error}") from None
 
 
+def _migrate(db: sqlite3.Connection, version: int) -> None:
+    """Bring a file written by an older schema (``version``, 0 for a new file) up to date."""
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "alerts" not in tables:
+        return  # a new file: the schema makes everything
+    for step in sorted(_MIGRATIONS):
+        if version < step:
+            for statement in _MIGRATIONS[step]:
+                db.execute(statement)
+
+
+def _visible(query: str, params: list[object], viewer: Viewer | None) -> tuple[str, list[object]]:
+    """``query`` narrowed to the alerts ``viewer`` may see (``None``: all of them)."""
+    if viewer is None:
+        return query, params
+    if viewer.subscriber is None:
+        return query + " AND owner IS NULL", params
+    return query + " AND (owner IS NULL OR owner = ?)", [*params, viewer.subscriber]
+
+
 def _payload(body: str) -> AlertPayload:
     """An ALERT as stored: written by :meth:`AlertEvent.to_dict`, read back as it was."""
     return cast(AlertPayload, json.loads(body))
@@ -488,6 +579,7 @@ def _subscriber_to_json(subscriber: Subscriber) -> str:
             "symbols": list(subscriber.symbols),
             "kinds": list(subscriber.kinds),
             "confirmed": subscriber.confirmed,
+            "manage_generation": subscriber.manage_generation,
         }
     )
 
@@ -509,4 +601,5 @@ def _subscriber_from_json(body: str) -> Subscriber:
         symbols=tuple(data["symbols"]),
         kinds=tuple(data["kinds"]),
         confirmed=data["confirmed"],
+        manage_generation=data.get("manage_generation", 0),
     )

@@ -93,6 +93,10 @@ class TickProcessor:
         # Replay with auto levels: when the next article's rules take effect. (Attachment
         # needs no such list: it looks up the article in effect at each alert's time.)
         self._activations: list[int] = []
+        # The rules of alerts.toml, and those set through the rules API (set_stored_rules);
+        # the articles' come from the tracker.
+        self._hand_rules = engine.rules if tracker is None else tracker.hand_rules
+        self._stored_rules: tuple[Rule, ...] = ()
         if tracker is not None and tracker.auto_levels:
             if tracker.as_of_tick_time:
                 self._activations = tracker.store.effective_times()
@@ -192,24 +196,40 @@ class TickProcessor:
         """Walk alerts of no tick (a timer's) through the stages."""
         return list(self.stages(Batch((), alerts)).alerts)
 
-    def _set_rules(self, at_ns: int | None) -> None:
-        assert self.tracker is not None
-        if not self.tracker.auto_levels:
-            return
+    def set_stored_rules(self, rules: Sequence[Rule], *, commit: bool = True) -> None:
+        """Watch ``rules`` (the rules API's) from now on, beside alerts.toml's and the articles'.
+
+        Rules that stay keep their state, as :meth:`RuleEngine.set_rules` does;
+        a changed rule is a new one. Between batches, so between ticks. With
+        ``commit`` an empty batch walks the stages, so the journal commits the
+        new states soon; at start-up, before the checkpoint is restored, not.
+        """
+        self._stored_rules = tuple(rules)
+        if self._set_rules(None):
+            self._show()
+            if commit:
+                self.stages(Batch((), ()))
+
+    def _set_rules(self, at_ns: int | None) -> bool:
+        """The rules in effect at ``at_ns`` to the engine; ``True`` when they changed."""
+        articles: Sequence[Rule] = ()
+        if self.tracker is not None and self.tracker.auto_levels:
+            articles = self.tracker.article_rules(at_ns)
+        rules = (*self._hand_rules, *self._stored_rules, *articles)
+        if rules == self.engine.rules:
+            return False
         before = {rule.id for rule in self.engine.rules}
-        rules = self.tracker.rules(at_ns)
         after = {rule.id for rule in rules}
-        if before == after:
-            return
         self.engine.set_rules(rules)
         if self.checkpoint is not None:
             self.checkpoint.mark_all()
         log.info(
-            "article_rules_changed",
+            "rules_changed",
             added=sorted(after - before),
             removed=sorted(before - after),
             rules=len(rules),
         )
+        return True
 
     def _show(self) -> None:
         self.engine.status_changed.clear()
@@ -218,6 +238,7 @@ class TickProcessor:
                 self.engine.rules,
                 None if self.tracker is None else self.tracker.store,
                 self.engine.status,
+                frozenset(rule.id for rule in self._stored_rules),
             )
 
     def advance(self, monotonic_s: float) -> list[AlertEvent]:

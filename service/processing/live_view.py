@@ -23,7 +23,9 @@ from service.models import (
     Rule,
     RuleStatus,
     Side,
+    Viewer,
 )
+from service.rules.settings import describe_rule
 
 
 class LevelArticle(TypedDict):
@@ -34,12 +36,17 @@ class LevelArticle(TypedDict):
     published: str | None
 
 
+Origin = Literal["config", "article", "api"]
+
+
 class WatchedLevel(TypedDict):
     """One level being watched, as ``/api/v1/levels`` and the hub's subscribe reply give it.
 
     ``level`` is ``None`` when it moves (an indicator, a move within a window);
     ``basis`` then says what it is. ``status`` is the rule's: active, paused,
-    done (fired with frequency = "once") or expired.
+    done (fired with frequency = "once") or expired. ``origin`` says who set
+    it: alerts.toml, an article, or the rules API (the operator's, or
+    ``owner``'s own: a subscriber's, shown to that subscriber only).
     """
 
     rule: str
@@ -50,8 +57,20 @@ class WatchedLevel(TypedDict):
     condition: Condition
     basis: str | None
     status: RuleStatus
-    origin: Literal["config", "article"]
+    origin: Origin
+    owner: str | None
     article: LevelArticle | None
+
+
+class RuleSummary(TypedDict):
+    """One rule being watched, in a line: what the rules API lists beside the stored rules."""
+
+    rule: str
+    symbol: str
+    origin: Origin
+    owner: str | None
+    status: RuleStatus
+    description: str
 
 
 # The status of a rule, as the engine knows it.
@@ -64,6 +83,7 @@ class LiveView:
     def __init__(self, symbols: Iterable[str] = ()) -> None:
         self._base_symbols = frozenset(symbols)
         self._levels: list[WatchedLevel] = []
+        self._rules: dict[str, RuleSummary] = {}
         self._articles: dict[str, ArticlePayload] = {}
         self._article_symbols: dict[str, tuple[str, ...]] = {}
         self._ruled: frozenset[str] = frozenset()
@@ -77,8 +97,12 @@ class LiveView:
         rules: Sequence[Rule],
         store: ArticleStore | None,
         status: StatusOf | None = None,
+        stored: frozenset[str] = frozenset(),
     ) -> None:
-        """The rules, their status or the articles changed: compute what readers see."""
+        """The rules, their status or the articles changed: compute what readers see.
+
+        ``stored`` are the ids of the rules set through the rules API.
+        """
         articles: dict[str, ArticlePayload] = {}
         by_reference: dict[str, tuple[str, ...]] = {}
         if store is not None:
@@ -93,12 +117,27 @@ class LiveView:
                             by_reference.setdefault(reference, tuple(article.symbols))
         self._articles = articles
         self._article_symbols = by_reference
+        statuses = {rule.id: "active" if status is None else status(rule) for rule in rules}
         self._levels = [
             level
             for rule in rules
-            for level in _levels_of(rule, store, "active" if status is None else status(rule))
+            for level in _levels_of(rule, store, statuses[rule.id], rule.id in stored)
         ]
-        self._ruled = frozenset(rule.symbol for rule in rules) | frozenset(articles)
+        self._rules = {
+            rule.id: {
+                "rule": rule.id,
+                "symbol": rule.symbol,
+                "origin": _origin(rule, rule.id in stored),
+                "owner": rule.owner,
+                "status": statuses[rule.id],
+                "description": describe_rule(rule),
+            }
+            for rule in rules
+        }
+        # A subscriber's own rule does not make its symbol one the service watches for all.
+        self._ruled = frozenset(rule.symbol for rule in rules if rule.owner is None) | frozenset(
+            articles
+        )
         self._symbols = self._base_symbols | self._ruled | self._ticked
 
     def saw(self, symbols: Iterable[str]) -> None:
@@ -108,11 +147,27 @@ class LiveView:
 
     # -- read by dashboards and the API -------------------------------------------
 
-    def levels(self, symbols: frozenset[str] | None) -> list[WatchedLevel]:
-        """The levels being watched (of ``symbols``; ``None``: all)."""
-        if symbols is None:
-            return list(self._levels)
-        return [level for level in self._levels if level["symbol"] in symbols]
+    def levels(
+        self, symbols: frozenset[str] | None, viewer: Viewer | None = None
+    ) -> list[WatchedLevel]:
+        """The levels being watched (of ``symbols``; ``None``: all) that ``viewer`` may see.
+
+        ``viewer`` ``None``: every level, subscribers' own too (the operator's view).
+        """
+        return [
+            level
+            for level in self._levels
+            if (symbols is None or level["symbol"] in symbols)
+            and (viewer is None or viewer.sees(level["owner"]))
+        ]
+
+    def rules(self, viewer: Viewer | None = None) -> list[RuleSummary]:
+        """Every rule being watched that ``viewer`` may see (``None``: all), in watch order."""
+        return [r for r in self._rules.values() if viewer is None or viewer.sees(r["owner"])]
+
+    def rule(self, rule_id: str) -> RuleSummary | None:
+        """The rule of this id being watched, if any (whoever owns it)."""
+        return self._rules.get(rule_id)
 
     def articles(self, symbols: frozenset[str] | None) -> Mapping[str, ArticlePayload]:
         """The latest article per symbol (of ``symbols``; ``None``: all), as alerts carry it."""
@@ -129,8 +184,17 @@ class LiveView:
         return self._article_symbols.get(reference)
 
 
-def _levels_of(rule: Rule, store: ArticleStore | None, status: RuleStatus) -> list[WatchedLevel]:
+def _origin(rule: Rule, stored: bool) -> Origin:
+    if rule.id.startswith(AUTO_RULE_PREFIX):
+        return "article"
+    return "api" if stored else "config"
+
+
+def _levels_of(
+    rule: Rule, store: ArticleStore | None, status: RuleStatus, stored: bool
+) -> list[WatchedLevel]:
     from_article = rule.id.startswith(AUTO_RULE_PREFIX)
+    origin = _origin(rule, stored)
     article: LevelArticle | None = None
     if from_article and store is not None:
         latest = store.latest(rule.symbol)
@@ -150,7 +214,8 @@ def _levels_of(rule: Rule, store: ArticleStore | None, status: RuleStatus) -> li
             "condition": condition,
             "basis": basis if basis is not None or fixed else str(operand),
             "status": status,
-            "origin": "article" if from_article else "config",
+            "origin": origin,
+            "owner": rule.owner,
             "article": article,
         }
 

@@ -497,6 +497,7 @@ class Watch:
             trigger=rule.trigger,
             bar=rule.bar if rule.trigger == "bar_close" else None,
             basis=basis,
+            owner=rule.owner,
         )
 
     def update_quiet(self) -> None:

@@ -15,10 +15,16 @@ from pathlib import Path
 import pytest
 
 from service.errors import JournalError, UnknownAlertError
-from service.journal.records import Checkpoint, Planned, Subscriber, WebPushSubscription
+from service.journal.records import (
+    Checkpoint,
+    Planned,
+    StoredRule,
+    Subscriber,
+    WebPushSubscription,
+)
 from service.journal.roles import Journal
 from service.journal.sqlite import SqliteJournal
-from service.models import AttachedArticle, Level
+from service.models import AlertPayload, AttachedArticle, Level, Viewer
 from tests.builders import alert_at, at
 
 NOW = at(0)
@@ -111,6 +117,31 @@ def test_alert_log_reads_after_an_alert_in_recording_order_by_symbol(journal: Jo
     with pytest.raises(UnknownAlertError) as raised:
         journal.alerts_after("nope", None)
     assert raised.value.alert_id == "nope"
+
+
+def test_alert_log_shows_a_viewer_the_alerts_for_everyone_and_their_own_only(
+    journal: Journal,
+) -> None:
+    public = alert_at(1)
+    mine = dataclasses.replace(alert_at(2), owner="sub_a")
+    theirs = dataclasses.replace(alert_at(3), owner="sub_b")
+    journal.record_alerts([(a, []) for a in (public, mine, theirs)], now_ns=NOW)
+
+    def ids(payloads: list[AlertPayload]) -> list[str]:
+        return [payload["id"] for payload in payloads]
+
+    everything = [public.id, mine.id, theirs.id]
+    assert ids(journal.recent_alerts()) == everything
+    assert ids(journal.alerts_after(None, None)) == everything
+    for viewer, seen in (
+        (Viewer(None), [public.id]),
+        (Viewer("sub_a"), [public.id, mine.id]),
+        (Viewer("sub_b"), [public.id, theirs.id]),
+    ):
+        assert ids(journal.recent_alerts(viewer=viewer)) == seen
+        assert ids(journal.alerts_after(None, ["IWM"], viewer=viewer)) == seen
+        assert ids(journal.alerts_from(at(0), viewer=viewer)) == seen
+    assert journal.recent_alerts(viewer=Viewer("sub_a"))[1]["owner"] == "sub_a"
 
 
 def test_alert_log_reads_the_latest_and_from_a_time(journal: Journal) -> None:
@@ -292,6 +323,42 @@ def test_subscriber_store_records_opt_outs_once(journal: Journal) -> None:
     assert journal.opted_out() == {"ops", "desk"}
 
 
+# -- RuleStore -------------------------------------------------------------------------
+
+RULE = StoredRule(
+    id="sub_a:r1",
+    owner="sub_a",
+    definition={"symbol": "IWM", "condition": "cross_below", "level": 254.2, "frequency": "once"},
+    created_ns=NOW,
+    updated_ns=NOW,
+)
+
+
+def test_rule_store_keeps_every_field_replaces_by_id_and_removes_once(journal: Journal) -> None:
+    operator = StoredRule(
+        id="desk-1", owner=None, definition={"symbol": "SPX"}, created_ns=NOW + 1,
+        updated_ns=NOW + 1,
+    )  # fmt: skip
+    journal.put_rule(operator)
+    journal.put_rule(RULE)
+    assert journal.stored_rules() == [RULE, operator]  # oldest first
+    edited = dataclasses.replace(
+        RULE, definition={**RULE.definition, "level": 250.0}, created_ns=NOW + 9, updated_ns=NOW + 5
+    )
+    journal.put_rule(edited)
+    # Replaced, keeping when it was made.
+    assert journal.stored_rules() == [dataclasses.replace(edited, created_ns=NOW), operator]
+    assert journal.remove_rule(RULE.id)
+    assert not journal.remove_rule(RULE.id)
+    assert journal.stored_rules() == [operator]
+
+
+def test_subscriber_store_keeps_the_generation_of_the_manage_link(journal: Journal) -> None:
+    rotated = dataclasses.replace(SUBSCRIBER, manage_generation=3)
+    journal.put_subscriber(rotated, now_ns=NOW)
+    assert journal.subscribers()[0].manage_generation == 3
+
+
 # -- Secrets and Probe ------------------------------------------------------------------
 
 
@@ -328,6 +395,7 @@ def test_a_durable_journal_keeps_everything_across_reopening(
     journal.record_alerts([(alert_at(1), PLAN)], now_ns=NOW)
     journal.put_subscriber(SUBSCRIBER, now_ns=NOW)
     journal.opt_out("ops", now_ns=NOW)
+    journal.put_rule(RULE)
     checkpoint = Checkpoint(symbols={"IWM": "state"}, positions={"file": "f:3"})
     journal.record_alerts([], now_ns=NOW, checkpoint=checkpoint)
     secret = journal.secret()
@@ -339,6 +407,7 @@ def test_a_durable_journal_keeps_everything_across_reopening(
         assert again.record_alerts([(alert_at(1), PLAN)], now_ns=NOW) == []
         assert again.subscribers() == [SUBSCRIBER]
         assert again.opted_out() == {"ops"}
+        assert again.stored_rules() == [RULE]
         assert again.load_checkpoint() == checkpoint
         assert again.secret() == secret
     finally:

@@ -141,7 +141,7 @@ auto_levels = true
     )
     (loaded,) = service.wait_for("article_loaded", timeout=10)
     assert loaded["levels"] == ["IWM 255.00 support", "IWM 254.50 support"]
-    (changed,) = service.wait_for("article_rules_changed")
+    (changed,) = service.wait_for("rules_changed")
     assert changed["added"] == ["article:IWM:below:254.5"]  # 255 is hand-written already
     seen = len(service.wait_for("alert_fired"))
     alerts = service.wait_for("alert_fired", count=seen + 2, timeout=10)

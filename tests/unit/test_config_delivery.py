@@ -182,10 +182,14 @@ def test_subscribe_message_reads_symbols_ticks_and_since() -> None:
         frozenset({"IWM", "SPX"}),
         False,
         None,
+        None,
     )
     assert parse_subscribe(
         '{"op": "subscribe", "symbols": ["*"], "ticks": true, "since": "abc"}'
-    ) == (None, True, "abc")
+    ) == (None, True, "abc", None)
+    assert parse_subscribe('{"op": "subscribe", "symbols": ["*"], "manage": "t.k"}').manage == "t.k"
+    with pytest.raises(ClientMessageError, match="manage: expected the token"):
+        parse_subscribe('{"op": "subscribe", "symbols": ["*"], "manage": 7}')
 
 
 json_values = st.recursive(
@@ -204,7 +208,12 @@ json_values = st.recursive(
         json_values.map(lambda value: json.dumps(value)),
         st.fixed_dictionaries(
             {"op": st.just("subscribe")},
-            optional={"symbols": json_values, "ticks": json_values, "since": json_values},
+            optional={
+                "symbols": json_values,
+                "ticks": json_values,
+                "since": json_values,
+                "manage": json_values,
+            },
         ).map(lambda value: json.dumps(value)),
     )
 )
@@ -212,7 +221,7 @@ def test_any_client_message_is_read_or_refused_with_a_message_never_crashes(
     message: str | bytes,
 ) -> None:
     try:
-        symbols, ticks, since = parse_subscribe(message)
+        symbols, ticks, since, manage = parse_subscribe(message)
     except ClientMessageError as error:
         message_text = str(error)
         assert message_text
@@ -220,3 +229,4 @@ def test_any_client_message_is_read_or_refused_with_a_message_never_crashes(
         assert symbols is None or (0 < len(symbols) <= 256)
         assert isinstance(ticks, bool)
         assert since is None or isinstance(since, str)
+        assert manage is None or 0 < len(manage) <= 512

@@ -60,6 +60,7 @@ def test_alert_to_dict_has_the_replay_fields() -> None:
         "bar": None,
         "article": None,
         "basis": None,
+        "owner": None,
         "headline": "IWM broke below 255.00 at 254.60",
     }
 

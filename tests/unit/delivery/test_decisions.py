@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from service.delivery.outcomes import http_outcome, smtp_outcome
 from service.delivery.subscribers import plan_deliveries
-from service.delivery.tokens import CONFIRM, UNSUBSCRIBE, sign_token, verify_token
+from service.delivery.tokens import CONFIRM, MANAGE, UNSUBSCRIBE, sign_token, verify_token
 from service.journal.records import OPS_SUBSCRIBER, Planned, Subscriber
 from service.models import AlertEvent
 
@@ -78,6 +80,25 @@ def test_plan_leaves_out_channels_that_are_not_configured() -> None:
     ]
 
 
+def test_plan_sends_a_subscribers_own_alert_to_them_alone_and_not_to_the_ops_topic() -> None:
+    subscribers = [
+        Subscriber(id="everyone", email="e@example.com"),
+        # The owner chose other symbols and kinds: they set the rule, so they get it.
+        Subscriber(id="owner", email="o@example.com", webhook="http://o", symbols=("SPX",),
+                   kinds=("break_above",)),
+    ]  # fmt: skip
+    own = dataclasses.replace(ALERT, owner="owner")
+    planned = plan_deliveries(own, subscribers, EVERY_CHANNEL, mqtt_topic="alerts/IWM")
+    assert planned == [
+        Planned("owner", "email", "o@example.com"),
+        Planned("owner", "webhook", "http://o"),
+    ]
+    # An owner who is gone (unsubscribed) or not confirmed gets nothing; nor does anyone else.
+    assert plan_deliveries(own, subscribers[:1], EVERY_CHANNEL, mqtt_topic="alerts/IWM") == []
+    unconfirmed = [dataclasses.replace(subscribers[1], confirmed=False)]
+    assert plan_deliveries(own, unconfirmed, EVERY_CHANNEL) == []
+
+
 symbols = st.sampled_from(["IWM", "SPX", "RUT", "*"])
 
 
@@ -94,17 +115,22 @@ symbols = st.sampled_from(["IWM", "SPX", "RUT", "*"])
         ),
         max_size=8,
         unique_by=lambda subscriber: subscriber.id,  # ids are unique, as the config checks
-    )
+    ),
+    st.none() | st.text("abc", min_size=1, max_size=3),
 )
 def test_plan_never_repeats_a_delivery_and_only_reaches_those_who_want_it(
-    subscribers: list[Subscriber],
+    subscribers: list[Subscriber], owner: str | None
 ) -> None:
-    planned = plan_deliveries(ALERT, subscribers, EVERY_CHANNEL)
+    alert = dataclasses.replace(ALERT, owner=owner)
+    planned = plan_deliveries(alert, subscribers, EVERY_CHANNEL, mqtt_topic="t")
     assert len(planned) == len(set(planned))
-    wanting = {s.id for s in subscribers if s.wants(ALERT)}
+    if owner is None:
+        wanting = {s.id for s in subscribers if s.wants(alert)} | {OPS_SUBSCRIBER}
+    else:  # a subscriber's own alert: that subscriber, confirmed, and nobody else
+        wanting = {s.id for s in subscribers if s.id == owner and s.confirmed}
     assert {p.subscriber for p in planned} <= wanting
     for subscriber in subscribers:
-        if subscriber.wants(ALERT) and subscriber.email:
+        if subscriber.id in wanting and subscriber.email:
             assert Planned(subscriber.id, "email", "x@example.com") in planned
 
 
@@ -114,6 +140,16 @@ def test_token_verifies_for_its_purpose_only(secret: bytes, subject: str) -> Non
     assert verify_token(secret, UNSUBSCRIBE, token) == subject
     assert verify_token(secret, CONFIRM, token) is None
     assert verify_token(secret + b"x", UNSUBSCRIBE, token) is None
+
+
+@given(st.binary(min_size=16, max_size=32), st.text(min_size=1, max_size=64))
+def test_a_manage_token_is_worthless_for_unsubscribing_and_the_reverse(
+    secret: bytes, subject: str
+) -> None:
+    manage = sign_token(secret, MANAGE, subject)
+    assert verify_token(secret, MANAGE, manage) == subject
+    assert verify_token(secret, UNSUBSCRIBE, manage) is None
+    assert verify_token(secret, MANAGE, sign_token(secret, UNSUBSCRIBE, subject)) is None
 
 
 @given(st.text(max_size=80))

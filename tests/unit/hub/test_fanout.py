@@ -6,6 +6,7 @@ buffer the test sets, as the server's transport would report it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from service.errors import UnknownAlertError
 from service.hub.fanout import MAX_UNREAD_REPLIES, Actions, Client, Fanout
-from service.models import AlertPayload, ArticlePayload
+from service.models import AlertPayload, ArticlePayload, Viewer
 from service.processing.live_view import WatchedLevel
 from tests.builders import alert_at, tick
 
@@ -27,13 +28,30 @@ LEVEL: WatchedLevel = {
     "direction": "below",
     "side": "support",
     "origin": "config",
+    "owner": None,
     "article": None,
 }
+# A subscriber's own level: only their dashboards are told of it.
+OWN_LEVEL: WatchedLevel = {
+    **LEVEL,
+    "rule": "ann:r1",
+    "level": 254.2,
+    "origin": "api",
+    "owner": "ann",
+}
+TOKENS = {"ann-token": "ann", "bob-token": "bob"}
 
 
 class View:
-    def levels(self, symbols: frozenset[str] | None) -> list[WatchedLevel]:
-        return [LEVEL] if symbols is None or "IWM" in symbols else []
+    def levels(
+        self, symbols: frozenset[str] | None, viewer: Viewer | None = None
+    ) -> list[WatchedLevel]:
+        return [
+            level
+            for level in (LEVEL, OWN_LEVEL)
+            if (symbols is None or level["symbol"] in symbols)
+            and (viewer is None or viewer.sees(level["owner"]))
+        ]
 
     def articles(self, symbols: frozenset[str] | None) -> Mapping[str, ArticlePayload]:
         return {}
@@ -44,14 +62,24 @@ class History:
         self.alerts = list(alerts)
 
     def alerts_after(
-        self, since: str | None, symbols: Iterable[str] | None, *, limit: int | None = None
+        self,
+        since: str | None,
+        symbols: Iterable[str] | None,
+        *,
+        limit: int | None = None,
+        viewer: Viewer | None = None,
     ) -> list[AlertPayload]:
         ids = [alert["id"] for alert in self.alerts]
         if since is not None and since not in ids:
             raise UnknownAlertError(since)
         start = 0 if since is None else ids.index(since) + 1
         wanted = None if symbols is None else set(symbols)
-        return [a for a in self.alerts[start:] if wanted is None or a["symbol"] in wanted]
+        return [
+            a
+            for a in self.alerts[start:]
+            if (wanted is None or a["symbol"] in wanted)
+            and (viewer is None or viewer.sees(a["owner"]))
+        ]
 
 
 class Socket:
@@ -71,6 +99,7 @@ def fanout(history: History | None = None, *, max_pending: int = 3) -> Fanout:
         max_pending_alerts=max_pending,
         write_limit_bytes=LIMIT,
         subscribe_timeout_s=10.0,
+        manager=TOKENS.get,
     )
 
 
@@ -105,6 +134,55 @@ def test_a_subscribe_is_answered_with_the_levels_then_the_missed_alerts() -> Non
     reply, missed = frames(client)
     assert reply == {"type": "subscribed", "symbols": ["IWM"], "levels": [LEVEL], "articles": {}}
     assert missed == {"type": "alert", "data": second.to_dict()}
+
+
+def test_a_subscribers_own_levels_and_alerts_reach_their_dashboards_only() -> None:
+    public = alert_at(1)
+    anns = dataclasses.replace(alert_at(2, "SPX"), owner="ann")
+    bobs = dataclasses.replace(alert_at(3), owner="bob")
+    hub = fanout(History(*(a.to_dict() for a in (public, anns, bobs))))
+    ann = hub.connect(Socket())
+    # Ann watches IWM and gives her manage token: her own levels come, and since an
+    # alert, everything public of IWM and all of her own (SPX too), never Bob's.
+    hub.on_message(
+        ann, json.dumps({"op": "subscribe", "symbols": ["IWM"], "since": public.id,
+                         "manage": "ann-token"})
+    )  # fmt: skip
+    reply, *missed = frames(ann)
+    assert reply["levels"] == [LEVEL, OWN_LEVEL]
+    assert missed == [{"type": "alert", "data": anns.to_dict()}]
+    ann.backlog.clear()
+    anyone, _ = subscribed(hub, symbols=["*"])
+    bob, _ = subscribed(hub, symbols=["*"], manage="bob-token")
+    # Live: a public alert to all three; Ann's own, on a symbol she did not list, to her alone.
+    assert written(hub.publish_alert(public)) == [
+        ({ann, anyone, bob}, {"type": "alert", "data": public.to_dict()})
+    ]
+    assert written(hub.publish_alert(anns)) == [({ann}, {"type": "alert", "data": anns.to_dict()})]
+    assert written(hub.publish_alert(bobs)) == [({bob}, {"type": "alert", "data": bobs.to_dict()})]
+    hub.disconnect(ann)
+    assert written(hub.publish_alert(anns)) == []
+
+
+def test_a_subscribe_without_a_manage_token_sees_no_ones_own_levels() -> None:
+    hub = fanout()
+    client = hub.connect(Socket())
+    hub.on_message(client, json.dumps({"op": "subscribe", "symbols": ["*"]}))
+    (reply,) = frames(client)
+    assert reply["levels"] == [LEVEL]
+
+
+def test_a_subscribe_with_a_stale_manage_token_is_refused_and_subscribes_nothing() -> None:
+    hub = fanout()
+    client = hub.connect(Socket())
+    hub.on_message(
+        client, json.dumps({"op": "subscribe", "symbols": ["*"], "manage": "rotated-token"})
+    )
+    (reply,) = frames(client)
+    assert reply["type"] == "error"
+    assert reply["message"].startswith("manage: not the token")
+    assert not client.subscribed
+    assert written(hub.publish_alert(alert_at(1))) == []
 
 
 def test_a_subscribe_since_an_unknown_alert_says_so_and_goes_live() -> None:

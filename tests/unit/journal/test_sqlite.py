@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from pathlib import Path
@@ -9,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from service.errors import JournalError
-from service.journal.records import Checkpoint, Planned
+from service.journal.records import Checkpoint, Planned, StoredRule
 from service.journal.sqlite import SCHEMA_VERSION, SqliteJournal
+from service.models import Viewer
 from tests.builders import alert_at, at
 
 NOW = at(0)
@@ -101,5 +103,68 @@ def test_a_journal_of_version_1_is_migrated_and_keeps_what_it_held(tmp_path: Pat
     journal.record_alerts([], now_ns=NOW, checkpoint=Checkpoint(symbols={"IWM": "s"}))
     journal.close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    db.close()
+
+
+VERSION_2_ADDS = """
+CREATE TABLE engine_state (symbol TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE positions (source TEXT PRIMARY KEY, position TEXT NOT NULL);
+CREATE TABLE tick_log (seq INTEGER PRIMARY KEY, ticks TEXT NOT NULL);
+PRAGMA user_version = 2;
+"""
+
+
+def test_a_journal_of_version_2_gets_rules_and_alert_owners_and_keeps_what_it_held(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "alerts.db"
+    db = sqlite3.connect(path)
+    db.executescript(VERSION_1 + VERSION_2_ADDS)
+    alert = alert_at(1)
+    db.execute(
+        "INSERT INTO alerts (id, symbol, kind, ts_ns, recorded_ns, body) VALUES (?, ?, ?, ?, ?, ?)",
+        (alert.id, alert.symbol, alert.kind, alert.ts_ns, NOW, json.dumps(alert.to_dict())),
+    )
+    # A subscriber stored before links to manage one's alerts existed.
+    db.execute(
+        "INSERT INTO subscribers (id, body, created_ns) VALUES (?, ?, ?)",
+        (
+            "sub_old",
+            json.dumps(
+                {
+                    "id": "sub_old", "email": "a@example.com", "push": [], "webpush": [],
+                    "webhook": None, "webhook_secret": None, "symbols": ["IWM"], "kinds": [],
+                    "confirmed": True,
+                }
+            ),
+            NOW,
+        ),
+    )  # fmt: skip
+    db.execute("INSERT INTO engine_state VALUES ('IWM', 'state')")
+    db.commit()
+    db.close()
+    journal = SqliteJournal(path)
+    journal.open()
+    # What it held, as it was; an alert of before has no owner: everyone may read it.
+    assert journal.recent_alerts(viewer=Viewer(None)) == [alert.to_dict()]
+    assert journal.load_checkpoint().symbols == {"IWM": "state"}
+    (old,) = journal.subscribers()
+    assert (old.id, old.manage_generation) == ("sub_old", 0)
+    assert journal.stored_rules() == []
+    rule = StoredRule(
+        id="r1", owner="sub_old", definition={"symbol": "IWM"}, created_ns=NOW, updated_ns=NOW
+    )
+    journal.put_rule(rule)
+    owned = dataclasses.replace(alert_at(2), owner="sub_old")
+    journal.record_alerts([(owned, [])], now_ns=NOW)
+    journal.close()
+    journal = SqliteJournal(path)  # opened again: migrated once, not twice
+    journal.open()
+    assert journal.stored_rules() == [rule]
+    assert journal.recent_alerts(viewer=Viewer(None)) == [alert.to_dict()]
+    assert journal.recent_alerts(viewer=Viewer("sub_old")) == [alert.to_dict(), owned.to_dict()]
+    journal.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     db.close()
