@@ -74,11 +74,86 @@ def openapi_document() -> dict[str, Any]:
                     ),
                 },
             },
+            "/api/v1/manage": {
+                "get": {
+                    "summary": "The subscription a manage token manages, and its limits",
+                    "security": [{"manage": []}],
+                    "responses": _responses({"200": _json("The subscriber", "Manager")}, 401),
+                },
+            },
+            "/api/v1/manage/rotate": {
+                "post": {
+                    "summary": "A new manage link; the one used and every older one stop working",
+                    "security": [{"manage": []}],
+                    "responses": _responses(
+                        {"200": _json("The new link", "ManageLink")}, 401, 409, 429
+                    ),
+                },
+            },
+            "/api/v1/rules": {
+                "get": {
+                    "summary": "Your rules (a manage token), or every rule (admin)",
+                    "security": [{"manage": []}, {"admin": []}],
+                    "responses": _responses({"200": _json("The rules", "RuleList")}, 401),
+                },
+                "post": {
+                    "summary": "Set a rule: the keys of an alerts.toml [[rules]] table",
+                    "description": "Read by the config's reader: the same conditions, "
+                    "frequencies, expiry and errors by key. A subscriber's rules get ids from "
+                    "the service and alert that subscriber alone, within the limits of "
+                    "[http] max_rules_per_subscriber and max_symbols_per_subscriber.",
+                    "security": [{"manage": []}, {"admin": []}],
+                    "requestBody": _body("NewRule"),
+                    "responses": _responses(
+                        {"201": _json("Stored and watched", "Rule")},
+                        400,
+                        401,
+                        408,
+                        409,
+                        413,
+                        415,
+                        429,
+                        503,
+                    ),
+                },
+            },
+            "/api/v1/rules/{rule}": {
+                "parameters": [_rule_id()],
+                "get": {
+                    "summary": "One of your rules (any, for the admin)",
+                    "security": [{"manage": []}, {"admin": []}],
+                    "responses": _responses({"200": _json("The rule", "Rule")}, 401, 404, 409),
+                },
+                "put": {
+                    "summary": "Replace a rule's definition (a changed rule starts afresh)",
+                    "security": [{"manage": []}, {"admin": []}],
+                    "requestBody": _body("NewRule"),
+                    "responses": _responses(
+                        {"200": _json("The rule now", "Rule")}, 400, 401, 404, 408, 409, 413, 415
+                    ),
+                },
+                "patch": {
+                    "summary": "Change some keys of a rule (null removes one): drag a level",
+                    "security": [{"manage": []}, {"admin": []}],
+                    "requestBody": _body("RuleChanges"),
+                    "responses": _responses(
+                        {"200": _json("The rule now", "Rule")}, 400, 401, 404, 408, 409, 413, 415
+                    ),
+                },
+                "delete": {
+                    "summary": "Delete a rule",
+                    "security": [{"manage": []}, {"admin": []}],
+                    "responses": _responses(
+                        {"204": {"description": "Deleted"}}, 401, 404, 409, 503
+                    ),
+                },
+            },
             "/api/v1/rules/{rule}/pause": _rule_action(
-                "Pause a rule: it looks at no tick until resumed (admin)"
+                "Pause a rule: it looks at no tick until resumed (its owner, or admin)"
             ),
             "/api/v1/rules/{rule}/resume": _rule_action(
-                "Resume a paused rule (or one done after firing once): it starts afresh (admin)"
+                "Resume a paused rule (or one done after firing once): it starts afresh "
+                "(its owner, or admin)"
             ),
             "/api/v1/confirm": {
                 "get": {
@@ -146,7 +221,14 @@ def openapi_document() -> dict[str, Any]:
             },
         },
         "components": {
-            "securitySchemes": {"admin": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "admin": {"type": "http", "scheme": "bearer"},
+                "manage": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The token of a subscriber's manage link",
+                },
+            },
             "schemas": _schemas(),
         },
     }
@@ -219,7 +301,11 @@ def _schemas() -> dict[str, Any]:
                 {
                     "type": "object",
                     "required": ["unsubscribe_url"],
-                    "properties": {"unsubscribe_url": {"type": "string"}},
+                    "properties": {
+                        "unsubscribe_url": {"type": "string"},
+                        "manage_url": {"type": "string"},
+                        "manage_token": {"type": "string"},
+                    },
                 },
             ]
         },
@@ -231,6 +317,67 @@ def _schemas() -> dict[str, Any]:
                     "type": "array",
                     "items": {"$ref": "#/components/schemas/Subscriber"},
                 }
+            },
+        },
+        "ManageLink": {
+            "type": "object",
+            "required": ["manage_url", "manage_token"],
+            "properties": {"manage_url": {"type": "string"}, "manage_token": {"type": "string"}},
+        },
+        "Manager": {
+            "allOf": [
+                {"$ref": "#/components/schemas/Subscriber"},
+                {
+                    "type": "object",
+                    "required": ["limits"],
+                    "properties": {"limits": {"$ref": "#/components/schemas/Limits"}},
+                },
+            ]
+        },
+        "Limits": {
+            "type": "object",
+            "required": ["rules", "symbols"],
+            "properties": {"rules": {"type": "integer"}, "symbols": {"type": "integer"}},
+        },
+        "NewRule": {
+            "type": "object",
+            "description": "The keys of an alerts.toml [[rules]] table (docs/rules.md); id only "
+            "with an admin token",
+            "required": ["symbol"],
+            "properties": _rule_keys(),
+        },
+        "RuleChanges": {
+            "type": "object",
+            "description": "Keys of a [[rules]] table to change; null removes one",
+            "properties": _rule_keys(),
+        },
+        "Rule": {
+            "type": "object",
+            "required": ["id", "origin", "owner", "symbol", "description", "status", "definition"],
+            "properties": {
+                "id": {"type": "string"},
+                "origin": {"enum": ["config", "article", "api"]},
+                "owner": {**nullable_string, "description": "The subscriber whose rule it is"},
+                "symbol": nullable_string,
+                "description": nullable_string,
+                "status": {"enum": list(RULE_STATUSES)},
+                "definition": {
+                    "type": ["object", "null"],
+                    "description": "As given; null for the rules of alerts.toml and articles",
+                },
+                "created": nullable_string,
+                "updated": nullable_string,
+            },
+        },
+        "RuleList": {
+            "type": "object",
+            "required": ["rules", "limits"],
+            "properties": {
+                "rules": {"type": "array", "items": {"$ref": "#/components/schemas/Rule"}},
+                "limits": {
+                    "oneOf": [{"$ref": "#/components/schemas/Limits"}, {"type": "null"}],
+                    "description": "A subscriber's limits; null for the admin",
+                },
             },
         },
         "RuleStatus": {
@@ -276,7 +423,11 @@ def _schemas() -> dict[str, Any]:
                     "enum": list(RULE_STATUSES),
                     "description": 'done: fired with frequency = "once"; expired: past expires',
                 },
-                "origin": {"enum": ["config", "article"]},
+                "origin": {"enum": ["config", "article", "api"]},
+                "owner": {
+                    **nullable_string,
+                    "description": "A subscriber's own level: shown to them and the admin only",
+                },
                 "article": {
                     "type": ["object", "null"],
                     "description": "For origin article: the article that named the level",
@@ -308,6 +459,10 @@ def _schemas() -> dict[str, Any]:
                     **nullable_string,
                     "description": "What the level is when it is not a fixed price "
                     '(sma(20, "5m"), channel 255.00-265.00, 2 % in 15m)',
+                },
+                "owner": {
+                    **nullable_string,
+                    "description": "The subscriber whose own rule fired (only they see it)",
                 },
                 "headline": {"type": "string"},
             },
@@ -343,11 +498,12 @@ def _schemas() -> dict[str, Any]:
 
 _STATUS_TEXT = {
     400: "The request is invalid; error says what and where",
-    401: "No valid admin token",
+    401: "No valid token (an admin token, or a current manage link's)",
     403: "Not allowed (admin API off, or apprise URLs without an admin token)",
     404: "Not found",
     408: "The body did not arrive within [http] body_timeout_seconds",
-    409: "Defined in alerts.toml; change it there",
+    409: "Defined in alerts.toml or by an article (change it there), an id taken, or a "
+    "subscriber's limit reached",
     413: "Body too large",
     415: "Not JSON",
     422: "A channel this service does not offer",
@@ -386,14 +542,55 @@ def _symbol() -> dict[str, Any]:
     return {"name": "symbol", "in": "query", "schema": {"type": "string"}}
 
 
+def _rule_id() -> dict[str, Any]:
+    return {"name": "rule", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _body(schema: str) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+def _rule_keys() -> dict[str, Any]:
+    """The keys of a [[rules]] table; their values are checked by the config's reader."""
+    operand = {"type": ["number", "string"], "description": 'A price, or sma(20, "5m") ...'}
+    string = {"type": "string"}
+    number = {"type": "number"}
+    return {
+        "id": {**string, "description": "Admin only: the service names subscribers' rules"},
+        "symbol": string,
+        "condition": {"enum": list(CONDITIONS)},
+        "type": {"enum": ["level", "range"]},
+        "direction": {"enum": ["below", "above"]},
+        "level": operand,
+        "low": operand,
+        "high": operand,
+        "source": string,
+        "percent": number,
+        "amount": number,
+        "window": string,
+        "confirm_ticks": {"type": "integer"},
+        "confirm_seconds": number,
+        "hysteresis": number,
+        "cooldown_seconds": number,
+        "frequency": {"enum": ["every_time", "once", "once_per_bar", "once_per_bar_close"]},
+        "trigger": {"enum": ["tick", "bar_close"]},
+        "bar": string,
+        "expires": {**string, "description": "2026-03-01T21:00:00Z"},
+        "paused": {"type": "boolean"},
+        "session": {"enum": ["any", "regular", "extended"]},
+        "confirm_volume": string,
+    }
+
+
 def _rule_action(summary: str) -> dict[str, Any]:
     return {
         "post": {
             "summary": summary,
-            "security": [{"admin": []}],
-            "parameters": [
-                {"name": "rule", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
+            "security": [{"manage": []}, {"admin": []}],
+            "parameters": [_rule_id()],
             "responses": _responses(
                 {"200": _json("The rule's status now", "RuleStatus")}, 401, 403, 404, 503
             ),
