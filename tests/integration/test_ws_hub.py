@@ -21,7 +21,7 @@ from service.delivery.recorder import AlertRecorder
 from service.hub.server import WebsocketHub
 from service.hub.settings import WebsocketHubConfig
 from service.journal.sqlite import SqliteJournal
-from service.models import AlertEvent, Tick
+from service.models import AlertEvent, Tick, Viewer
 from service.processing.batch import Batch
 from tests.builders import alert_at, tick
 from tests.clock import FakeClock
@@ -31,7 +31,9 @@ HUB = WebsocketHubConfig(port=0, tick_hz=20.0)
 
 
 class Snapshot:
-    def levels(self, symbols: frozenset[str] | None) -> list[dict[str, object]]:
+    def levels(
+        self, symbols: frozenset[str] | None, viewer: Viewer | None = None
+    ) -> list[dict[str, object]]:
         levels: list[dict[str, object]] = [
             {"rule": "iwm-below-255", "symbol": "IWM", "level": 255.0, "side": "support"},
             {"rule": "spx-above-4900", "symbol": "SPX", "level": 4900.0, "side": "resistance"},
