@@ -43,6 +43,7 @@ from service.models import AlertEvent
 from service.processing.batch import Stages
 from service.processing.checkpoint import EngineCheckpoint
 from service.processing.engine_task import TickProcessor
+from service.processing.history import ChartHistory
 from service.processing.live_view import LiveView
 from service.processing.stages import (
     AlertCounts,
@@ -137,9 +138,11 @@ def build(
             manager=ManageTokens(links, audience).owner,
         )
     metrics = ServiceMetrics(monotonic=clock.monotonic)
+    history = ChartHistory(config.history)
     stages = _stages(
         stale=stale,
         view=view,
+        history=history,
         tracker=tracker,
         counts=counts,
         sinks=sinks,
@@ -197,6 +200,7 @@ def build(
                 pause_rule=lambda rule, paused: processor.pause(rule, paused=paused),
                 rules=journal,
                 apply_rules=processor.set_stored_rules,
+                history=history,
             )
         )
     return Service(
@@ -230,6 +234,7 @@ def _stages(
     *,
     stale: StaleFeedWatch,
     view: LiveView,
+    history: ChartHistory,
     tracker: ArticleTracker,
     counts: AlertCounts,
     sinks: Sequence[AlertSink],
@@ -243,6 +248,7 @@ def _stages(
     return Stages(
         [
             ("arrivals", watch_arrivals(stale, view, clock.now_ns)),
+            ("history", history),
             ("attach_articles", attach_articles(tracker)),
             ("count", counts),
             *((f"sink:{index}", each_alert(sink)) for index, sink in enumerate(sinks)),

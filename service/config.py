@@ -51,6 +51,7 @@ from service.hub.settings import WebsocketHubConfig, read_websocket_hub
 from service.journal.records import Subscriber
 from service.markets import MarketsConfig, read_markets
 from service.models import Rule
+from service.processing.history import HistoryConfig, read_history
 from service.rules.settings import EngineConfig, read_engine, read_rules
 from service.streams.settings import SourceConfig, read_sources
 
@@ -93,6 +94,7 @@ class Config:
     subscribers: tuple[Subscriber, ...] = ()
     # None: no HTTP face (a config file always has one, 127.0.0.1:8080 unless it says otherwise).
     http: HttpConfig | None = None
+    history: HistoryConfig = field(default_factory=HistoryConfig)
 
     @property
     def symbols(self) -> list[str]:
@@ -149,6 +151,7 @@ def parse_config(
     mqtt_out = read_mqtt_out(root.table("mqtt_out"), base) if "mqtt_out" in root else None
     subscribers = read_subscribers(root.tables("subscribers"), email=email is not None)
     http = read_http(root.table("http"))
+    history = read_history(root.table("history"))
     root.finish()
     if problems:
         raise ConfigError(source, problems)
@@ -169,6 +172,7 @@ def parse_config(
         mqtt_out=mqtt_out,
         subscribers=subscribers,
         http=http,
+        history=history,
     )
 
 

@@ -15,6 +15,7 @@ from service.delivery.settings import PushConfig
 from service.journal.records import Subscriber
 from service.journal.roles import AlertLog, RuleStore, SubscriberStore
 from service.models import Rule
+from service.processing.history import ChartHistory
 from service.processing.live_view import LiveView
 
 
@@ -58,6 +59,8 @@ class ApiContext:
     # (None: this process runs no engine, and the rules API answers 503).
     rules: RuleStore | None = None
     apply_rules: Callable[[Sequence[Rule]], None] | None = None
+    # Recent bars per symbol, for charts opened mid-session (None: none are kept here).
+    history: ChartHistory | None = None
 
     @property
     def public_url(self) -> str:

@@ -204,6 +204,20 @@ def openapi_document() -> dict[str, Any]:
                     "responses": _responses({"200": _json("The alerts", "AlertList")}, 400, 404),
                 },
             },
+            "/api/v1/history": {
+                "get": {
+                    "summary": "A symbol's recent bars, and the alerts fired since the first",
+                    "description": "For a chart opened mid-session. The bars of interval (one "
+                    "of [history] bars; the dashboard settings list them), oldest first, the "
+                    "bar in progress last; with since, those that end after it.",
+                    "parameters": [
+                        {**_symbol(), "required": True},
+                        {"name": "interval", "in": "query", "schema": {"type": "string"}},
+                        {"name": "since", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": _responses({"200": _json("The bars", "History")}, 400, 401, 404),
+                },
+            },
             "/api/v1/articles/latest": {
                 "get": {
                     "summary": "The latest article per symbol, or of one symbol",
@@ -474,6 +488,30 @@ def _schemas() -> dict[str, Any]:
                 "alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}}
             },
         },
+        "History": {
+            "type": "object",
+            "required": ["symbol", "interval", "bars", "alerts"],
+            "properties": {
+                "symbol": {"type": "string"},
+                "interval": {"type": "string"},
+                "bars": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["time", "open", "high", "low", "close", "volume"],
+                        "properties": {
+                            "time": {"type": "number", "description": "its start, epoch s"},
+                            "open": {"type": "number"},
+                            "high": {"type": "number"},
+                            "low": {"type": "number"},
+                            "close": {"type": "number"},
+                            "volume": {"type": "number"},
+                        },
+                    },
+                },
+                "alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}},
+            },
+        },
         "LatestArticles": {
             "type": "object",
             "description": "Without symbol: {articles: {SYMBOL: article}}; with: {symbol, article}",
@@ -485,9 +523,14 @@ def _schemas() -> dict[str, Any]:
         },
         "DashboardSettings": {
             "type": "object",
-            "required": ["symbols", "hub_port", "email", "webpush_key"],
+            "required": ["symbols", "hub_port", "email", "webpush_key", "history"],
             "properties": {
                 "symbols": {"type": "array", "items": {"type": "string"}},
+                "history": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "The bar intervals /api/v1/history keeps",
+                },
                 "hub_port": {"type": ["integer", "null"]},
                 "email": {"type": "boolean"},
                 "webpush_key": nullable_string,

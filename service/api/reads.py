@@ -65,6 +65,40 @@ class ReadApi:
             alerts = journal.alerts_from(ts_ns, symbol=symbol, limit=limit, viewer=viewer)
         return json_response({"alerts": alerts})
 
+    async def history(self, request: web.Request) -> web.Response:
+        """A symbol's recent bars of one interval, with the alerts fired since the first."""
+        context = self.context
+        history = context.history
+        if history is None or not history.intervals:
+            raise ApiError(404, "no chart history is kept here ([history] bars)")
+        symbol = _symbol(request)
+        if symbol is None:
+            raise ApiError(400, "symbol: required, such as ?symbol=IWM")
+        interval = request.query.get("interval", next(iter(history.intervals)))
+        if interval not in history.intervals:
+            kept = ", ".join(history.intervals)
+            raise ApiError(400, f"interval: {interval[:16]!r} is not kept; one of {kept}")
+        since = request.query.get("since")
+        since_ns = None
+        if since is not None:
+            try:
+                since_ns = parse_timestamp(since)
+            except (ValueError, OverflowError):
+                raise ApiError(400, "since: expected a time such as 2026-02-02T14:30:00Z") from None
+        bars = history.bars(symbol, interval, since_ns)
+        viewer = identify(context, request).viewer
+        first_ns = round(bars[0]["time"] * 1e9) if bars else since_ns
+        alerts = (
+            []
+            if first_ns is None
+            else context.alerts.alerts_from(
+                first_ns, symbol=symbol, limit=MAX_ALERTS, viewer=viewer
+            )
+        )
+        return json_response(
+            {"symbol": symbol, "interval": interval, "bars": bars, "alerts": alerts}
+        )
+
     async def latest_article(self, request: web.Request) -> web.Response:
         symbol = _symbol(request)
         articles = self.context.view.articles(None if symbol is None else frozenset({symbol}))
@@ -83,6 +117,7 @@ class ReadApi:
                 "hub_port": context.hub_port(),
                 "email": context.confirmations is not None,
                 "webpush_key": self._webpush_key,
+                "history": [] if context.history is None else list(context.history.intervals),
             }
         )
 

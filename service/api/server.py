@@ -84,6 +84,7 @@ class HttpServer:
                 web.post("/api/v1/rules/{rule}/pause", rules.pause),
                 web.post("/api/v1/rules/{rule}/resume", rules.resume),
                 web.get("/api/v1/alerts", reads.alerts),
+                web.get("/api/v1/history", reads.history),
                 web.get("/api/v1/articles/latest", reads.latest_article),
                 web.get("/api/v1/dashboard", reads.dashboard),
                 web.get("/api/v1/openapi.json", openapi),

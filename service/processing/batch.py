@@ -5,7 +5,7 @@ batch the next stage sees (the journal's keeps only the alerts it had not
 stored before). The list is built in one place, the composition root, and
 its order is the order of the walk::
 
-    arrivals → attach articles → count → log → journal → hub → wake channels → latency
+    arrivals → history → attach articles → count → log → journal → hub → wake channels → latency
 
 A stage that raises ends its batch's walk there, logged with the stage's
 name and the batch's alert ids: nothing after a failed journal write, for

@@ -412,3 +412,38 @@ async def test_admins_pause_and_resume_a_rule_and_a_restart_keeps_it_paused(
         assert statuses(levels)["iwm-below-255"] == "paused"
         status, body, _ = await service.post("/api/v1/rules/iwm-below-255/resume", headers=ADMIN)
         assert (status, body) == (200, {"rule": "iwm-below-255", "status": "active"})
+
+
+async def test_history_gives_the_session_so_far_with_its_alerts(tmp_path: Path) -> None:
+    async with http_service(http_config(tmp_path)) as service:
+        await eventually(lambda: service.app.journal.alert_count() >= 3, what="the replay's alerts")
+        _, settings, _ = await service.get("/api/v1/dashboard")
+        assert settings["history"] == ["1s", "1m"]
+        status, body, _ = await service.get("/api/v1/history?symbol=iwm&interval=1m")
+        assert status == 200, body
+        start = 1770042600  # 2026-02-02T14:30:00Z
+        assert body["bars"] == [
+            {"time": start, "open": 259.63, "high": 265.2, "low": 254.6, "close": 254.6,
+             "volume": 1200.0},
+            {"time": start + 360, "open": 256.0, "high": 256.0, "low": 254.5, "close": 254.5,
+             "volume": 100.0},
+        ]  # fmt: skip
+        assert [(a["kind"], a["price"]) for a in body["alerts"]] == [
+            ("break_above", 265.2),
+            ("break_below", 254.6),
+            ("break_below", 254.5),
+        ]
+        _, later, _ = await service.get(
+            "/api/v1/history?symbol=IWM&interval=1s&since=2026-02-02T14:30:10Z"
+        )
+        assert [bar["close"] for bar in later["bars"]] == [254.6, 256.0, 254.5]
+        for query, message in (
+            ("interval=1m", "symbol: required"),
+            ("symbol=IWM&interval=5m", "interval: '5m' is not kept; one of 1s, 1m"),
+            ("symbol=IWM&since=yesterday", "since: expected a time"),
+        ):
+            status, body, _ = await service.get(f"/api/v1/history?{query}")
+            assert status == 400
+            assert message in body["error"]
+        _, empty, _ = await service.get("/api/v1/history?symbol=SPX")
+        assert (empty["interval"], empty["bars"], empty["alerts"]) == ("1s", [], [])

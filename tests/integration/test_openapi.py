@@ -53,5 +53,5 @@ def test_every_operation_answers_as_the_openapi_document_says(
         conforms()
     assert "POST /api/v1/subscribers" in checked
     assert "GET /api/v1/alerts" in checked
-    assert len(checked) == 20
+    assert len(checked) == 21
     assert "POST /api/v1/rules/{rule}/pause" in checked
