@@ -6,10 +6,12 @@ the npm registry into ``service/web/node_modules`` (``package-lock.json`` pins i
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from aiohttp import web
 
+from service.api.icons import MANIFEST, SIZES, png_icon
 from service.api.responses import ApiError
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -19,6 +21,7 @@ CHART_LIBRARY = (
 FILES = {
     "dashboard.js": "text/javascript",
     "dashboard.css": "text/css",
+    "icon.svg": "image/svg+xml",
 }
 # Pages may only load this server's scripts and talk to it and to the hub.
 CONTENT_SECURITY_POLICY = (
@@ -36,11 +39,23 @@ async def index(_request: web.Request) -> web.FileResponse:
     return _file(WEB_DIR / "index.html", "text/html")
 
 
-async def static(request: web.Request) -> web.FileResponse:
+async def static(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
+    for size in SIZES:
+        if name == f"icon-{size}.png":
+            return web.Response(
+                body=png_icon(size),
+                content_type="image/png",
+                headers={"Cache-Control": "max-age=86400"},
+            )
     if name not in FILES:
         raise ApiError(404, f"no file {name[:60]!r} in the dashboard")
     return _file(WEB_DIR / name, FILES[name])
+
+
+async def manifest(_request: web.Request) -> web.Response:
+    """The web-app manifest: the page can be installed, and get Web Push where only apps may."""
+    return web.Response(text=json.dumps(MANIFEST), content_type="application/manifest+json")
 
 
 async def service_worker(_request: web.Request) -> web.FileResponse:

@@ -66,6 +66,7 @@ class HttpServer:
                 web.get("/static/vendor/lightweight-charts.js", dashboard.chart_library),
                 web.get("/static/{name}", dashboard.static),
                 web.get("/sw.js", dashboard.service_worker),
+                web.get("/manifest.webmanifest", dashboard.manifest),
                 web.post("/api/v1/subscribers", limited(subscriptions.create)),
                 web.get("/api/v1/subscribers", subscriptions.list_all),
                 web.delete("/api/v1/subscribers/{id}", subscriptions.delete_one),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -124,3 +125,119 @@ async def test_the_subscribe_form_sends_an_email_subscription(
         assert [m.recipients for m in smtp_server.receiver.mails] == [["desk@example.com"]]
         pending = service.app.journal.subscribers()
         assert [(s.email, s.confirmed) for s in pending] == [("desk@example.com", False)]
+
+
+async def test_a_trader_sets_drags_and_pauses_their_own_alert_on_the_chart(
+    tmp_path: Path, mosquitto: Mosquitto, browser: Browser, smtp_server: SmtpServer
+) -> None:
+    """The issue's walk, with a screenshot of each step in test-artifacts/my-alerts-*.png."""
+    config = http_config(tmp_path, smtp_port=smtp_server.port, sources=mqtt_sources(mosquitto))
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with http_service(config) as service:
+        app = service.app
+        await eventually(lambda: app.sources[0].state == "connected", what="MQTT connected")
+        # The session so far: three ticks before anyone opens the page.
+        for second, price in ((1, 258.0), (2, 258.5), (3, 259.0)):
+            mosquitto.publish("ticks/IWM", tick_json(price, second))
+        await eventually(lambda: app.processor.ticks >= 3, what="the first ticks")
+        context = await browser.new_context(
+            viewport={"width": 1280, "height": 900}, permissions=["notifications"], bypass_csp=True
+        )
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+
+        async def snap(step: str) -> None:
+            await page.screenshot(path=str(ARTIFACTS / f"my-alerts-{step}.png"), full_page=True)
+
+        # 1. Opened mid-session, the chart draws the session so far.
+        await page.goto(service.base + "/")
+        await page.wait_for_function("window.strykr.state === 'live'")
+        await page.wait_for_function("window.strykr.points('IWM') === 3")
+        assert await page.evaluate("window.strykr.lastPrice('IWM')") == 259.0
+        await snap("1-history")
+
+        # 2. Subscribed by email, confirmed, and back through the mail's manage link.
+        await page.fill("#subscribe-email", "trader@example.com")
+        await page.click("#subscribe-email-button")
+        await eventually(lambda: len(smtp_server.receiver.mails) == 1, what="the confirmation")
+        text = smtp_server.receiver.mails[0].message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        confirm = re.search(r"http://127\.0\.0\.1:1(/api/v1/confirm\?token=[\w.-]+)", text)
+        manage = re.search(r"http://127\.0\.0\.1:1/\?manage=([\w.-]+)", text)
+        assert confirm is not None
+        assert manage is not None
+        assert (await service.get(confirm.group(1)))[0] == 200
+        await page.goto(f"{service.base}/?manage={manage.group(1)}")
+        await page.wait_for_function("window.strykr.me !== null && window.strykr.state === 'live'")
+        assert "manage=" not in page.url  # kept in the browser, not in the address bar
+        await snap("2-manage-link")
+
+        # 3. A click on the chart at 257 opens the dialog; "below" it, as the price is above.
+        point = await page.evaluate("window.strykr.pointAt('IWM', 257)")
+        await page.mouse.click(point["x"], point["y"])
+        await page.locator("#rule-dialog[open]").wait_for()
+        assert await page.input_value("#rule-condition") == "cross_below"
+        await page.fill("#rule-level", "257")
+        await snap("3-dialog")
+        await page.click("#rule-create")
+        await page.wait_for_function("window.strykr.myRules().length === 1")
+        (rule,) = app.journal.stored_rules()
+        assert rule.definition == {
+            "symbol": "IWM", "condition": "cross_below", "level": 257.0, "frequency": "every_time"
+        }  # fmt: skip
+        # Drawn beside the Strykr Watch levels of alerts.toml (255, 265), styled apart.
+        await page.wait_for_function("window.strykr.levels('IWM') === 3")
+        await snap("4-my-alert-on-the-chart")
+
+        # 4. Ticks through Mosquitto: one that arms it (a new rule starts unarmed, see
+        # docs/rules.md), one that crosses it: on the page, with a sound and a notification.
+        mosquitto.publish("ticks/IWM", tick_json(259.1, 4))
+        mosquitto.publish("ticks/IWM", tick_json(256.5, 5))
+        item = page.locator("#inbox li")
+        await item.wait_for(timeout=2000)
+        assert "IWM broke below 257.00 at 256.50" in await item.inner_text()
+        heard = await page.evaluate("window.strykr.heard")
+        assert heard == {"sounds": 1, "notifications": 1}
+        await eventually(lambda: len(smtp_server.receiver.mails) == 2, what="the alert mail")
+        alert_mail = smtp_server.receiver.mails[1]
+        assert alert_mail.recipients == ["trader@example.com"]
+        assert "257.00" in alert_mail.message["Subject"]
+        owned = [a for a in app.journal.recent_alerts() if a["rule"] == rule.id]
+        assert [(a["price"], a["owner"]) for a in owned] == [(256.5, rule.owner)]
+        await snap("5-fired")
+        # The README's picture: one's own alert beside the Strykr Watch levels.
+        await page.screenshot(
+            path=str(ARTIFACTS / "my-alerts.png"),
+            clip={"x": 0, "y": 0, "width": 1280, "height": 620},
+        )
+
+        # 5. Dragged from 257 to about 256: the rule's level changes through the API.
+        start = await page.evaluate("window.strykr.pointAt('IWM', 257)")
+        end = await page.evaluate("window.strykr.pointAt('IWM', 256)")
+        await page.mouse.move(start["x"], start["y"])
+        await page.mouse.down()
+        await page.mouse.move(end["x"], end["y"], steps=5)
+        await page.mouse.up()
+        await page.wait_for_function("window.strykr.myRules()[0].level !== 257")
+        headers = {"Authorization": f"Bearer {manage.group(1)}"}
+        _, moved, _ = await service.get(f"/api/v1/rules/{rule.id}", headers=headers)
+        assert abs(moved["definition"]["level"] - 256.0) < 0.1
+        await snap("6-dragged")
+
+        # 6. Paused: the next crossing fires nothing of hers. A Strykr Watch break after it
+        # arrives, so hers would have come first.
+        await page.click(f'#my-rules li[data-rule="{rule.id}"] button:has-text("Pause")')
+        await page.wait_for_function("window.strykr.myRules()[0].status === 'paused'")
+        mosquitto.publish("ticks/IWM", tick_json(259.0, 6))
+        mosquitto.publish("ticks/IWM", tick_json(255.5, 7))
+        mosquitto.publish("ticks/IWM", tick_json(254.0, 8))
+        await page.locator("#alerts li", has_text="IWM broke below 255.00").wait_for(timeout=2000)
+        assert await page.locator("#inbox li").count() == 1
+        assert len([a for a in app.journal.recent_alerts() if a["rule"] == rule.id]) == 1
+        await snap("7-paused")
+
+        # Acknowledged, it leaves the list of alerts that fired.
+        await page.click("#inbox li button")
+        await page.locator("#inbox-panel").wait_for(state="hidden")
+        assert errors == []
+        await context.close()

@@ -447,3 +447,21 @@ async def test_history_gives_the_session_so_far_with_its_alerts(tmp_path: Path) 
             assert message in body["error"]
         _, empty, _ = await service.get("/api/v1/history?symbol=SPX")
         assert (empty["interval"], empty["bars"], empty["alerts"]) == ("1s", [], [])
+
+
+async def test_the_dashboard_can_be_installed_its_manifest_and_icons_are_served(
+    tmp_path: Path,
+) -> None:
+    async with http_service(http_config(tmp_path, sources="")) as service:
+        status, page, _ = await service.get("/")
+        assert status == 200
+        assert '<link rel="manifest" href="/manifest.webmanifest">' in page
+        async with service.client.get(service.base + "/manifest.webmanifest") as response:
+            assert response.status == 200
+            assert response.content_type == "application/manifest+json"
+            manifest = await response.json(content_type=None)
+        for icon in manifest["icons"]:
+            async with service.client.get(service.base + icon["src"]) as response:
+                assert response.status == 200, icon
+                assert response.content_type == icon["type"]
+                assert len(await response.read()) > 200
