@@ -571,7 +571,9 @@ function onChartClick(entry, param) {
 
 function openRuleDialog(symbol, price) {
   const dialog = $("#rule-dialog");
-  $("#rule-symbol").value = symbol;
+  const symbols = $("#rule-symbol");
+  symbols.replaceChildren(...[...charts.keys()].map((name) => new Option(name, name)));
+  symbols.value = symbol;
   $("#rule-level").value = Number(price).toFixed(2);
   const current = charts.get(symbol)?.price;
   $("#rule-condition").value = current !== null && current !== undefined && price > current ? "cross_above" : "cross_below";
@@ -698,6 +700,15 @@ async function start() {
   $("#view-candles").setAttribute("aria-pressed", String(view === "candles"));
   $("#rule-form").addEventListener("submit", createRule);
   $("#rule-cancel").addEventListener("click", () => $("#rule-dialog").close());
+  // Without a pointer: the dialog at the first symbol's last price.
+  $("#new-rule").addEventListener("click", () => {
+    const entry = [...charts.values()].find((candidate) => candidate.price !== null) ?? [...charts.values()][0];
+    if (entry) openRuleDialog(entry.symbol, entry.price ?? 0);
+  });
+  $("#rule-symbol").addEventListener("change", () => {
+    const price = charts.get($("#rule-symbol").value)?.price;
+    if (price !== null && price !== undefined) $("#rule-level").value = Number(price).toFixed(2);
+  });
   for (const symbol of settings.symbols) chartFor(symbol);
   setUpSubscribeForm();
   const token = fromLink || localStorage.getItem(MANAGE_KEY);

@@ -241,3 +241,41 @@ async def test_a_trader_sets_drags_and_pauses_their_own_alert_on_the_chart(
         await page.locator("#inbox-panel").wait_for(state="hidden")
         assert errors == []
         await context.close()
+
+
+async def test_own_alerts_are_set_by_keyboard_alone_and_the_page_fits_a_phone(
+    tmp_path: Path, browser: Browser
+) -> None:
+    async with http_service(http_config(tmp_path, sources="")) as service:
+        status, body, _ = await service.post(
+            "/api/v1/subscribers",
+            json={"webpush": {"endpoint": "https://push.example.net/send/k",
+                              "keys": {"p256dh": "BCIb8MyNfyUdKgJbuyX5buLfLIHFAu9VMCqUGw3y79ar2Ui"
+                                                 "091Swbyri3bsWsIlMXGTpD8RwRfmN4KQf366NnDY",
+                                       "auth": "AAAAAAAAAAAAAAAAAAAAAA"}},
+                  "symbols": ["IWM"]},
+        )  # fmt: skip
+        assert status == 201, body
+        context = await browser.new_context(
+            viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, bypass_csp=True
+        )
+        page = await context.new_page()
+        await page.goto(f"{service.base}/?manage={body['manage_token']}")
+        await page.wait_for_function("window.strykr.me !== null && window.strykr.state === 'live'")
+        # Nothing wider than the screen.
+        assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        await page.focus("#new-rule")
+        await page.keyboard.press("Enter")
+        await page.locator("#rule-dialog[open]").wait_for()
+        await page.select_option("#rule-symbol", "IWM")
+        await page.fill("#rule-level", "250.5")
+        await page.keyboard.press("Tab")  # to "How often"
+        await page.keyboard.press("ArrowDown")  # "only once"
+        await page.focus("#rule-create")
+        await page.keyboard.press("Enter")
+        await page.wait_for_function("window.strykr.myRules().length === 1")
+        (rule,) = service.app.journal.stored_rules()
+        assert (rule.definition["level"], rule.definition["frequency"]) == (250.5, "once")
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "my-alerts-phone.png"), full_page=True)
+        await context.close()
