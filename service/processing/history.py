@@ -6,8 +6,7 @@ session so far. Each interval keeps the bars of its ``keep`` span, the bar in
 progress included; older ones fall off. It is held in memory: a restart
 starts it over (alerts, in the journal, are kept).
 
-Bars are epoch-aligned and built as the engine's are
-(:class:`~service.rules.window.BarBuilder`): an interval with no tick has no bar.
+Bars are epoch-aligned, as the engine's are: an interval with no tick has no bar.
 """
 
 from __future__ import annotations
@@ -15,12 +14,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from service.config_table import Table, show_value
 from service.models import Tick
 from service.processing.batch import Batch
-from service.rules.window import Bar, BarBuilder
 from service.timestamps import NS_PER_SECOND, parse_duration
 
 # Bars at most per symbol and interval, whatever keep says: a bound on memory (a day of
@@ -47,11 +45,37 @@ class BarPayload(TypedDict):
 
 
 class _Series:
-    __slots__ = ("bars", "builder")
+    """One symbol's bars of one interval: closed ones as tuples, the one in progress as a list.
 
-    def __init__(self, interval_ns: int, label: str, count: int) -> None:
-        self.builder = BarBuilder(interval_ns, label)
-        self.bars: deque[Bar] = deque(maxlen=count)
+    Plain tuples and lists: building a bar object for every bar closed costs
+    more than the rest of a tick's work here.
+    """
+
+    __slots__ = ("bars", "current", "end_ns", "interval_ns")
+
+    def __init__(self, interval_ns: int, count: int) -> None:
+        self.interval_ns = interval_ns
+        # (start_ns, open, high, low, close, volume), oldest first.
+        self.bars: deque[tuple[int, float, float, float, float, float]] = deque(maxlen=count)
+        self.current: list[Any] | None = None
+        self.end_ns = 0
+
+    def push(self, ts_ns: int, price: float, volume: float) -> None:
+        """A tick (in time order: the engine accepted it) into its bar."""
+        bar = self.current
+        if bar is not None and ts_ns < self.end_ns:
+            if price > bar[2]:
+                bar[2] = price
+            elif price < bar[3]:
+                bar[3] = price
+            bar[4] = price
+            bar[5] += volume
+            return
+        if bar is not None:
+            self.bars.append((bar[0], bar[1], bar[2], bar[3], bar[4], bar[5]))
+        start_ns = ts_ns - ts_ns % self.interval_ns
+        self.end_ns = start_ns + self.interval_ns
+        self.current = [start_ns, price, price, price, price, volume]
 
 
 class ChartHistory:
@@ -80,13 +104,12 @@ class ChartHistory:
                 series = symbols[tick.symbol] = self._open(tick.symbol)
             ts_ns, price, volume = tick.ts_ns, tick.price, tick.volume or 0.0
             for one in series:
-                if one.builder.push(ts_ns, price, volume) and one.builder.closed is not None:
-                    one.bars.append(one.builder.closed)
+                one.push(ts_ns, price, volume)
 
     def _open(self, symbol: str) -> list[_Series]:
         made = []
         for label, (interval_ns, count) in self.intervals.items():
-            series = _Series(interval_ns, label, count)
+            series = _Series(interval_ns, count)
             self._by_label[label][symbol] = series
             made.append(series)
         return made
@@ -100,23 +123,21 @@ class ChartHistory:
         if series is None:
             return []
         found = list(series.bars)
-        current = series.builder.current()
-        if current is not None:
-            found.append(current)
+        if series.current is not None:
+            found.append(tuple(series.current))
         if since_ns is not None:
-            found = [bar for bar in found if bar.end_ns > since_ns]
-        return [_payload(bar) for bar in found]
-
-
-def _payload(bar: Bar) -> BarPayload:
-    return {
-        "time": bar.start_ns / NS_PER_SECOND,
-        "open": bar.open,
-        "high": bar.high,
-        "low": bar.low,
-        "close": bar.close,
-        "volume": bar.volume,
-    }
+            found = [bar for bar in found if bar[0] + series.interval_ns > since_ns]
+        return [
+            {
+                "time": start_ns / NS_PER_SECOND,
+                "open": open_,
+                "high": high,
+                "low": low,
+                "close": close,
+                "volume": volume,
+            }
+            for start_ns, open_, high, low, close, volume in found
+        ]
 
 
 def read_history(table: Table) -> HistoryConfig:
