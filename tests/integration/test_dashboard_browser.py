@@ -130,16 +130,30 @@ async def test_the_subscribe_form_sends_an_email_subscription(
 async def test_a_trader_sets_drags_and_pauses_their_own_alert_on_the_chart(
     tmp_path: Path, mosquitto: Mosquitto, browser: Browser, smtp_server: SmtpServer
 ) -> None:
-    """The issue's walk, with a screenshot of each step in test-artifacts/my-alerts-*.png."""
-    config = http_config(tmp_path, smtp_port=smtp_server.port, sources=mqtt_sources(mosquitto))
+    """A trader's own alert from sign-up to pause, a screenshot of each step in test-artifacts."""
+    # SPX replayed in real time from a file (a tick a second) beside IWM live over MQTT.
+    spx = tmp_path / "spx.csv"
+    spx.write_text(
+        "ts,symbol,price,volume\n"
+        + "".join(f"2026-02-02T14:30:{s:02d}Z,SPX,{4850 + s / 4},100\n" for s in range(60))
+    )
+    replay = f'[[sources]]\nkind = "replay"\nname = "spx"\npath = "{spx}"\nspeed = 1\n'
+    config = http_config(
+        tmp_path, smtp_port=smtp_server.port, sources=mqtt_sources(mosquitto) + replay
+    )
     ARTIFACTS.mkdir(exist_ok=True)
     async with http_service(config) as service:
         app = service.app
         await eventually(lambda: app.sources[0].state == "connected", what="MQTT connected")
-        # The session so far: three ticks before anyone opens the page.
+        # The session so far: three IWM ticks, and five of SPX's replay, before anyone
+        # opens the page.
         for second, price in ((1, 258.0), (2, 258.5), (3, 259.0)):
             mosquitto.publish("ticks/IWM", tick_json(price, second))
-        await eventually(lambda: app.processor.ticks >= 3, what="the first ticks")
+        await eventually(lambda: app.processor.ticks_by_source["broker"] >= 3, what="IWM ticks")
+        await eventually(
+            lambda: app.processor.ticks_by_source["spx"] >= 5, within=10, what="SPX replayed"
+        )
+        replayed = app.processor.ticks_by_source["spx"]
         context = await browser.new_context(
             viewport={"width": 1280, "height": 900}, permissions=["notifications"], bypass_csp=True
         )
@@ -150,11 +164,14 @@ async def test_a_trader_sets_drags_and_pauses_their_own_alert_on_the_chart(
         async def snap(step: str) -> None:
             await page.screenshot(path=str(ARTIFACTS / f"my-alerts-{step}.png"), full_page=True)
 
-        # 1. Opened mid-session, the chart draws the session so far.
+        # 1. Opened mid-replay, the charts draw the session so far: the history comes before
+        # the hub's live ticks, which could not have brought as many points by now.
         await page.goto(service.base + "/")
         await page.wait_for_function("window.strykr.state === 'live'")
+        assert await page.evaluate("window.strykr.points('SPX')") >= replayed
         await page.wait_for_function("window.strykr.points('IWM') === 3")
         assert await page.evaluate("window.strykr.lastPrice('IWM')") == 259.0
+        assert app.processor.ticks_by_source["spx"] < 60  # still replaying
         await snap("1-history")
 
         # 2. Subscribed by email, confirmed, and back through the mail's manage link.
