@@ -277,6 +277,8 @@ async def test_own_alerts_are_set_by_keyboard_alone_and_the_page_fits_a_phone(
             viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, bypass_csp=True
         )
         page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
         await page.goto(f"{service.base}/?manage={body['manage_token']}")
         await page.wait_for_function("window.strykr.me !== null && window.strykr.state === 'live'")
         # Nothing wider than the screen.
@@ -295,4 +297,14 @@ async def test_own_alerts_are_set_by_keyboard_alone_and_the_page_fits_a_phone(
         assert (rule.definition["level"], rule.definition["frequency"]) == (250.5, "once")
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "my-alerts-phone.png"), full_page=True)
+        # Candles: the 1 m bars of the history, the levels kept, and back.
+        await page.click("#view-candles")
+        await page.wait_for_function("window.strykr.view === 'candles'")
+        await page.wait_for_function("window.strykr.points('IWM') > 0")
+        assert await page.evaluate("window.strykr.levels('IWM')") == 3
+        await page.screenshot(path=str(ARTIFACTS / "candles-phone.png"), full_page=True)
+        await page.click("#view-line")
+        await page.wait_for_function("window.strykr.view === 'line'")
+        await page.wait_for_function("window.strykr.points('IWM') > 0")
+        assert errors == []
         await context.close()
