@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The system programs the tests start for themselves: the Mosquitto broker and
-# its clients (mosquitto_pub), and Chromium for the dashboard's browser test
-# (driven by Playwright; its own browser download is not used). Installed from Debian's packages when missing and
+# its clients (mosquitto_pub), PostgreSQL's server binaries (initdb, postgres:
+# the journal's tests start a server of their own), and Chromium for the
+# dashboard's browser test (driven by Playwright; its own browser download is not used). Installed from Debian's packages when missing and
 # this user can install packages; otherwise says what to install and carries on
 # (the tests that need a program fail with the same advice).
 set -euo pipefail
@@ -10,6 +11,8 @@ missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null \
+    || missing+=(postgresql)
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi

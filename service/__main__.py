@@ -24,7 +24,7 @@ from service.articles.tracker import ArticleTracker
 from service.clock import SYSTEM_CLOCK
 from service.config import Config, load_config
 from service.errors import ConfigError, JournalError, SourceError, StrykrError
-from service.journal.sqlite import SqliteJournal
+from service.journal.choose import describe_journal, journal_for
 from service.log import configure_logging
 from service.markets import market_of
 from service.models import AlertEvent, Article, Rule, Tick
@@ -280,9 +280,9 @@ def _article(args: argparse.Namespace) -> int:
 def _rule_status(config: Config) -> Callable[[Rule], str]:
     """Each rule's status: from the journal's checkpoint when there is one (done, paused)."""
     engine = engine_of(config.engine, config.rules, market_of(config.markets))
-    journal_path = config.service.journal
-    if journal_path is not None and journal_path.is_file():
-        journal = SqliteJournal(journal_path)
+    setting = config.service.journal
+    if isinstance(setting, str) or (setting is not None and setting.is_file()):
+        journal = journal_for(setting)
         try:
             stored = journal.load_checkpoint()
             EngineCheckpoint(engine).restore(stored.symbols, stored.ticks)
@@ -328,7 +328,7 @@ def _check(args: argparse.Namespace) -> int:
     else:
         auto = "on" if articles.auto_levels else "off"
         print(f"  auto levels: {auto} (article levels become rules)")
-    print(f"  journal: {config.service.journal or 'in memory (lost on exit)'}")
+    print(f"  journal: {describe_journal(config.service.journal)}")
     hub = config.websocket
     if hub is None:
         print("  websocket hub: off")

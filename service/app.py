@@ -36,7 +36,7 @@ from service.delivery.recorder import AlertRecorder, CommitPolicy
 from service.delivery.workers import DeliveryWorkers
 from service.health import Observer
 from service.hub.server import WebsocketHub
-from service.journal.sqlite import SqliteJournal
+from service.journal.choose import journal_for
 from service.markets import market_of
 from service.metrics import ServiceMetrics
 from service.models import AlertEvent
@@ -77,7 +77,7 @@ def build(
 ) -> Service:
     """Every part of the service, wired; nothing is opened, read or started."""
     rejections = Rejections()
-    journal = SqliteJournal(config.service.journal or ":memory:")
+    journal = journal_for(config.service.journal)
     links = Links(config.service.public_url, journal)
     view = LiveView(config.symbols)
     tracker = ArticleTracker.for_settings(config.rules, config.articles)

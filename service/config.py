@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
+from urllib.parse import urlsplit
 
 from service.api.settings import HttpConfig, read_http
 from service.articles.instruments import DEFAULT_ALIASES
@@ -59,6 +60,7 @@ LogFormat = Literal["auto", "console", "json"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 DEFAULT_JOURNAL = "var/alerts.db"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,8 +69,9 @@ class ServiceConfig:
     log_format: LogFormat = "auto"
     # How often the running service logs its counters (pipeline_stats); 0 never.
     stats_seconds: float = 60.0
-    # The alert journal and delivery outbox (SQLite); None keeps it in memory.
-    journal: Path | None = None
+    # The alert journal and delivery outbox: a SQLite file (a Path), a PostgreSQL server
+    # (its postgresql:// URL, a str); None keeps it in memory.
+    journal: Path | str | None = None
     # Where people reach the HTTP API: the base of links in mail (unsubscribe).
     public_url: str = "http://127.0.0.1:8080"
 
@@ -188,9 +191,25 @@ def _service(table: Table, base_dir: Path) -> ServiceConfig:
         log_level=cast(LogLevel, level),
         log_format=cast(LogFormat, fmt),
         stats_seconds=stats_seconds,
-        journal=None if journal in ("", ":memory:") else _relative(journal, base_dir),
+        journal=_journal(table, journal, base_dir),
         public_url=(public_url or "").rstrip("/"),
     )
+
+
+def _journal(table: Table, value: str, base_dir: Path) -> Path | str | None:
+    """A file's path (relative to the config), a PostgreSQL URL, or None for memory."""
+    if value in ("", ":memory:"):
+        return None
+    if value.startswith(POSTGRES_SCHEMES):
+        parts = urlsplit(value)
+        if not parts.hostname or not parts.path.strip("/"):
+            table.problem(
+                "journal",
+                "expected postgresql://user@host:5432/database (the password in "
+                "PGPASSWORD, or the whole URL as env:NAME)",
+            )
+        return value
+    return _relative(value, base_dir)
 
 
 def _relative(value: str, base_dir: Path) -> Path:

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import settings
 
 from tests.mosquitto import Mosquitto
+from tests.postgres import PostgresServer
 from tests.receivers import HttpReceiver, SmtpServer
 
 # Speed is measured in bench/, never asserted in tests: no per-example deadline,
@@ -155,3 +156,12 @@ async def http_receiver() -> AsyncIterator[HttpReceiver]:
     await receiver.start()
     yield receiver
     await receiver.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server of the tests' own for the session (a database per test)."""
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.remove()

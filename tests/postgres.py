@@ -54,6 +54,7 @@ class PostgresServer:
         self.host = "127.0.0.1"
         self.process: subprocess.Popen[bytes] | None = None
         self._names = itertools.count(1)
+        self._databases: dict[str, str] = {}
         self._as_postgres: list[str] = []
         if os.geteuid() == 0:
             self._as_postgres = ["runuser", "-u", "postgres", "--"]
@@ -73,6 +74,7 @@ class PostgresServer:
                 server_binary("initdb"), "-D", str(self.data), "-U", "postgres",
                 "-A", "trust", "--no-sync", "-E", "UTF8",
             )  # fmt: skip
+        log = (self.directory / "server.log").open("ab")
         self.process = subprocess.Popen(
             [
                 *self._as_postgres, server_binary("postgres"), "-D", str(self.data),
@@ -82,9 +84,10 @@ class PostgresServer:
                 "-c", "fsync=off", "-c", "full_page_writes=off",
             ],
             stdout=subprocess.DEVNULL,
-            stderr=(self.directory / "server.log").open("ab"),
+            stderr=log,
             start_new_session=True,
         )  # fmt: skip
+        log.close()  # the server holds its own copy
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             try:
@@ -92,9 +95,9 @@ class PostgresServer:
                     return
             except psycopg.OperationalError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    log = (self.directory / "server.log").read_text(errors="replace")
+                    said = (self.directory / "server.log").read_text(errors="replace")
                     self.stop()
-                    raise AssertionError(f"PostgreSQL did not start: {log[-2000:]}") from None
+                    raise AssertionError(f"PostgreSQL did not start: {said[-2000:]}") from None
                 time.sleep(0.05)
 
     def url(self, database: str) -> str:
@@ -104,8 +107,14 @@ class PostgresServer:
         """The URL of a new, empty database on this server."""
         name = f"journal_{next(self._names)}"
         with psycopg.connect(self.url("postgres"), autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {name}")
+            admin.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
         return self.url(name)
+
+    def database_for(self, key: str) -> str:
+        """The URL of the database of ``key`` (a test's directory): new the first time."""
+        if key not in self._databases:
+            self._databases[key] = self.new_database()
+        return self._databases[key]
 
     def stop(self) -> None:
         process, self.process = self.process, None

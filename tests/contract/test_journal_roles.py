@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from service.errors import JournalError, UnknownAlertError
+from service.journal.postgres import PostgresJournal
 from service.journal.records import (
     Checkpoint,
     Planned,
@@ -26,6 +27,7 @@ from service.journal.roles import Journal
 from service.journal.sqlite import SqliteJournal
 from service.models import AlertPayload, AttachedArticle, Level, Viewer
 from tests.builders import alert_at, at
+from tests.postgres import PostgresServer
 
 NOW = at(0)
 PLAN = [Planned("reader", "email", "reader@example.com"), Planned("reader", "webhook", "http://h")]
@@ -36,7 +38,8 @@ class Implementation:
     """How to make a journal of one kind, and how to make it refuse writes (a full disk)."""
 
     name: str
-    make: Callable[[Path], Journal]
+    # Made in a test's directory; the same directory gives the same storage again.
+    make: Callable[[Path, pytest.FixtureRequest], Journal]
     refuse_writes: Callable[[Journal, bool], None]
     durable: bool  # what it stored is there when it is opened again
 
@@ -46,11 +49,25 @@ def _sqlite_refuse(journal: Journal, refuse: bool) -> None:
     journal.refuse_writes(refuse)
 
 
+def _postgres(directory: Path, request: pytest.FixtureRequest) -> Journal:
+    """A database of the tests' own PostgreSQL server, one per test directory."""
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return PostgresJournal(server.database_for(str(directory)))
+
+
+def _postgres_refuse(journal: Journal, refuse: bool) -> None:
+    assert isinstance(journal, PostgresJournal)
+    journal.refuse_writes(refuse)
+
+
 IMPLEMENTATIONS = [
     Implementation(
-        "sqlite-file", lambda d: SqliteJournal(d / "var" / "alerts.db"), _sqlite_refuse, True
+        "sqlite-file", lambda d, _r: SqliteJournal(d / "var" / "alerts.db"), _sqlite_refuse, True
     ),
-    Implementation("sqlite-memory", lambda _d: SqliteJournal(":memory:"), _sqlite_refuse, False),
+    Implementation(
+        "sqlite-memory", lambda _d, _r: SqliteJournal(":memory:"), _sqlite_refuse, False
+    ),
+    Implementation("postgresql", _postgres, _postgres_refuse, True),
 ]
 
 
@@ -61,8 +78,10 @@ def implementation(request: pytest.FixtureRequest) -> Implementation:
 
 
 @pytest.fixture
-def journal(implementation: Implementation, tmp_path: Path) -> Iterator[Journal]:
-    made = implementation.make(tmp_path)
+def journal(
+    implementation: Implementation, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Journal]:
+    made = implementation.make(tmp_path, request)
     made.open()
     yield made
     made.close()
@@ -388,9 +407,9 @@ def test_probe_passes_while_writes_are_taken_and_fails_while_they_are_not(
     ids=lambda implementation: implementation.name,
 )
 def test_a_durable_journal_keeps_everything_across_reopening(
-    durable: Implementation, tmp_path: Path
+    durable: Implementation, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    journal = durable.make(tmp_path)
+    journal = durable.make(tmp_path, request)
     journal.open()
     journal.record_alerts([(alert_at(1), PLAN)], now_ns=NOW)
     journal.put_subscriber(SUBSCRIBER, now_ns=NOW)
@@ -400,7 +419,7 @@ def test_a_durable_journal_keeps_everything_across_reopening(
     journal.record_alerts([], now_ns=NOW, checkpoint=checkpoint)
     secret = journal.secret()
     journal.close()
-    again = durable.make(tmp_path)
+    again = durable.make(tmp_path, request)
     again.open()
     try:
         assert [row.status for row in again.deliveries()] == ["pending", "pending"]
