@@ -127,6 +127,9 @@ def build(
         max_attempts=config.delivery.max_attempts,
         backoff=backoff_of(config.delivery),
         clock=clock,
+        lease_s=config.delivery.lease_seconds,
+        # A file (or memory) is this process's alone: claims left by a crash end at start.
+        release_on_start=not isinstance(config.service.journal, str),
     )
     hub = None
     if config.websocket is not None:

@@ -41,6 +41,10 @@ class DeliveryConfig:
     retry_initial_seconds: float = 5.0
     retry_max_seconds: float = 900.0
     concurrency: int = 16  # per channel (email uses one SMTP connection)
+    # A worker holds the deliveries it took this long: longer than any send may take (the
+    # channels' timeouts), so no other worker sends them meanwhile. A worker that dies
+    # with them lets them fall due again when it ends.
+    lease_seconds: float = 120.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +112,7 @@ def read_delivery(table: Table) -> DeliveryConfig:
         retry_initial_seconds=table.number("retry_initial_seconds", minimum=0.01),
         retry_max_seconds=table.number("retry_max_seconds", minimum=0.01),
         concurrency=table.integer("concurrency", minimum=1),
+        lease_seconds=table.number("lease_seconds", minimum=1.0),
     )
     table.finish()
     return config

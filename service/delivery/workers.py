@@ -1,6 +1,7 @@
 """The delivery workers: one per channel, sending what the outbox holds due.
 
-Each worker takes the rows of its channel that are due, sends them (up to
+Each worker claims the rows of its channel that are due (for a lease, so
+that workers in other processes on the same outbox leave them), sends them (up to
 the sender's concurrency at once), asks :mod:`~service.delivery.decide` what
 became of each, and records that: sent; retried later with a backoff; dead,
 with its last error; or cancelled, when its subscriber is gone. One
@@ -58,8 +59,14 @@ class DeliveryWorkers:
         max_attempts: int,
         backoff: Backoff,
         clock: Clock = SYSTEM_CLOCK,
+        lease_s: float = 120.0,
+        release_on_start: bool = True,
     ) -> None:
         self.outbox = outbox
+        # Each round claims its rows for this long; with release_on_start (this process is
+        # the outbox's only worker, a file journal) the claims of a previous run end at start.
+        self._lease_ns = round(lease_s * 1e9)
+        self._release_on_start = release_on_start
         self.senders = {sender.name: sender for sender in senders}
         self.audience = audience
         self._max_attempts = max_attempts
@@ -89,6 +96,15 @@ class DeliveryWorkers:
 
     async def run(self) -> None:
         """Run one worker per channel until :meth:`stop`; rows left pending last time go first."""
+        if self._release_on_start:
+            try:
+                released = self.outbox.release_claims()
+            except JournalError as error:
+                # They end with their leases instead.
+                log.error("journal_failed", channel="*", error=str(error))
+            else:
+                if released:
+                    log.info("delivery_claims_released", deliveries=released)
         try:
             async with asyncio.TaskGroup() as group:
                 for sender in self.senders.values():
@@ -117,7 +133,7 @@ class DeliveryWorkers:
     async def _round(self, sender: Sender, wake: asyncio.Event, limit: int) -> None:
         """Send what is due now, or wait until something is."""
         now_ns = self._clock.now_ns()
-        rows = self.outbox.due(sender.name, now_ns=now_ns, limit=limit)
+        rows = self.outbox.claim(sender.name, now_ns=now_ns, limit=limit, lease_ns=self._lease_ns)
         self.rounds[sender.name] += 1
         if not rows:
             next_ns = self.outbox.next_due_ns(sender.name)

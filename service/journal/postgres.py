@@ -23,9 +23,10 @@ import psycopg
 from service.errors import JournalError
 from service.journal.sql import SqlJournal
 
-# The schema's own history on PostgreSQL; it starts where the SQLite one is (3: rules
-# and the owners of alerts), so a number means the same tables on both.
-SCHEMA_VERSION = 3
+# The schema's own history on PostgreSQL; it starts where the SQLite one was (3: rules
+# and the owners of alerts), so a number means the same tables on both. 4: deliveries
+# claimed by a worker until a time.
+SCHEMA_VERSION = 4
 # Held while the schema is made or migrated: one process at a time does it.
 SCHEMA_LOCK = 0x5354524B  # "STRK"
 CONNECT_TIMEOUT_S = 10
@@ -53,6 +54,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     next_attempt_ns BIGINT NOT NULL,
     last_error TEXT,
     updated_ns BIGINT NOT NULL,
+    claimed_until BIGINT,
     UNIQUE (alert_id, subscriber, channel, target)
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (channel, next_attempt_ns)
@@ -77,11 +79,20 @@ CREATE TABLE IF NOT EXISTS rules (
 CREATE INDEX IF NOT EXISTS rules_by_owner ON rules (owner, created_ns);
 """
 # What a database of an older schema needs, by the version that brought it in.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {}
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    4: ("ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS claimed_until BIGINT",),
+}
 
 
 class PostgresJournal(SqlJournal):
-    """The journal in a PostgreSQL database; one connection, one writer (this process)."""
+    """The journal in a PostgreSQL database; one connection per journal object.
+
+    Several processes may share the database: a claim locks the rows it
+    takes and skips those another claim holds (``FOR UPDATE SKIP LOCKED``),
+    so no two delivery workers take the same delivery.
+    """
+
+    _CLAIM_LOCK = " FOR UPDATE OF d SKIP LOCKED"
 
     def __init__(self, url: str) -> None:
         self.url = url

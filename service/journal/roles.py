@@ -91,6 +91,18 @@ class Outbox(Protocol):
         """Deliveries of ``channel`` to try now (pending, or retries whose time has come)."""
         ...
 
+    def claim(self, channel: Channel, *, now_ns: int, limit: int, lease_ns: int) -> list[Delivery]:
+        """Deliveries of ``channel`` due now, taken for ``lease_ns``, oldest first.
+
+        No other worker (in this process or another) gets them until the lease
+        ends or they are marked sent, retry, dead or cancelled.
+        """
+        ...
+
+    def release_claims(self) -> int:
+        """End every claim now: for one process starting over, whose sends all stopped."""
+        ...
+
     def next_due_ns(self, channel: Channel) -> int | None:
         """When the next delivery of ``channel`` is due (``None``: none is waiting)."""
         ...

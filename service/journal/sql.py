@@ -183,32 +183,53 @@ class SqlJournal:
         rows = self._execute(query, params).fetchall()
         return [_payload(body) for (body,) in reversed(rows)]
 
+    # Rows a worker may take now: due, and not claimed by a worker whose lease still runs.
+    _DUE = (
+        "SELECT d.id, d.alert_id, d.subscriber, d.channel, d.target, d.attempts, a.body "
+        "FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
+        "WHERE d.channel = ? AND d.status IN ('pending', 'retry') AND d.next_attempt_ns <= ? "
+        "AND (d.claimed_until IS NULL OR d.claimed_until <= ?) "
+        "ORDER BY d.next_attempt_ns, d.id LIMIT ?"
+    )
+    # Appended to the claim's select: how this database keeps two claims apart.
+    _CLAIM_LOCK = ""
+
     def due(self, channel: Channel, *, now_ns: int, limit: int) -> list[Delivery]:
-        """Deliveries of ``channel`` to try now, oldest first."""
-        rows = self._execute(
-            "SELECT d.id, d.alert_id, d.subscriber, d.channel, d.target, d.attempts, a.body "
-            "FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
-            "WHERE d.channel = ? AND d.status IN ('pending', 'retry') AND d.next_attempt_ns <= ? "
-            "ORDER BY d.next_attempt_ns, d.id LIMIT ?",
-            (channel, now_ns, limit),
-        ).fetchall()
-        return [
-            Delivery(
-                id=row[0],
-                alert_id=row[1],
-                subscriber=row[2],
-                channel=row[3],
-                target=row[4],
-                attempts=row[5],
-                alert=_payload(row[6]),
+        """Deliveries of ``channel`` to try now, oldest first (none that a worker holds)."""
+        rows = self._execute(self._DUE, (channel, now_ns, now_ns, limit)).fetchall()
+        return [_delivery(row) for row in rows]
+
+    def claim(self, channel: Channel, *, now_ns: int, limit: int, lease_ns: int) -> list[Delivery]:
+        """Deliveries of ``channel`` due now, taken for ``lease_ns``, oldest first.
+
+        No other worker gets them until the lease ends or they are marked; a
+        worker that dies with them lets them fall due again when it ends.
+        """
+        params = (channel, now_ns, now_ns, limit)
+        if self._execute(self._DUE, params).fetchone() is None:
+            return []  # nothing due: no write (a journal refusing writes still idles)
+        with self._transaction():
+            rows = self._execute(self._DUE + self._CLAIM_LOCK, params).fetchall()
+            if rows:
+                self._executemany(
+                    "UPDATE deliveries SET claimed_until = ? WHERE id = ?",
+                    [(now_ns + lease_ns, row[0]) for row in rows],
+                )
+        return [_delivery(row) for row in rows]
+
+    def release_claims(self) -> int:
+        """Every claim ended now (one process starting over: none of its sends is in flight)."""
+        with self._transaction():
+            cursor = self._execute(
+                "UPDATE deliveries SET claimed_until = NULL WHERE claimed_until IS NOT NULL"
             )
-            for row in rows
-        ]
+        return int(cursor.rowcount)
 
     def next_due_ns(self, channel: Channel) -> int | None:
         """When the next delivery of ``channel`` is due (``None``: none is waiting)."""
         row = self._execute(
-            "SELECT MIN(next_attempt_ns) FROM deliveries "
+            "SELECT MIN(CASE WHEN claimed_until > next_attempt_ns THEN claimed_until "
+            "ELSE next_attempt_ns END) FROM deliveries "
             "WHERE channel = ? AND status IN ('pending', 'retry')",
             (channel,),
         ).fetchone()
@@ -239,7 +260,7 @@ class SqlJournal:
         with self._transaction():
             self._execute(
                 "UPDATE deliveries SET status = ?, attempts = attempts + ?, "
-                "last_error = COALESCE(?, last_error), "
+                "last_error = COALESCE(?, last_error), claimed_until = NULL, "
                 "next_attempt_ns = COALESCE(?, next_attempt_ns), updated_ns = ? WHERE id = ?",
                 (
                     status,
@@ -395,6 +416,18 @@ class SqlJournal:
                 (value.hex(),),
             )
         return self.secret()
+
+
+def _delivery(row: Sequence[Any]) -> Delivery:
+    return Delivery(
+        id=row[0],
+        alert_id=row[1],
+        subscriber=row[2],
+        channel=row[3],
+        target=row[4],
+        attempts=row[5],
+        alert=_payload(row[6]),
+    )
 
 
 def _visible(query: str, params: list[object], viewer: Viewer | None) -> tuple[str, list[object]]:

@@ -22,7 +22,8 @@ from service.journal.sql import SqlJournal
 
 # 1: alerts, deliveries, subscribers, opt-outs. 2: the engine's checkpoint and tick log.
 # 3: rules set through the API, and the owner of each alert (a subscriber's own rule's).
-SCHEMA_VERSION = 3
+# 4: deliveries claimed by a worker until a time (several workers on one outbox).
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -47,6 +48,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     next_attempt_ns INTEGER NOT NULL,
     last_error TEXT,
     updated_ns INTEGER NOT NULL,
+    claimed_until INTEGER,
     UNIQUE (alert_id, subscriber, channel, target)
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (channel, next_attempt_ns)
@@ -74,6 +76,7 @@ CREATE INDEX IF NOT EXISTS rules_by_owner ON rules (owner, created_ns);
 # version that brought it in. (Tables that are new in a version come with the schema.)
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     3: ("ALTER TABLE alerts ADD COLUMN owner TEXT",),
+    4: ("ALTER TABLE deliveries ADD COLUMN claimed_until INTEGER",),
 }
 
 

@@ -8,6 +8,7 @@ its word (see :mod:`service.journal.roles`).
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -289,6 +290,33 @@ def test_outbox_gives_due_rows_oldest_first_up_to_the_limit(journal: Journal) ->
     assert journal.due("webhook", now_ns=NOW, limit=10) == []
 
 
+def test_outbox_claims_hold_rows_until_their_lease_ends_or_they_are_marked(
+    journal: Journal,
+) -> None:
+    alerts = [alert_at(n) for n in range(4)]
+    for alert in alerts:
+        journal.record_alerts([(alert, PLAN[:1])], now_ns=NOW)
+    taken = journal.claim("email", now_ns=NOW, limit=2, lease_ns=100)
+    assert [row.alert_id for row in taken] == [a.id for a in alerts[:2]]
+    # Held: neither claimed again nor due, until the lease ends.
+    again = journal.claim("email", now_ns=NOW + 1, limit=10, lease_ns=100)
+    assert [row.alert_id for row in again] == [a.id for a in alerts[2:]]
+    assert journal.claim("email", now_ns=NOW + 99, limit=10, lease_ns=100) == []
+    assert journal.due("email", now_ns=NOW + 99, limit=10) == []
+    assert journal.next_due_ns("email") == NOW + 100
+    # Marked, a row is done with its claim: a retry falls due at its own time.
+    journal.mark_sent(taken[0].id, now_ns=NOW + 5)
+    journal.mark_retry(taken[1].id, "later", next_ns=NOW + 50, now_ns=NOW + 5)
+    assert [row.alert_id for row in journal.claim("email", now_ns=NOW + 50, limit=10,
+                                                   lease_ns=100)] == [alerts[1].id]  # fmt: skip
+    # The lease of the others ended (a worker died with them): due again.
+    late = journal.claim("email", now_ns=NOW + 101, limit=10, lease_ns=100)
+    assert [row.alert_id for row in late] == [a.id for a in alerts[2:]]
+    # One process starting over ends every claim at once.
+    assert journal.release_claims() == 3
+    assert len(journal.due("email", now_ns=NOW + 101, limit=10)) == 3
+
+
 def test_outbox_keeps_at_most_500_characters_of_an_error(journal: Journal) -> None:
     journal.record_alerts([(alert_at(1), PLAN[:1])], now_ns=NOW)
     (email,) = journal.due("email", now_ns=NOW, limit=1)
@@ -431,3 +459,46 @@ def test_a_durable_journal_keeps_everything_across_reopening(
         assert again.secret() == secret
     finally:
         again.close()
+
+
+# -- Several workers on one outbox ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "shared",
+    [i for i in IMPLEMENTATIONS if i.durable],
+    ids=lambda implementation: implementation.name,
+)
+def test_workers_claiming_at_once_on_one_outbox_never_take_the_same_delivery(
+    shared: Implementation, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Four connections claim at the same moment, over and over: every row goes to one."""
+    setup = shared.make(tmp_path, request)
+    setup.open()
+    count = 60
+    setup.record_alerts([(alert_at(n), PLAN[:1]) for n in range(count)], now_ns=NOW)
+    setup.close()
+    workers = [shared.make(tmp_path, request) for _ in range(4)]
+    start = threading.Barrier(len(workers))
+    taken: list[list[int]] = [[] for _ in workers]
+
+    def work(index: int) -> None:
+        journal = workers[index]
+        journal.open()  # in its own thread, as a worker process would hold its connection
+        try:
+            for _ in range(count):  # bounded: at most one round per row
+                start.wait(timeout=10)
+                rows = journal.claim("email", now_ns=NOW, limit=3, lease_ns=10**12)
+                taken[index] += [row.id for row in rows]
+        finally:
+            journal.close()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(workers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    everything = [row for rows in taken for row in rows]
+    assert sorted(everything) == sorted(set(everything))  # none taken twice
+    assert len(everything) == count  # and every one taken
+    assert sum(1 for rows in taken if rows) > 1  # more than one worker took some

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from service.config import parse_config
+from service.delivery.audience import Audience
+from service.delivery.decide import backoff_of
+from service.delivery.recorder import AlertRecorder
+from service.delivery.settings import DeliveryConfig, WebhookConfig
+from service.delivery.webhook import WebhookSender
+from service.delivery.workers import DeliveryWorkers
 from service.errors import ConfigError
 from service.journal.postgres import PostgresJournal, redact
+from service.journal.records import Subscriber
+from service.processing.batch import Batch
+from tests.builders import alert_at
 from tests.helpers import eventually
 from tests.integration.http_service import http_config, http_service
 from tests.postgres import PostgresServer
+from tests.receivers import HttpReceiver
 
 
 def on_postgres(tmp_path: Path, url: str) -> str:
@@ -65,3 +76,47 @@ def test_a_postgresql_journal_is_a_url_and_its_password_never_shows(tmp_path: Pa
     assert parse_config(f'[service]\njournal = "{tmp_path}/a.db"\n').service.journal == (
         tmp_path / "a.db"
     )
+
+
+async def test_two_delivery_workers_on_one_postgresql_outbox_send_each_alert_once(
+    postgres_server: PostgresServer, http_receiver: HttpReceiver
+) -> None:
+    url = postgres_server.new_database()
+    hook = Subscriber(id="ops", webhook=http_receiver.url("/hook"), webhook_secret="s3cret-hook")
+    writer = PostgresJournal(url)
+    audience = Audience(writer, static=[hook], channels=["webhook"])
+    audience.reload()
+    recorder = AlertRecorder(writer, audience.plan)
+    alerts = [alert_at(n) for n in range(40)]
+    recorder(Batch((), alerts))
+    assert writer.pending_count() == 40
+
+    def worker() -> tuple[DeliveryWorkers, PostgresJournal]:
+        journal = PostgresJournal(url)  # a connection of its own, as another process's
+        sender = WebhookSender(WebhookConfig(timeout_seconds=5), concurrency=2)
+        workers = DeliveryWorkers(
+            journal,
+            [sender],
+            audience,
+            max_attempts=3,
+            backoff=backoff_of(DeliveryConfig()),
+            release_on_start=False,  # the database is shared: leases end claims
+        )
+        return workers, journal
+
+    pairs = [worker(), worker()]
+    tasks = [asyncio.create_task(workers.run()) for workers, _ in pairs]
+    try:
+        await eventually(lambda: writer.pending_count() == 0, what="every delivery made")
+    finally:
+        for (workers, journal), task in zip(pairs, tasks, strict=True):
+            workers.stop()
+            await asyncio.wait_for(task, 5)
+            journal.close()
+    received = [request.json()["id"] for request in http_receiver.requests]
+    assert sorted(received) == sorted(alert.id for alert in alerts)  # each once
+    sent_by = [workers.outcomes["webhook", "sent"] for workers, _ in pairs]
+    assert sum(sent_by) == 40
+    assert all(sent_by), sent_by  # both worked
+    assert {row.status for row in writer.deliveries()} == {"sent"}
+    writer.close()

@@ -103,7 +103,7 @@ def test_a_journal_of_version_1_is_migrated_and_keeps_what_it_held(tmp_path: Pat
     journal.record_alerts([], now_ns=NOW, checkpoint=Checkpoint(symbols={"IWM": "s"}))
     journal.close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     db.close()
 
 
