@@ -481,6 +481,18 @@ async function useManageToken(token) {
   }
 }
 
+async function rotateManageLink() {
+  try {
+    const fresh = await api("POST", "/api/v1/manage/rotate");
+    manageToken = fresh.manage_token;
+    localStorage.setItem(MANAGE_KEY, manageToken);
+    showManageLink(fresh.manage_url);
+    showMine("A new manage link: the one before no longer works. Keep this one.");
+  } catch (error) {
+    showMine(error.message, true);
+  }
+}
+
 function showManageLink(url) {
   const link = $("#manage-link");
   link.href = url;
@@ -705,6 +717,7 @@ async function start() {
     const entry = [...charts.values()].find((candidate) => candidate.price !== null) ?? [...charts.values()][0];
     if (entry) openRuleDialog(entry.symbol, entry.price ?? 0);
   });
+  $("#rotate-link").addEventListener("click", rotateManageLink);
   $("#rule-symbol").addEventListener("change", () => {
     const price = charts.get($("#rule-symbol").value)?.price;
     if (price !== null && price !== undefined) $("#rule-level").value = Number(price).toFixed(2);

@@ -295,6 +295,17 @@ async def test_own_alerts_are_set_by_keyboard_alone_and_the_page_fits_a_phone(
         await page.wait_for_function("window.strykr.myRules().length === 1")
         (rule,) = service.app.journal.stored_rules()
         assert (rule.definition["level"], rule.definition["frequency"]) == (250.5, "once")
+        # A new manage link: the page keeps working with it, the old token no longer does.
+        await page.click("#rotate-link")
+        await page.locator("#manage-link:not([hidden])").wait_for()
+        new_url = await page.get_attribute("#manage-link", "href")
+        assert new_url is not None
+        assert body["manage_token"] not in new_url
+        old = {"Authorization": f"Bearer {body['manage_token']}"}
+        assert (await service.get("/api/v1/rules", headers=old))[0] == 401
+        await page.reload()
+        await page.wait_for_function("window.strykr.me !== null && window.strykr.state === 'live'")
+        assert await page.evaluate("window.strykr.myRules().length") == 1
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "my-alerts-phone.png"), full_page=True)
         # Candles: the 1 m bars of the history, the levels kept, and back.
