@@ -32,6 +32,7 @@ from service.processing.batch import Stages
 from service.processing.checkpoint import EngineCheckpoint
 from service.processing.engine_task import TickProcessor
 from service.processing.stages import AlertCounts, attach_articles, each_alert
+from service.roles import ROLES
 from service.rules.settings import describe_rule, engine_of, unused_settings
 from service.streams.rejections import Rejections
 from service.streams.replay import TickFile, read_tick_file
@@ -69,6 +70,14 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the service until SIGINT or SIGTERM")
     _config_option(run)
+    run.add_argument(
+        "--role",
+        choices=ROLES,
+        default="all",
+        help="the parts this process runs: all (one process), or one part of a cluster "
+        "on a PostgreSQL journal: engine (sources, rules, journal, hub, API) or delivery "
+        "(the channels' workers; run as many as you like)",
+    )
     run.set_defaults(handler=_run)
 
     replay = commands.add_parser(
@@ -137,7 +146,7 @@ def _run(args: argparse.Namespace) -> int:
     # the other commands start without loading them.
     from service.app import serve
 
-    asyncio.run(serve(config))
+    asyncio.run(serve(config, role=args.role))
     return 0
 
 

@@ -34,6 +34,7 @@ from service.delivery.managers import ManageTokens
 from service.delivery.mqtt_out import MqttOutSender
 from service.delivery.recorder import AlertRecorder, CommitPolicy
 from service.delivery.workers import DeliveryWorkers
+from service.errors import ConfigError
 from service.health import Observer
 from service.hub.server import WebsocketHub
 from service.journal.choose import journal_for
@@ -53,6 +54,7 @@ from service.processing.stages import (
     observe_latency,
     watch_arrivals,
 )
+from service.roles import Role
 from service.rules.settings import engine_of, unused_settings
 from service.rules.stale import StaleFeedWatch
 from service.running import Service
@@ -66,6 +68,8 @@ from service.streams.sources import SAMPLE_SPEED, sources_of
 log = structlog.get_logger("service.app")
 
 AlertSink = Callable[[AlertEvent], None]
+# A delivery process looks at the shared outbox at least this often.
+DELIVERY_POLL_S = 0.25
 
 
 def build(
@@ -74,8 +78,20 @@ def build(
     sinks: Sequence[AlertSink] = (log_alert,),
     resolve_host: Resolve = system_resolve,
     clock: Clock = SYSTEM_CLOCK,
+    role: Role = "all",
 ) -> Service:
-    """Every part of the service, wired; nothing is opened, read or started."""
+    """Every part of the service, wired; nothing is opened, read or started.
+
+    ``role`` says which parts the process runs (see :data:`service.running.Role`).
+    """
+    if role != "all" and not isinstance(config.service.journal, str):
+        raise ConfigError(
+            "alerts.toml",
+            [
+                f"--role {role}: the processes of a cluster share a PostgreSQL journal; "
+                'set [service] journal = "postgresql://…" (or run without --role)'
+            ],
+        )
     rejections = Rejections()
     journal = journal_for(config.service.journal)
     links = Links(config.service.public_url, journal)
@@ -130,6 +146,7 @@ def build(
         lease_s=config.delivery.lease_seconds,
         # A file (or memory) is this process's alone: claims left by a crash end at start.
         release_on_start=not isinstance(config.service.journal, str),
+        poll_s=None if role == "all" else DELIVERY_POLL_S,
     )
     hub = None
     if config.websocket is not None:
@@ -230,6 +247,7 @@ def build(
         metrics=metrics,
         observer=observer,
         http=http,
+        role=role,
     )
 
 
@@ -285,9 +303,9 @@ def _log_loop_error(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -
     )
 
 
-async def serve(config: Config) -> None:
-    """Run the service until SIGINT or SIGTERM (``strykr-alerts run``)."""
-    service = build(config)
+async def serve(config: Config, role: Role = "all") -> None:
+    """Run the service (the parts of ``role``) until SIGINT or SIGTERM (``strykr-alerts run``)."""
+    service = build(config, role=role)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 

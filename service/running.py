@@ -45,6 +45,7 @@ from service.processing.engine_task import (
 )
 from service.processing.live_view import LiveView
 from service.processing.stages import AlertCounts
+from service.roles import Role
 from service.rules.stale import StaleFeedWatch
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
@@ -62,6 +63,9 @@ DELIVERY_GRACE_S = 1.0
 EDGE_CLOSE_GRACE_S = 1.0
 
 log = structlog.get_logger("service.running")
+
+# A delivery process reads the subscribers again this often (the API process changes them).
+AUDIENCE_RELOAD_S = 1.0
 
 
 @dataclass(kw_only=True)
@@ -91,6 +95,7 @@ class Service:
     metrics: ServiceMetrics
     observer: Observer
     http: HttpServer | None = None
+    role: Role = "all"
     _resources: contextlib.AsyncExitStack = field(
         default_factory=contextlib.AsyncExitStack, init=False, repr=False
     )
@@ -104,6 +109,11 @@ class Service:
             self.journal.open()
             opening.callback(self.journal.close)
             self.audience.reload()  # the subscribers of the API, stored in the journal
+            if self.role == "delivery":
+                # Only the outbox: no tick, engine, hub or HTTP face in this process.
+                self._resources = opening.pop_all()
+                self._opened = True
+                return
             self._restore()
             if self.hub is not None:
                 await self.hub.start()
@@ -166,8 +176,11 @@ class Service:
 
 
 def tasks(service: Service) -> list[Task]:
-    """Every long-running task: a source or a channel's link starts over; the engine cannot."""
+    """Every long-running task of the process's role: a source or a channel's link starts
+    over; the engine cannot."""
     config = service.config
+    if service.role == "delivery":
+        return _delivery_tasks(service)
     tasks = [
         Task(
             f"source:{source.name}",
@@ -199,7 +212,8 @@ def tasks(service: Service) -> list[Task]:
             group="edges",
         )
     )
-    tasks.append(Task("delivery", service.workers.run, group="delivery"))
+    if service.role == "all":
+        tasks.append(Task("delivery", service.workers.run, group="delivery"))
     if service.hub is not None:
         tasks.append(Task("ws_hub", service.hub.run, group="edges"))
     if service.mqtt_out is not None:
@@ -218,6 +232,24 @@ def tasks(service: Service) -> list[Task]:
         tasks.append(
             Task("stats", lambda: _log_stats(service, config.service.stats_seconds), group="stats")
         )
+    return tasks
+
+
+def _delivery_tasks(service: Service) -> list[Task]:
+    """A delivery process: the workers, and the subscribers read again as they change."""
+
+    async def reload_audience() -> None:
+        while True:
+            await service.clock.sleep(AUDIENCE_RELOAD_S)
+            service.audience.reload()
+
+    tasks = [
+        Task("delivery", service.workers.run, group="delivery"),
+        Task("audience", reload_audience, group="edges"),
+    ]
+    if service.config.service.stats_seconds > 0:
+        every_s = service.config.service.stats_seconds
+        tasks.append(Task("stats", lambda: _log_stats(service, every_s), group="stats"))
     return tasks
 
 

@@ -61,12 +61,16 @@ class DeliveryWorkers:
         clock: Clock = SYSTEM_CLOCK,
         lease_s: float = 120.0,
         release_on_start: bool = True,
+        poll_s: float | None = None,
     ) -> None:
         self.outbox = outbox
         # Each round claims its rows for this long; with release_on_start (this process is
         # the outbox's only worker, a file journal) the claims of a previous run end at start.
         self._lease_ns = round(lease_s * 1e9)
         self._release_on_start = release_on_start
+        # In a process of its own (--role delivery), nothing wakes a worker when another
+        # process journals an alert: it looks at the outbox at least this often.
+        self._poll_s = poll_s
         self.senders = {sender.name: sender for sender in senders}
         self.audience = audience
         self._max_attempts = max_attempts
@@ -138,6 +142,8 @@ class DeliveryWorkers:
         if not rows:
             next_ns = self.outbox.next_due_ns(sender.name)
             timeout = None if next_ns is None else max(0.0, (next_ns - now_ns) / 1e9)
+            if self._poll_s is not None:
+                timeout = self._poll_s if timeout is None else min(timeout, self._poll_s)
             self.waiting.add(sender.name)
             try:
                 await self._clock.wait(wake, timeout)
