@@ -144,11 +144,17 @@ class PostgresJournal(SqlJournal):
         return self._connection
 
     def _execute(self, query: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
-        return self._db.execute(_placeholders(query), params)
+        try:
+            return self._db.execute(_placeholders(query), params)
+        except psycopg.Error as error:
+            raise self._failed(error) from None
 
     def _executemany(self, query: str, rows: Iterable[Sequence[Any]]) -> None:
-        with self._db.cursor() as cursor:
-            cursor.executemany(_placeholders(query), list(rows))
+        try:
+            with self._db.cursor() as cursor:
+                cursor.executemany(_placeholders(query), list(rows))
+        except psycopg.Error as error:
+            raise self._failed(error) from None
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -158,7 +164,24 @@ class PostgresJournal(SqlJournal):
                     self._db.execute("SET TRANSACTION READ ONLY")
                 yield
         except psycopg.Error as error:
-            raise JournalError(self.path, f"cannot be written: {_first_line(error)}") from None
+            raise self._failed(error) from None
+
+    def _failed(self, error: psycopg.Error) -> JournalError:
+        """A statement failed; a JournalError, which every caller knows, says why.
+
+        A connection the failure broke (the server restarted, the network
+        dropped) is dropped: the next call connects again.
+        """
+        connection = self._connection
+        if connection is not None and connection.broken:
+            connection.close()
+            self._connection = None
+            return JournalError(self.path, f"cannot be reached: {_first_line(error)}")
+        idle = connection is not None and (
+            connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        )
+        doing = "read" if idle else "written"
+        return JournalError(self.path, f"cannot be {doing}: {_first_line(error)}")
 
     def refuse_writes(self, refuse: bool = True) -> None:
         """Refuse every write from now (``False``: take them again), as a full disk would.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from service.config import parse_config
@@ -14,7 +15,7 @@ from service.delivery.recorder import AlertRecorder
 from service.delivery.settings import DeliveryConfig, WebhookConfig
 from service.delivery.webhook import WebhookSender
 from service.delivery.workers import DeliveryWorkers
-from service.errors import ConfigError
+from service.errors import ConfigError, JournalError
 from service.journal.postgres import PostgresJournal, redact
 from service.journal.records import Subscriber
 from service.processing.batch import Batch
@@ -120,3 +121,28 @@ async def test_two_delivery_workers_on_one_postgresql_outbox_send_each_alert_onc
     assert all(sent_by), sent_by  # both worked
     assert {row.status for row in writer.deliveries()} == {"sent"}
     writer.close()
+
+
+def test_a_lost_connection_is_a_journal_error_and_the_next_call_connects_again(
+    postgres_server: PostgresServer,
+) -> None:
+    url = postgres_server.new_database()
+    journal = PostgresJournal(url)
+    journal.open()
+    try:
+        journal.record_alerts([(alert_at(1), [])], now_ns=0)
+        # The server ends every session of this database (a restart, a failover would).
+        with psycopg.connect(postgres_server.url("postgres"), autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = %s",
+                (url.rsplit("/", 1)[1],),
+            ).fetchone()
+        assert ended is not None
+        assert ended[0] >= 1
+        with pytest.raises(JournalError, match="cannot be reached"):
+            journal.alert_count()
+        assert journal.alert_count() == 1  # connected again
+        assert journal.record_alerts([(alert_at(2), [])], now_ns=0) == [alert_at(2)]
+    finally:
+        journal.close()
