@@ -274,7 +274,11 @@ async def test_own_alerts_are_set_by_keyboard_alone_and_the_page_fits_a_phone(
         )  # fmt: skip
         assert status == 201, body
         context = await browser.new_context(
-            viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, bypass_csp=True
+            viewport={"width": 390, "height": 844},
+            is_mobile=True,
+            has_touch=True,
+            bypass_csp=True,
+            timezone_id="UTC",
         )
         page = await context.new_page()
         errors: list[str] = []
@@ -290,11 +294,18 @@ async def test_own_alerts_are_set_by_keyboard_alone_and_the_page_fits_a_phone(
         await page.fill("#rule-level", "250.5")
         await page.keyboard.press("Tab")  # to "How often"
         await page.keyboard.press("ArrowDown")  # "only once"
+        await page.fill("#rule-expires", "2030-01-04T21:00")  # until a Friday's close
         await page.focus("#rule-create")
         await page.keyboard.press("Enter")
         await page.wait_for_function("window.strykr.myRules().length === 1")
         (rule,) = service.app.journal.stored_rules()
-        assert (rule.definition["level"], rule.definition["frequency"]) == (250.5, "once")
+        assert rule.definition == {
+            "symbol": "IWM",
+            "condition": "cross_below",
+            "level": 250.5,
+            "frequency": "once",
+            "expires": "2030-01-04T21:00:00Z",
+        }
         # A new manage link: the page keeps working with it, the old token no longer does.
         await page.click("#rotate-link")
         await page.locator("#manage-link:not([hidden])").wait_for()
