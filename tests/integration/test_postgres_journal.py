@@ -134,8 +134,7 @@ def test_a_lost_connection_is_a_journal_error_and_the_next_call_connects_again(
         # The server ends every session of this database (a restart, a failover would).
         with psycopg.connect(postgres_server.url("postgres"), autocommit=True) as admin:
             ended = admin.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = %s",
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
                 (url.rsplit("/", 1)[1],),
             ).fetchone()
         assert ended is not None
