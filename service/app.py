@@ -54,7 +54,7 @@ from service.processing.stages import (
     observe_latency,
     watch_arrivals,
 )
-from service.roles import Role
+from service.roles import Role, role_problem
 from service.rules.settings import engine_of, unused_settings
 from service.rules.stale import StaleFeedWatch
 from service.running import Service
@@ -82,16 +82,8 @@ def build(
 ) -> Service:
     """Every part of the service, wired; nothing is opened, read or started.
 
-    ``role`` says which parts the process runs (see :data:`service.running.Role`).
+    ``role`` says which parts the process runs (:data:`service.roles.Role`).
     """
-    if role != "all" and not isinstance(config.service.journal, str):
-        raise ConfigError(
-            "alerts.toml",
-            [
-                f"--role {role}: the processes of a cluster share a PostgreSQL journal; "
-                'set [service] journal = "postgresql://…" (or run without --role)'
-            ],
-        )
     rejections = Rejections()
     journal = journal_for(config.service.journal)
     links = Links(config.service.public_url, journal)
@@ -305,6 +297,9 @@ def _log_loop_error(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -
 
 async def serve(config: Config, role: Role = "all") -> None:
     """Run the service (the parts of ``role``) until SIGINT or SIGTERM (``strykr-alerts run``)."""
+    problem = role_problem(role, config.service.journal)
+    if problem is not None:
+        raise ConfigError(str(config.path or "alerts.toml"), [problem])
     service = build(config, role=role)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
