@@ -34,6 +34,8 @@ import structlog
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from fanout import make_alerts  # noqa: E402  (the alerts of the hub benchmark)
+
 from service.delivery.audience import Audience  # noqa: E402
 from service.delivery.decide import backoff_of  # noqa: E402
 from service.delivery.recorder import AlertRecorder  # noqa: E402
@@ -41,11 +43,9 @@ from service.delivery.settings import DeliveryConfig  # noqa: E402
 from service.delivery.workers import DeliveryWorkers  # noqa: E402
 from service.journal.postgres import PostgresJournal  # noqa: E402
 from service.journal.records import Channel, Delivery, Subscriber  # noqa: E402
-from service.models import AlertEvent, alert_id  # noqa: E402
 from service.processing.batch import Batch  # noqa: E402
 from tests.postgres import PostgresServer  # noqa: E402
 
-T0_NS = 1_770_042_600_000_000_000
 CONCURRENCY = 16  # the default [delivery] concurrency
 DEADLINE_S = 300.0
 
@@ -63,21 +63,6 @@ class NullSender:
         return None
 
 
-def alerts(count: int) -> list[AlertEvent]:
-    made = []
-    for n in range(count):
-        key = {
-            "rule": "iwm-below-255",
-            "kind": "break_below",
-            "level": 255.0,
-            "symbol": "IWM",
-            "ts_ns": T0_NS + n * 1_000_000,
-            "price": 254.6,
-        }
-        made.append(AlertEvent(id=alert_id(**key), **key))  # type: ignore[arg-type]
-    return made
-
-
 def fill(url: str, count: int) -> Audience:
     """A fresh outbox of ``count`` webhook deliveries; the audience that planned them."""
     journal = PostgresJournal(url)
@@ -86,7 +71,7 @@ def fill(url: str, count: int) -> Audience:
     audience = Audience(journal, static=[hook], channels=["webhook"])
     audience.reload()
     recorder = AlertRecorder(journal, audience.plan)
-    made = alerts(count)
+    made = make_alerts(count)
     for start in range(0, count, 500):
         recorder(Batch((), made[start : start + 500]))
     journal.close()

@@ -14,6 +14,7 @@ from service.delivery.links import Links
 from service.delivery.settings import PushConfig
 from service.journal.records import Subscriber
 from service.journal.roles import AlertLog, RuleStore, SubscriberStore
+from service.journal.stored_rules import rules_of
 from service.models import Rule
 from service.processing.history import ChartHistory
 from service.processing.live_view import LiveView
@@ -61,6 +62,13 @@ class ApiContext:
     apply_rules: Callable[[Sequence[Rule]], None] | None = None
     # Recent bars per symbol, for charts opened mid-session (None: none are kept here).
     history: ChartHistory | None = None
+
+    def watch_stored_rules(self) -> None:
+        """Give the engine the rules the store holds now (after any change to them)."""
+        if self.rules is None or self.apply_rules is None:
+            return
+        rules, _unreadable = rules_of(self.rules.stored_rules())
+        self.apply_rules(rules)
 
     @property
     def public_url(self) -> str:

@@ -122,7 +122,7 @@ class RulesApi:
             self._store().remove_rule(stored.id)
         except JournalError as error:
             raise ApiError(503, f"the rule could not be deleted: {error}") from None
-        self._apply()
+        self.context.watch_stored_rules()
         log.info("rule_deleted", rule=stored.id, owner=stored.owner)
         return web.Response(status=204)
 
@@ -224,14 +224,7 @@ class RulesApi:
             self._store().put_rule(stored)
         except JournalError as error:
             raise ApiError(503, f"the rule could not be stored: {error}") from None
-        self._apply()
-
-    def _apply(self) -> None:
-        apply = self.context.apply_rules
-        if apply is None:
-            return
-        rules, _unreadable = rules_of(self._store().stored_rules())
-        apply(rules)
+        self.context.watch_stored_rules()
 
     def _owned(self, caller: Caller, rule_id: str) -> StoredRule:
         stored = self._find(rule_id)

@@ -28,7 +28,6 @@ from service.delivery.destinations import redact_url, resolved_problem, url_prob
 from service.delivery.tokens import CONFIRM, UNSUBSCRIBE
 from service.errors import DeliveryError, RequestError
 from service.journal.records import Subscriber
-from service.journal.stored_rules import rules_of
 from service.timestamps import NS_PER_SECOND
 
 log = structlog.get_logger("service.api")
@@ -214,9 +213,7 @@ class SubscriptionsApi:
                 store.remove_rule(rule.id)
             else:
                 store.put_rule(dataclasses.replace(rule, owner=new_owner))
-        if context.apply_rules is not None:
-            rules, _ = rules_of(store.stored_rules())
-            context.apply_rules(rules)
+        context.watch_stored_rules()
         log.info("subscriber_rules_moved", subscriber=old_owner, to=new_owner, rules=len(theirs))
 
     def _manage_link(self, subscriber: Subscriber) -> dict[str, str]:

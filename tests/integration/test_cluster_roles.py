@@ -13,54 +13,22 @@ from pathlib import Path
 from service.journal.postgres import PostgresJournal
 from tests.conftest import StartService
 from tests.helpers import eventually
-from tests.integration.http_service import DATA, REPO
+from tests.integration.http_service import http_config
 from tests.postgres import PostgresServer
 from tests.receivers import HttpReceiver
 
 
 def cluster_config(tmp_path: Path, url: str, hook: str) -> Path:
-    config = tmp_path / "alerts.toml"
-    config.write_text(
-        f"""
-[service]
-log_format = "json"
-stats_seconds = 0
-journal = "{url}"
-
-[websocket]
-enabled = false
-
-[http]
-enabled = false
-
-[articles]
-dir = "{REPO / "articles"}"
-
-[[sources]]
-kind = "replay"
-name = "file"
-path = "{DATA / "iwm_day.csv"}"
-speed = 0
-
-[[rules]]
-id = "iwm-below-255"
-symbol = "IWM"
-level = 255.0
-direction = "below"
-
-[[rules]]
-id = "iwm-above-265"
-symbol = "IWM"
-level = 265.0
-direction = "above"
-
-[[subscribers]]
-id = "desk"
-webhook = "{hook}"
-webhook_secret = "a-webhook-secret-of-the-desk"
-symbols = ["IWM"]
-"""
+    """The HTTP tests' config (replay, rules) on a PostgreSQL journal, with a webhook on IWM."""
+    desk = (
+        f'[[subscribers]]\nid = "iwm-desk"\nwebhook = "{hook}"\n'
+        'webhook_secret = "a-webhook-secret-of-the-desk"\nsymbols = ["IWM"]\n'
     )
+    text = http_config(tmp_path, extra=desk).replace(
+        f'journal = "{tmp_path / "alerts.db"}"', f'journal = "{url}"\nlog_format = "json"'
+    )
+    config = tmp_path / "alerts.toml"
+    config.write_text(text)
     return config
 
 
