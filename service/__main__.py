@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +23,7 @@ from service.articles.instruments import Instruments
 from service.articles.sources import ArticleIntake, article_files, read_article_file
 from service.articles.tracker import ArticleTracker
 from service.clock import SYSTEM_CLOCK
+from service.cluster import ClusterConfig, parse_shard
 from service.config import Config, load_config
 from service.errors import ConfigError, JournalError, SourceError, StrykrError
 from service.journal.choose import describe_journal, journal_for
@@ -40,6 +42,7 @@ from service.timestamps import format_timestamp
 
 EXIT_USAGE = 2
 DEFAULT_CONFIG = "alerts.toml"
+MAX_PORT = 65_535
 # Files with fewer rows replay too fast for a progress bar to help.
 PROGRESS_MIN_ROWS = 100_000
 # Ticks handed to the engine per call during a replay.
@@ -75,8 +78,27 @@ def _parser() -> argparse.ArgumentParser:
         choices=ROLES,
         default="all",
         help="the parts this process runs: all (one process), or one part of a cluster "
-        "on a PostgreSQL journal: engine (sources, rules, journal, hub, API) or delivery "
-        "(the channels' workers; run as many as you like)",
+        "on a PostgreSQL journal: engine (sources, rules, journal: one shard), delivery "
+        "(the channels' workers), gateway (the websocket hub) or api (HTTP and the dashboard)",
+    )
+    run.add_argument(
+        "--shard",
+        type=_shard_argument,
+        metavar="i/N",
+        help="with --role engine: run shard i of N (overrides [cluster]); a second process "
+        "of the same shard waits as its standby",
+    )
+    run.add_argument(
+        "--http-port",
+        type=_port_argument,
+        metavar="PORT",
+        help="listen for HTTP on this port (overrides [http] port; 0: a free one)",
+    )
+    run.add_argument(
+        "--ws-port",
+        type=_port_argument,
+        metavar="PORT",
+        help="listen for dashboards' websockets on this port (overrides [websocket] port)",
     )
     run.set_defaults(handler=_run)
 
@@ -140,8 +162,36 @@ def _load(args: argparse.Namespace) -> Config:
     return config
 
 
+def _shard_argument(text: str) -> ClusterConfig:
+    try:
+        return parse_shard(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _port_argument(text: str) -> int:
+    if not text.isdigit() or int(text) > MAX_PORT:
+        raise argparse.ArgumentTypeError(f"expected a port, 0 to {MAX_PORT}, got {text!r}")
+    return int(text)
+
+
+def _for_this_process(config: Config, args: argparse.Namespace) -> Config:
+    """The config with what the command line overrides: the shard, the ports."""
+    if args.shard is not None:
+        config = dataclasses.replace(config, cluster=args.shard)
+    if args.http_port is not None and config.http is not None:
+        config = dataclasses.replace(
+            config, http=dataclasses.replace(config.http, port=args.http_port)
+        )
+    if args.ws_port is not None and config.websocket is not None:
+        config = dataclasses.replace(
+            config, websocket=dataclasses.replace(config.websocket, port=args.ws_port)
+        )
+    return config
+
+
 def _run(args: argparse.Namespace) -> int:
-    config = _load(args)
+    config = _for_this_process(_load(args), args)
     # Only `run` needs the service's channels and servers (apprise, pywebpush, …):
     # the other commands start without loading them.
     from service.app import serve

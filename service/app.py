@@ -9,6 +9,7 @@ the engine is the one list :func:`_stages` makes. Running the parts is
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -35,9 +36,12 @@ from service.delivery.mqtt_out import MqttOutSender
 from service.delivery.recorder import AlertRecorder, CommitPolicy
 from service.delivery.workers import DeliveryWorkers
 from service.errors import ConfigError
-from service.health import Observer
+from service.health import Observer, RoleSnapshot
 from service.hub.server import WebsocketHub
+from service.journal.alert_feed import AlertFeed
 from service.journal.choose import journal_for
+from service.journal.postgres import PostgresJournal
+from service.journal.shard_lease import ShardLease
 from service.markets import market_of
 from service.metrics import ServiceMetrics
 from service.models import AlertEvent
@@ -63,13 +67,15 @@ from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
 from service.streams.replay import ReplaySource
 from service.streams.source import Source
-from service.streams.sources import SAMPLE_SPEED, sources_of
+from service.streams.sources import SAMPLE_SPEED, for_shard, source_of, sources_of
 
 log = structlog.get_logger("service.app")
 
 AlertSink = Callable[[AlertEvent], None]
 # A delivery process looks at the shared outbox at least this often.
 DELIVERY_POLL_S = 0.25
+# Symbols whose shard an engine shard remembers (each is a CRC-32 the first time).
+SHARD_CACHE = 65_536
 
 
 def build(
@@ -87,14 +93,19 @@ def build(
     rejections = Rejections()
     journal = journal_for(config.service.journal)
     links = Links(config.service.public_url, journal)
-    view = LiveView(config.symbols)
+    cluster = config.cluster
+    runs_engine = role in ("all", "engine")
+    # An engine shard watches its symbols only; every other role sees them all.
+    symbols = cluster.owned(config.symbols)
+    owns = functools.lru_cache(maxsize=SHARD_CACHE)(cluster.owns) if cluster.sharded else None
+    view = LiveView(symbols)
     tracker = ArticleTracker.for_settings(config.rules, config.articles)
     # Always kept: the age of each symbol's last tick is a metric; it alerts when set.
     markets = market_of(config.markets)
     stale_session = config.markets.stale_session
     stale = StaleFeedWatch(
-        config.engine.stale_seconds,
-        symbols=config.symbols,
+        config.engine.stale_seconds if runs_engine else 0,
+        symbols=symbols if runs_engine else (),
         now_ns=clock.now_ns(),
         hours_of=lambda symbol: markets(symbol).hours(stale_session),
     )
@@ -113,9 +124,16 @@ def build(
         mqtt_topic=None if config.mqtt_out is None else config.mqtt_out.topic,
     )
     # The engine and its checkpoint first: the journal stage commits its state.
-    engine = engine_of(config.engine, config.rules, markets)
+    engine = engine_of(config.engine, [r for r in config.rules if cluster.owns(r.symbol)], markets)
     checkpoint = EngineCheckpoint(engine, stale, clock=clock)
-    sources = sources_of(config.sources, rejections)
+    sources: list[Source] = []
+    if runs_engine:
+        if cluster.sharded:
+            sources = [
+                source_of(s, rejections) for s in for_shard(config.sources, cluster, symbols)
+            ]
+        else:
+            sources = sources_of(config.sources, rejections)
     recorder = AlertRecorder(
         journal,
         audience.plan,
@@ -127,6 +145,7 @@ def build(
             within_s=config.engine.commit_within_ms / 1000,
         ),
         clock=clock,
+        scope=cluster.label,
     )
     workers = DeliveryWorkers(
         journal,
@@ -141,7 +160,7 @@ def build(
         poll_s=None if role == "all" else DELIVERY_POLL_S,
     )
     hub = None
-    if config.websocket is not None:
+    if config.websocket is not None and role in ("all", "gateway"):
         hub = WebsocketHub(
             config.websocket,
             history=journal,
@@ -151,28 +170,51 @@ def build(
         )
     metrics = ServiceMetrics(monotonic=clock.monotonic)
     history = ChartHistory(config.history)
-    stages = _stages(
-        stale=stale,
-        view=view,
-        history=history,
-        tracker=tracker,
-        counts=counts,
-        sinks=sinks,
-        recorder=recorder,
-        hub=hub,
-        workers=workers,
-        observe=metrics.observe_alerts,
-        clock=clock,
-    )
+    # A follower (gateway, api) keeps the rules and articles for its read model, and
+    # evaluates no tick: it has no stage, so it never writes the engines' checkpoints.
+    stages = Stages()
+    if runs_engine:
+        stages = _stages(
+            stale=stale,
+            view=view,
+            history=history,
+            tracker=tracker,
+            counts=counts,
+            sinks=sinks,
+            recorder=recorder,
+            hub=hub,
+            workers=workers,
+            observe=metrics.observe_alerts,
+            clock=clock,
+        )
     processor = TickProcessor(
         engine,
         rejections,
         stages=stages,
         tracker=tracker,
         view=view,
-        checkpoint=checkpoint,
+        checkpoint=checkpoint if runs_engine else None,
         monotonic=clock.monotonic,
+        owns=owns,
     )
+    lease = None
+    feed = None
+    if isinstance(journal, PostgresJournal):
+        if role == "engine":
+            lease = ShardLease(journal.url, cluster, on_active=journal.fence)
+        if role == "gateway" and hub is not None:
+            feed = AlertFeed(journal.url, journal, hub.publish_recorded)
+
+    def role_state() -> RoleSnapshot:
+        return RoleSnapshot(
+            role=role,
+            shard=cluster.label,
+            state="running" if lease is None else lease.state,
+            following=None if feed is None else feed.listening,
+            alerts_followed=0 if feed is None else feed.published,
+            foreign_ticks=processor.foreign_ticks,
+        )
+
     queue = TickQueue(config.engine.queue_size, clock=clock)
     intake = ArticleIntake(processor, clock=clock.now_ns)
     observer = Observer(
@@ -190,6 +232,7 @@ def build(
         workers=workers,
         hub=hub,
         clock=clock,
+        role=role_state,
     )
     metrics.watch(observer.metrics_state)
     http = None
@@ -205,15 +248,21 @@ def build(
                 view=view,
                 metrics=metrics.render,
                 readiness=observer.readiness,
-                hub_port=lambda: None if hub is None else hub.port,
+                hub_port=lambda: _hub_port(hub, config),
                 confirmations=email,
                 clock_ns=clock.now_ns,
                 resolve_host=resolve_host,
-                pause_rule=lambda rule, paused: processor.pause(rule, paused=paused),
+                # An engine elsewhere cannot be reached to pause a rule of alerts.toml.
+                pause_rule=(lambda rule, paused: processor.pause(rule, paused=paused))
+                if role == "all"
+                else None,
                 rules=journal,
-                apply_rules=processor.set_stored_rules,
-                history=history,
-            )
+                apply_rules=processor.set_stored_rules
+                if role == "all"
+                else functools.partial(processor.set_stored_rules, commit=False),
+                history=history if role == "all" else None,
+            ),
+            ops_only=role not in ("all", "api"),
         )
     return Service(
         config=config,
@@ -240,6 +289,8 @@ def build(
         observer=observer,
         http=http,
         role=role,
+        lease=lease,
+        feed=feed,
     )
 
 
@@ -273,6 +324,13 @@ def _stages(
     )
 
 
+def _hub_port(hub: WebsocketHub | None, config: Config) -> int | None:
+    """Where dashboards reach a hub: this process's, or (the API role) the gateways' port."""
+    if hub is not None:
+        return hub.port
+    return None if config.websocket is None else config.websocket.port
+
+
 def _settler(sources: Sequence[Source]) -> Callable[[str, Sequence[int]], None]:
     """Who acknowledges what a commit covers: the MQTT sources, by name."""
     mqtt = {source.name: source for source in sources if isinstance(source, MqttSource)}
@@ -297,7 +355,7 @@ def _log_loop_error(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -
 
 async def serve(config: Config, role: Role = "all") -> None:
     """Run the service (the parts of ``role``) until SIGINT or SIGTERM (``strykr-alerts run``)."""
-    problem = role_problem(role, config.service.journal)
+    problem = role_problem(role, config.service.journal, sharded=config.cluster.sharded)
     if problem is not None:
         raise ConfigError(str(config.path or "alerts.toml"), [problem])
     service = build(config, role=role)
@@ -317,7 +375,8 @@ async def serve(config: Config, role: Role = "all") -> None:
     await service.open()
     if service.http is not None:
         # The first thing a person running the service needs: where to look.
-        print(f"strykr-alerts: dashboard at {service.http.url}  (Ctrl-C stops)", flush=True)  # noqa: T201
+        face = "health and metrics" if service.http.ops_only else "dashboard"
+        print(f"strykr-alerts: {face} at {service.http.url}  (Ctrl-C stops)", flush=True)  # noqa: T201
     details = service.describe()
     if config.sources:
         log.info("service_started", **details)

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from service.api.settings import HttpConfig, read_http
 from service.articles.instruments import DEFAULT_ALIASES
 from service.articles.settings import ArticlesConfig, read_aliases, read_articles
+from service.cluster import ClusterConfig, read_cluster
 from service.config_table import Table, http_url
 from service.delivery.settings import (
     DeliveryConfig,
@@ -98,6 +99,7 @@ class Config:
     # None: no HTTP face (a config file always has one, 127.0.0.1:8080 unless it says otherwise).
     http: HttpConfig | None = None
     history: HistoryConfig = field(default_factory=HistoryConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     @property
     def symbols(self) -> list[str]:
@@ -155,6 +157,7 @@ def parse_config(
     subscribers = read_subscribers(root.tables("subscribers"), email=email is not None)
     http = read_http(root.table("http"))
     history = read_history(root.table("history"))
+    cluster = read_cluster(root.table("cluster"))
     root.finish()
     if problems:
         raise ConfigError(source, problems)
@@ -176,6 +179,7 @@ def parse_config(
         subscribers=subscribers,
         http=http,
         history=history,
+        cluster=cluster,
     )
 
 

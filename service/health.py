@@ -9,7 +9,7 @@ missing from another.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from service.articles.sources import ArticleIntake
@@ -58,6 +58,20 @@ class DeliverySnapshot:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RoleSnapshot:
+    """What this process is in a cluster (service.roles), and how that part is doing."""
+
+    role: str = "all"
+    shard: str = ""  # an engine's shard, "1/2"; "" unsharded
+    # An engine on a shared journal: "standby" (another process runs the shard), "active",
+    # "lost" (its lock's connection dropped: it stops); "running" otherwise.
+    state: str = "running"
+    following: bool | None = None  # a gateway's: listening to the journal's alerts
+    alerts_followed: int = 0  # a gateway's: alerts read back from the journal and sent on
+    foreign_ticks: int = 0  # an engine shard's: ticks of another shard's symbols, dropped
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ServiceSnapshot:
     sources: Sequence[SourceSnapshot]
     engine: EngineSnapshot
@@ -65,6 +79,7 @@ class ServiceSnapshot:
     articles_rejected: int
     delivery: DeliverySnapshot
     hub: HubStats | None
+    role: RoleSnapshot = field(default_factory=RoleSnapshot)
 
 
 class Observer:
@@ -87,8 +102,10 @@ class Observer:
         workers: DeliveryWorkers,
         hub: WebsocketHub | None,
         clock: Clock,
+        role: Callable[[], RoleSnapshot] = RoleSnapshot,
     ) -> None:
         self.sources = sources
+        self._role = role
         self._processor = processor
         self._counts = counts
         self._rejections = rejections
@@ -133,6 +150,7 @@ class Observer:
                 holding=self._recorder.holding,
             ),
             hub=None if self._hub is None else self._hub.snapshot(),
+            role=self._role(),
         )
 
     def readiness(self) -> list[str]:
@@ -161,6 +179,13 @@ class Observer:
 def not_ready(snapshot: ServiceSnapshot) -> list[str]:
     """The reasons, other than the journal's probe, the service is not ready."""
     reasons: list[str] = []
+    role = snapshot.role
+    if role.state == "standby":
+        reasons.append(f"engine shard {role.shard or '0/1'}: standby; another process runs it")
+    elif role.state == "lost":
+        reasons.append(f"engine shard {role.shard or '0/1'}: its lock is lost; stopping")
+    if role.following is False:
+        reasons.append("alert feed: not listening to the journal; connecting again")
     if snapshot.delivery.holding:
         reasons.append(
             f"journal: {snapshot.delivery.holding} alerts held in memory, not yet written"
@@ -189,6 +214,9 @@ def metrics_of(snapshot: ServiceSnapshot) -> MetricsState:
         queue_depth=engine.queue_depth,
         articles=snapshot.articles,
         journal_failures=delivery.journal_failures,
+        role=(snapshot.role.role, snapshot.role.shard, snapshot.role.state),
+        alerts_followed=snapshot.role.alerts_followed,
+        foreign_ticks=snapshot.role.foreign_ticks,
     )
 
 
@@ -220,6 +248,7 @@ def stats_of(snapshot: ServiceSnapshot, *, lag_max_s: float) -> dict[str, object
             "journal_failures": delivery.journal_failures,
         },
         "ws": None if snapshot.hub is None else dataclasses.asdict(snapshot.hub),
+        "role": dataclasses.asdict(snapshot.role),
     }
 
 

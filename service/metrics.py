@@ -40,6 +40,9 @@ class MetricsState:
     journal_failures: int = 0
     redelivered_by_source: Mapping[str, int] = field(default_factory=dict)
     late_ticks: int = 0
+    role: tuple[str, str, str] = ("all", "", "running")  # role, shard, state
+    alerts_followed: int = 0
+    foreign_ticks: int = 0
 
 
 class ServiceMetrics:
@@ -153,6 +156,24 @@ class _StateCollector(Collector):
             "Ticks older than the end of a bar the watermark had closed: seen by tick rules, "
             "left out of bars ([engine] lateness_ms).",
             value=state.late_ticks,
+        )
+        role = GaugeMetricFamily(
+            "strykr_role",
+            "1, labelled with what this process runs (service.roles), its engine shard and "
+            "the shard's state (active, standby, lost; running when not an engine on a lock).",
+            labels=["role", "shard", "state"],
+        )
+        role.add_metric(list(state.role), 1.0)
+        yield role
+        yield CounterMetricFamily(
+            "strykr_alerts_followed",
+            "A gateway's: alerts read back from the shared journal and sent to dashboards.",
+            value=state.alerts_followed,
+        )
+        yield CounterMetricFamily(
+            "strykr_ticks_other_shard",
+            "An engine shard's: ticks of symbols another shard watches, dropped.",
+            value=state.foreign_ticks,
         )
 
 

@@ -30,9 +30,12 @@ from service.delivery.links import Links
 from service.delivery.mqtt_out import MqttOutSender
 from service.delivery.recorder import AlertRecorder
 from service.delivery.workers import DeliveryWorkers
+from service.errors import JournalError
 from service.health import Observer
 from service.hub.server import WebsocketHub
+from service.journal.alert_feed import AlertFeed
 from service.journal.roles import Journal
+from service.journal.shard_lease import ShardLease
 from service.journal.stored_rules import rules_of
 from service.lifecycle import Step, Task
 from service.lifecycle import run as run_tasks
@@ -64,8 +67,10 @@ EDGE_CLOSE_GRACE_S = 1.0
 
 log = structlog.get_logger("service.running")
 
-# A delivery process reads the subscribers again this often (the API process changes them).
+# The processes of a cluster read the subscribers and the rules set through the API
+# again this often (the API process changes them).
 AUDIENCE_RELOAD_S = 1.0
+RULES_RELOAD_S = 1.0
 
 
 @dataclass(kw_only=True)
@@ -96,25 +101,31 @@ class Service:
     observer: Observer
     http: HttpServer | None = None
     role: Role = "all"
+    # An engine on a shared journal: the shard's lock, taken before the engine starts.
+    lease: ShardLease | None = None
+    # A gateway: the alerts the engines commit, for its hub.
+    feed: AlertFeed | None = None
     _resources: contextlib.AsyncExitStack = field(
         default_factory=contextlib.AsyncExitStack, init=False, repr=False
     )
     _opened: bool = field(default=False, init=False)
 
     async def open(self) -> None:
-        """Open the journal and start listening (hub, then HTTP): what is taken stops start-up."""
+        """Open the journal and start listening (hub, then HTTP): what is taken stops start-up.
+
+        An engine that waits for its shard's lock restores its state in :meth:`run`,
+        once the lock is its own.
+        """
         if self._opened:
             return
         async with contextlib.AsyncExitStack() as opening:
             self.journal.open()
             opening.callback(self.journal.close)
             self.audience.reload()  # the subscribers of the API, stored in the journal
-            if self.role == "delivery":
-                # Only the outbox: no tick, engine, hub or HTTP face in this process.
-                self._resources = opening.pop_all()
-                self._opened = True
-                return
-            self._restore()
+            if self.role != "delivery" and self.lease is None:
+                self._restore()
+            if self.feed is not None:
+                self.feed.start()  # what was stored before: clients resume it with since
             if self.hub is not None:
                 await self.hub.start()
                 opening.push_async_callback(self.hub.close)
@@ -125,16 +136,27 @@ class Service:
         self._opened = True
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set (or a vital task fails); then shut down in order and return."""
+        """Run until ``stop`` is set (or a vital task fails); then shut down in order and return.
+
+        An engine shard on a shared journal first waits for the shard's lock (a
+        standby waits until the process that holds it is gone).
+        """
         await self.open()
         async with self._resources:
+            if self.lease is not None:
+                self._resources.push_async_callback(self.lease.close)
+                if not await self.lease.acquire(stop):
+                    log.info("service_stopped", role=self.role, state="standby")
+                    return
+                self._restore()
             try:
                 await run_tasks(tasks(self), shutdown(self), stop, clock=self.clock)
             finally:
                 log.info("service_stopped", **self.observer.stats())
 
     def _restore(self) -> None:
-        """Articles first (they make rules), then the engine's state and the replays' places."""
+        """Articles first (they make rules), then the rules set through the API, then (an
+        engine) its state and the replays' places."""
         for articles in self.article_sources:
             if isinstance(articles, ArticleDirectory):
                 articles.load()  # before any tick, so the first alert carries its article
@@ -145,8 +167,12 @@ class Service:
                 "stored_rule_unreadable", rule=rule_id, error=why, hint="delete or set it again"
             )
         self.processor.set_stored_rules(rules, commit=False)
-        checkpoint = self.journal.load_checkpoint()
-        self.processor.restore(checkpoint.symbols, checkpoint.ticks)
+        if self.role not in ("all", "engine"):
+            return  # a gateway or the API: no engine to restore
+        cluster = self.config.cluster
+        checkpoint = self.journal.load_checkpoint(cluster.label)
+        states = {s: state for s, state in checkpoint.symbols.items() if cluster.owns(s)}
+        self.processor.restore(states, checkpoint.ticks)
         for source in self.sources:
             position = checkpoint.positions.get(source.name)
             if position is not None and isinstance(source, ReplaySource):
@@ -159,6 +185,8 @@ class Service:
         """What the service is about to do, for the start-up line."""
         config, articles = self.config, self.config.articles
         return {
+            "role": self.role,
+            "shard": config.cluster.label or None,
             "rules": len(config.rules),
             "symbols": config.symbols,
             "sources": [f"{source.name}: {source.description}" for source in self.sources],
@@ -169,7 +197,7 @@ class Service:
             "ws_hub": None
             if config.websocket is None
             else f"ws://{config.websocket.host}:{config.websocket.port}",
-            "dashboard": None if self.http is None else self.http.url,
+            "http": None if self.http is None else self.http.url,
             "channels": sorted(self.workers.senders),
             "subscribers": len(self.audience.subscribers),
         }
@@ -181,6 +209,8 @@ def tasks(service: Service) -> list[Task]:
     config = service.config
     if service.role == "delivery":
         return _delivery_tasks(service)
+    if service.role in ("gateway", "api"):
+        return _follower_tasks(service)
     tasks = [
         Task(
             f"source:{source.name}",
@@ -214,6 +244,12 @@ def tasks(service: Service) -> list[Task]:
     )
     if service.role == "all":
         tasks.append(Task("delivery", service.workers.run, group="delivery"))
+    if service.lease is not None:
+        # Lost, another process may run the shard now: this one stops (its commits are
+        # refused by the journal's fence meanwhile).
+        tasks.append(Task("shard_lease", service.lease.hold, group="edges", on_failure="stop"))
+    if service.role == "engine":
+        tasks.append(Task("rules", functools.partial(_reload_rules, service), group="edges"))
     if service.hub is not None:
         tasks.append(Task("ws_hub", service.hub.run, group="edges"))
     if service.mqtt_out is not None:
@@ -237,20 +273,51 @@ def tasks(service: Service) -> list[Task]:
 
 def _delivery_tasks(service: Service) -> list[Task]:
     """A delivery process: the workers, and the subscribers read again as they change."""
-
-    async def reload_audience() -> None:
-        while True:
-            await service.clock.sleep(AUDIENCE_RELOAD_S)
-            service.audience.reload()
-
     tasks = [
         Task("delivery", service.workers.run, group="delivery"),
-        Task("audience", reload_audience, group="edges"),
+        Task("audience", functools.partial(_reload_audience, service), group="edges"),
     ]
-    if service.config.service.stats_seconds > 0:
-        every_s = service.config.service.stats_seconds
-        tasks.append(Task("stats", lambda: _log_stats(service, every_s), group="stats"))
-    return tasks
+    return tasks + _stats_task(service)
+
+
+def _follower_tasks(service: Service) -> list[Task]:
+    """A gateway (the hub, fed by the journal) or the API: rules and subscribers kept fresh."""
+    tasks = [
+        Task("audience", functools.partial(_reload_audience, service), group="edges"),
+        Task("rules", functools.partial(_reload_rules, service), group="edges"),
+    ]
+    if service.hub is not None:
+        tasks.append(Task("ws_hub", service.hub.run, group="edges"))
+    if service.feed is not None:
+        tasks.append(Task("alert_feed", service.feed.run, group="edges"))
+    if service.http is not None and service.role == "api":
+        tasks.append(Task("signup_expiry", service.http.expire_signups, group="edges"))
+    return tasks + _stats_task(service)
+
+
+def _stats_task(service: Service) -> list[Task]:
+    every_s = service.config.service.stats_seconds
+    if every_s <= 0:
+        return []
+    return [Task("stats", lambda: _log_stats(service, every_s), group="stats")]
+
+
+async def _reload_audience(service: Service) -> None:
+    while True:
+        await service.clock.sleep(AUDIENCE_RELOAD_S)
+        service.audience.reload()
+
+
+async def _reload_rules(service: Service) -> None:
+    """The rules set through the API (by the API process) to this one's engine or read model."""
+    while True:
+        await service.clock.sleep(RULES_RELOAD_S)
+        try:
+            rules, _unreadable = rules_of(service.journal.stored_rules())
+        except JournalError as error:
+            log.warning("rules_reload_failed", error=str(error), hint="tried again shortly")
+            continue
+        service.processor.set_stored_rules(rules, commit=service.role == "engine")
 
 
 def shutdown(service: Service) -> list[Step]:

@@ -30,10 +30,15 @@ EXPIRY_CHECK_S = 60.0
 
 
 class HttpServer:
-    """Listens on ``[http] host:port`` (0: a free port) until :meth:`stop`."""
+    """Listens on ``[http] host:port`` (0: a free port) until :meth:`stop`.
 
-    def __init__(self, context: ApiContext) -> None:
+    ``ops_only``: only ``/healthz``, ``/readyz`` and ``/metrics`` (a cluster's
+    engine, delivery and gateway processes).
+    """
+
+    def __init__(self, context: ApiContext, *, ops_only: bool = False) -> None:
         self.context = context
+        self.ops_only = ops_only
         self.config = context.http
         self.limiter = RateLimiter(
             per_minute=self.config.rate_limit_per_minute, burst=self.config.rate_limit_burst
@@ -56,6 +61,14 @@ class HttpServer:
         rules = RulesApi(self.context)
         limited = self._rate_limited
         document = openapi_document()
+        ops_routes = [
+            web.get("/metrics", ops.metrics),
+            web.get("/healthz", ops.healthz),
+            web.get("/readyz", ops.readyz),
+        ]
+        if self.ops_only:
+            app.add_routes(ops_routes)
+            return app
 
         async def openapi(_request: web.Request) -> web.Response:
             return json_response(document)
@@ -89,9 +102,7 @@ class HttpServer:
                 web.get("/api/v1/articles/latest", reads.latest_article),
                 web.get("/api/v1/dashboard", reads.dashboard),
                 web.get("/api/v1/openapi.json", openapi),
-                web.get("/metrics", ops.metrics),
-                web.get("/healthz", ops.healthz),
-                web.get("/readyz", ops.readyz),
+                *ops_routes,
             ]
         )
         return app

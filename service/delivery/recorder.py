@@ -71,8 +71,10 @@ class AlertRecorder:
         settle: Callable[[str, Sequence[int]], None] | None = None,
         policy: CommitPolicy | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        scope: str = "",
     ) -> None:
         self.alerts = alerts
+        self.scope = scope  # the engine shard whose checkpoint this commits
         self._plan = plan
         self._state = state
         self._positions = positions or {}
@@ -127,6 +129,7 @@ class AlertRecorder:
             positions=self._positions_of(self._receipts),
             ticks=state.ticks,
             reset_log=state.reset_log,
+            scope=self.scope,
         )
         try:
             new = self.alerts.record_alerts(

@@ -220,16 +220,21 @@ class Fanout:
         A subscriber's own alert goes to that subscriber's clients alone, whatever
         symbols they subscribed to.
         """
+        return self.publish_payload(alert.to_dict())
+
+    def publish_payload(self, alert: AlertPayload) -> Actions:
+        """An alert as the journal keeps it (a gateway's, read back): as :meth:`publish_alert`."""
         self.stats.alerts_published += 1
         actions = Actions()
-        frame = encode({"type": "alert", "data": alert.to_dict()})
+        frame = encode({"type": "alert", "data": alert})
         limit = self.write_limit_bytes
         now: list[Client] = []
         too_slow: list[Client] = []
-        if alert.owner is None:
-            clients = _chain(self._by_symbol.get(alert.symbol), self._everything)
+        owner = alert["owner"]
+        if owner is None:
+            clients = _chain(self._by_symbol.get(alert["symbol"]), self._everything)
         else:
-            clients = iter(self._by_owner.get(alert.owner, ()))
+            clients = iter(self._by_owner.get(owner, ()))
         for client in clients:
             if client.takes_now(limit):
                 now.append(client)

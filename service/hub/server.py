@@ -44,7 +44,7 @@ from service.connection_limit import ConnectionLimit, peer_address
 from service.errors import ListenError
 from service.hub.fanout import Actions, AlertHistory, Client, Fanout, HubReadModel, Manager
 from service.hub.settings import WebsocketHubConfig
-from service.models import AlertEvent, Tick
+from service.models import AlertEvent, AlertPayload, Tick
 from service.processing.batch import Batch
 
 log = structlog.get_logger("service.ws_hub")
@@ -121,6 +121,10 @@ class WebsocketHub:
     def publish_alert(self, alert: AlertEvent) -> None:
         """Send ``alert`` to every client subscribed to its symbol (it is journaled already)."""
         self._carry_out(self.fanout.publish_alert(alert))
+
+    def publish_recorded(self, alert: AlertPayload) -> None:
+        """Send an alert read back from the shared journal (a gateway's feed), as above."""
+        self._carry_out(self.fanout.publish_payload(alert))
 
     def _carry_out(self, actions: Actions) -> None:
         peers = self._peers

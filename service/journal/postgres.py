@@ -25,10 +25,16 @@ from service.journal.sql import SqlJournal
 
 # The schema's own history on PostgreSQL; it starts where the SQLite one was (3: rules
 # and the owners of alerts), so a number means the same tables on both. 4: deliveries
-# claimed by a worker until a time.
-SCHEMA_VERSION = 4
+# claimed by a worker until a time. 5: each engine shard's own tick log (its scope).
+SCHEMA_VERSION = 5
 # Held while the schema is made or migrated: one process at a time does it.
 SCHEMA_LOCK = 0x5354524B  # "STRK"
+# Held by each transaction that stores alerts, to its commit: the alerts' positions
+# (seq) then commit in the order they were given, so a reader that has seen position
+# N has seen every alert before it, and can go on from N alone.
+ALERTS_LOCK = 0x5354524C
+# Notified at the commit of new alerts (gateways listen: service.journal.alert_feed).
+ALERTS_CHANNEL = "strykr_alerts"
 CONNECT_TIMEOUT_S = 10
 
 _SCHEMA = """
@@ -68,7 +74,12 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS opt_outs (id TEXT PRIMARY KEY, at_ns BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS engine_state (symbol TEXT PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS positions (source TEXT PRIMARY KEY, position TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS tick_log (seq BIGSERIAL PRIMARY KEY, ticks TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tick_log (
+    seq BIGSERIAL PRIMARY KEY,
+    ticks TEXT NOT NULL,
+    scope TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS tick_log_by_scope ON tick_log (scope, seq);
 CREATE TABLE IF NOT EXISTS rules (
     id TEXT PRIMARY KEY,
     owner TEXT,
@@ -81,6 +92,7 @@ CREATE INDEX IF NOT EXISTS rules_by_owner ON rules (owner, created_ns);
 # What a database of an older schema needs, by the version that brought it in.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     4: ("ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS claimed_until BIGINT",),
+    5: ("ALTER TABLE tick_log ADD COLUMN IF NOT EXISTS scope TEXT NOT NULL DEFAULT ''",),
 }
 
 
@@ -99,6 +111,8 @@ class PostgresJournal(SqlJournal):
         self.path = redact(url)
         self._connection: psycopg.Connection[Any] | None = None
         self._read_only = False
+        # An engine shard's writer: the advisory lock (two keys) its connection (pid) holds.
+        self._fence: tuple[int, int, int] | None = None
 
     def open(self) -> None:
         """Connect, and make or migrate the schema; a no-op when connected already."""
@@ -165,6 +179,33 @@ class PostgresJournal(SqlJournal):
                 yield
         except psycopg.Error as error:
             raise self._failed(error) from None
+
+    def fence(self, key: tuple[int, int], backend_pid: int) -> None:
+        """Store alerts and checkpoints only while the connection ``backend_pid`` holds the
+        advisory lock ``key`` (:class:`~service.journal.shard_lease.ShardLease`'s)."""
+        self._fence = (*key, backend_pid)
+
+    def _check_fence(self) -> None:
+        if self._fence is None:
+            return
+        classid, objid, pid = self._fence
+        held = self._execute(
+            "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = CAST(? AS oid) "
+            "AND objid = CAST(? AS oid) AND objsubid = 2 AND pid = ? AND granted",
+            (classid, objid, pid),
+        ).fetchone()
+        if held is None:
+            raise JournalError(
+                self.path,
+                "cannot be written: this engine shard's lock is no longer held by this "
+                "process (another runs the shard now)",
+            )
+
+    def _before_alerts(self) -> None:
+        self._execute("SELECT pg_advisory_xact_lock(?)", (ALERTS_LOCK,))
+
+    def _announce_alerts(self) -> None:
+        self._execute("SELECT pg_notify(?, '')", (ALERTS_CHANNEL,))
 
     def _failed(self, error: psycopg.Error) -> JournalError:
         """A statement failed; a JournalError, which every caller knows, says why.

@@ -117,12 +117,17 @@ class Checkpoint:
     since the states were last written in full (``reset_log``: these states
     cover every tick logged so far, and the log starts over); a restart
     restores the states, then evaluates the log again.
+
+    ``scope`` is the engine shard whose checkpoint it is (``""``: the only
+    engine): each shard has its own tick log and its own sources' places, and
+    its symbols' states are its alone (a symbol belongs to one shard).
     """
 
     symbols: Mapping[str, str] = field(default_factory=dict)
     positions: Mapping[str, str] = field(default_factory=dict)
     ticks: Sequence[str] = ()  # entries to append to the tick log, oldest first
     reset_log: bool = False
+    scope: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -48,6 +48,15 @@ class AlertLog(Protocol):
         """
         ...
 
+    def alerts_since_seq(self, seq: int, *, limit: int) -> list[tuple[int, AlertPayload]]:
+        """Up to ``limit`` alerts stored after position ``seq`` (0: all), oldest first, each
+        with its position; positions grow in commit order, so a reader goes on from the last."""
+        ...
+
+    def last_seq(self) -> int:
+        """The position of the newest alert (0: none yet)."""
+        ...
+
     def alerts_after(
         self,
         since: str | None,
@@ -177,8 +186,11 @@ class RuleStore(Protocol):
 class Checkpoints(Protocol):
     """The engine's state, its tick log and the sources' places, as of the last commit."""
 
-    def load_checkpoint(self) -> Checkpoint:
-        """Every symbol's and source's latest value and the tick log (empty for a new journal)."""
+    def load_checkpoint(self, scope: str = "") -> Checkpoint:
+        """The engine ``scope``'s latest states, sources' places and tick log (empty when new).
+
+        Every symbol's state is given, whichever shard wrote it: the caller keeps its own.
+        """
         ...
 
 

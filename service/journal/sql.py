@@ -63,12 +63,14 @@ class SqlJournal:
         """
         new: list[AlertEvent] = []
         with self._transaction():
+            self._check_fence()
             if checkpoint is not None:
+                scope = checkpoint.scope
                 if checkpoint.reset_log:
-                    self._execute("DELETE FROM tick_log")
+                    self._execute("DELETE FROM tick_log WHERE scope = ?", (scope,))
                 self._executemany(
-                    "INSERT INTO tick_log (ticks) VALUES (?)",
-                    ((entry,) for entry in checkpoint.ticks),
+                    "INSERT INTO tick_log (ticks, scope) VALUES (?, ?)",
+                    ((entry, scope) for entry in checkpoint.ticks),
                 )
                 self._executemany(
                     "INSERT INTO engine_state (symbol, state) VALUES (?, ?) "
@@ -78,8 +80,13 @@ class SqlJournal:
                 self._executemany(
                     "INSERT INTO positions (source, position) VALUES (?, ?) "
                     "ON CONFLICT (source) DO UPDATE SET position = excluded.position",
-                    checkpoint.positions.items(),
+                    (
+                        (_scoped(scope, name), position)
+                        for name, position in checkpoint.positions.items()
+                    ),
                 )
+            if alerts:
+                self._before_alerts()
             for alert, planned in alerts:
                 cursor = self._execute(
                     "INSERT INTO alerts "
@@ -107,15 +114,50 @@ class SqlJournal:
                         for p in planned
                     ],
                 )
+            if new:
+                self._announce_alerts()
         return new
 
-    def load_checkpoint(self) -> Checkpoint:
-        symbols = dict(self._execute("SELECT symbol, state FROM engine_state"))
-        positions = dict(self._execute("SELECT source, position FROM positions"))
-        ticks = tuple(
-            entry for (entry,) in self._execute("SELECT ticks FROM tick_log ORDER BY seq")
+    def _check_fence(self) -> None:
+        """In a transaction that stores alerts or state: raise if this writer may no longer."""
+
+    def _before_alerts(self) -> None:
+        """Before a transaction stores alerts: one writer at a time, where there are several."""
+
+    def _announce_alerts(self) -> None:
+        """In the transaction that stored new alerts: tell whoever listens, at its commit."""
+
+    def alerts_since_seq(self, seq: int, *, limit: int) -> list[tuple[int, AlertPayload]]:
+        """Up to ``limit`` alerts stored after position ``seq`` (0: all), oldest first.
+
+        Each comes with its position, which grows in the order alerts were
+        committed, so the last one read is where the next read starts.
+        """
+        rows = self._execute(
+            "SELECT seq, body FROM alerts WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
         )
-        return Checkpoint(symbols=symbols, positions=positions, ticks=ticks)
+        return [(position, _payload(body)) for position, body in rows]
+
+    def last_seq(self) -> int:
+        """The position of the newest alert (0: none yet)."""
+        row = self._execute("SELECT MAX(seq) FROM alerts").fetchone()
+        return int(row[0]) if row is not None and row[0] is not None else 0
+
+    def load_checkpoint(self, scope: str = "") -> Checkpoint:
+        symbols = dict(self._execute("SELECT symbol, state FROM engine_state"))
+        prefix = _scoped(scope, "")
+        positions = {
+            name[len(prefix) :]: position
+            for name, position in self._execute("SELECT source, position FROM positions")
+            if name.startswith(prefix) and (scope or "|" not in name)
+        }
+        ticks = tuple(
+            entry
+            for (entry,) in self._execute(
+                "SELECT ticks FROM tick_log WHERE scope = ? ORDER BY seq", (scope,)
+            )
+        )
+        return Checkpoint(symbols=symbols, positions=positions, ticks=ticks, scope=scope)
 
     def alerts_after(
         self,
@@ -416,6 +458,11 @@ class SqlJournal:
                 (value.hex(),),
             )
         return self.secret()
+
+
+def _scoped(scope: str, source: str) -> str:
+    """A source's key in ``positions``: its name, after its shard's (``1/2|file``) if sharded."""
+    return f"{scope}|{source}" if scope else source
 
 
 def _delivery(row: Sequence[Any]) -> Delivery:

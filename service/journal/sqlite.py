@@ -23,7 +23,8 @@ from service.journal.sql import SqlJournal
 # 1: alerts, deliveries, subscribers, opt-outs. 2: the engine's checkpoint and tick log.
 # 3: rules set through the API, and the owner of each alert (a subscriber's own rule's).
 # 4: deliveries claimed by a worker until a time (several workers on one outbox).
-SCHEMA_VERSION = 4
+# 5: each engine shard's own tick log (its scope).
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -62,7 +63,12 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS opt_outs (id TEXT PRIMARY KEY, at_ns INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS engine_state (symbol TEXT PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS positions (source TEXT PRIMARY KEY, position TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS tick_log (seq INTEGER PRIMARY KEY, ticks TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tick_log (
+    seq INTEGER PRIMARY KEY,
+    ticks TEXT NOT NULL,
+    scope TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS tick_log_by_scope ON tick_log (scope, seq);
 CREATE TABLE IF NOT EXISTS rules (
     id TEXT PRIMARY KEY,
     owner TEXT,
@@ -77,6 +83,10 @@ CREATE INDEX IF NOT EXISTS rules_by_owner ON rules (owner, created_ns);
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     3: ("ALTER TABLE alerts ADD COLUMN owner TEXT",),
     4: ("ALTER TABLE deliveries ADD COLUMN claimed_until INTEGER",),
+    5: (
+        "CREATE TABLE IF NOT EXISTS tick_log (seq INTEGER PRIMARY KEY, ticks TEXT NOT NULL)",
+        "ALTER TABLE tick_log ADD COLUMN scope TEXT NOT NULL DEFAULT ''",
+    ),
 }
 
 

@@ -71,8 +71,13 @@ class TickProcessor:
         view: LiveView | None = None,
         checkpoint: EngineCheckpoint | None = None,
         monotonic: Callable[[], float] | None = None,
+        owns: Callable[[str], bool] | None = None,
     ) -> None:
         self.engine = engine
+        # An engine shard's: the symbols it watches (another shard's ticks and rules are not
+        # its business). None: every symbol.
+        self._owns = owns
+        self.foreign_ticks = 0  # ticks of another shard's symbols, dropped
         # With a monotonic clock (a live run), the newest tick time and when it came:
         # what advance() carries on.
         self._monotonic = monotonic
@@ -216,6 +221,9 @@ class TickProcessor:
         if self.tracker is not None and self.tracker.auto_levels:
             articles = self.tracker.article_rules(at_ns)
         rules = (*self._hand_rules, *self._stored_rules, *articles)
+        owns = self._owns
+        if owns is not None:
+            rules = tuple(rule for rule in rules if owns(rule.symbol))
         if rules == self.engine.rules:
             return False
         before = {rule.id for rule in self.engine.rules}
@@ -285,6 +293,8 @@ class TickProcessor:
         received: float | None,
         receipts: Sequence[Receipt],
     ) -> list[AlertEvent]:
+        if self._owns is not None and ticks:
+            ticks, sources = self._drop_foreign(ticks, sources)
         if self._restored_last and ticks:
             ticks, sources = self._drop_redelivered(ticks, sources)
         if not ticks:
@@ -331,6 +341,20 @@ class TickProcessor:
         if not ticks and not alerts and not receipts:
             return []
         return list(self.stages(Batch(ticks, alerts, received, receipts)).alerts)
+
+    def _drop_foreign(
+        self, ticks: Sequence[Tick], sources: Sequence[str]
+    ) -> tuple[Sequence[Tick], Sequence[str]]:
+        """The ticks of this shard's symbols (a topic filter may bring others')."""
+        owns = self._owns
+        assert owns is not None
+        if all(owns(tick.symbol) for tick in ticks):
+            return ticks, sources
+        kept = [
+            (tick, source) for tick, source in zip(ticks, sources, strict=True) if owns(tick.symbol)
+        ]
+        self.foreign_ticks += len(ticks) - len(kept)
+        return [tick for tick, _ in kept], [source for _, source in kept]
 
     def _drop_redelivered(
         self, ticks: Sequence[Tick], sources: Sequence[str]

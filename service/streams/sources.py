@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Iterable, Sequence
 
+from service.cluster import ClusterConfig, shard_topics
 from service.streams.mqtt import MqttSource
 from service.streams.rejections import Rejections
 from service.streams.replay import ReplaySource
@@ -38,3 +40,26 @@ def source_of(spec: SourceConfig, rejections: Rejections) -> Source:
     if isinstance(spec, SimulatorSourceConfig):
         return SimulatorSource(spec)
     return ReplaySource(spec.name, spec.path, speed=spec.speed, rejections=rejections)
+
+
+def for_shard(
+    specs: Sequence[SourceConfig], cluster: ClusterConfig, symbols: Iterable[str]
+) -> list[SourceConfig]:
+    """The sources of an engine shard of ``symbols``: each MQTT source subscribes to those
+    symbols' topics only, with a session of its own (the shard's, which its standby
+    takes over). Other sources are read whole; the engine drops other shards' ticks."""
+    if not cluster.sharded:
+        return list(specs)
+    owned = list(symbols)
+    suffix = f"-shard{cluster.shard}of{cluster.shards}"
+    result: list[SourceConfig] = []
+    for spec in specs:
+        if isinstance(spec, MqttSourceConfig):
+            topics = shard_topics(spec.topics, owned)
+            if not topics:
+                continue  # a shard of no symbol has nothing to hear from this broker
+            spec = dataclasses.replace(
+                spec, topics=topics, client_id=spec.client_id[: 64 - len(suffix)] + suffix
+            )
+        result.append(spec)
+    return result

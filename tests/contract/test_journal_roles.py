@@ -228,6 +228,48 @@ def test_the_tick_log_grows_in_order_until_states_in_full_start_it_over(journal:
     assert journal.load_checkpoint() == Checkpoint(symbols={"IWM": "s"}, ticks=("t4",))
 
 
+def test_each_engine_shard_has_its_own_tick_log_and_sources_places(journal: Journal) -> None:
+    journal.record_alerts([], now_ns=NOW, checkpoint=Checkpoint(ticks=["solo"]))
+    for scope in ("0/2", "1/2"):
+        journal.record_alerts(
+            [],
+            now_ns=NOW,
+            checkpoint=Checkpoint(
+                symbols={f"S{scope[0]}": scope},
+                positions={"file": f"at {scope}"},
+                ticks=[f"{scope} t1", f"{scope} t2"],
+                scope=scope,
+            ),
+        )
+    # A shard's states in full start its own log over, and no other's.
+    journal.record_alerts(
+        [], now_ns=NOW, checkpoint=Checkpoint(ticks=["0/2 t3"], reset_log=True, scope="0/2")
+    )
+    states = {"S0": "0/2", "S1": "1/2"}
+    assert journal.load_checkpoint("0/2") == Checkpoint(
+        symbols=states, positions={"file": "at 0/2"}, ticks=("0/2 t3",), scope="0/2"
+    )
+    assert journal.load_checkpoint("1/2") == Checkpoint(
+        symbols=states, positions={"file": "at 1/2"}, ticks=("1/2 t1", "1/2 t2"), scope="1/2"
+    )
+    assert journal.load_checkpoint() == Checkpoint(symbols=states, ticks=("solo",))
+
+
+def test_alert_positions_grow_in_recording_order_and_a_reader_goes_on_from_the_last(
+    journal: Journal,
+) -> None:
+    assert journal.last_seq() == 0
+    assert journal.alerts_since_seq(0, limit=10) == []
+    journal.record_alerts([(alert_at(n), []) for n in range(3)], now_ns=NOW)
+    first = journal.alerts_since_seq(0, limit=2)
+    assert [payload["id"] for _, payload in first] == [alert_at(0).id, alert_at(1).id]
+    rest = journal.alerts_since_seq(first[-1][0], limit=10)
+    assert [payload for _, payload in rest] == [alert_at(2).to_dict()]
+    assert journal.last_seq() == rest[-1][0] > first[-1][0] > first[0][0]
+    journal.record_alerts([(alert_at(2), []), (alert_at(3), [])], now_ns=NOW)
+    assert [p["id"] for _, p in journal.alerts_since_seq(rest[-1][0], limit=10)] == [alert_at(3).id]
+
+
 def test_checkpoints_are_stored_with_their_alerts_or_not_at_all(
     implementation: Implementation, journal: Journal
 ) -> None:

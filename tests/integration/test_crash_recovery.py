@@ -19,12 +19,10 @@ import contextlib
 import random
 import signal
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import paho.mqtt.client as paho
 import pytest
 
 from service.config import load_config
@@ -34,9 +32,9 @@ from service.streams.rejections import Rejections
 from service.timestamps import format_timestamp
 from tests.builders import tick
 from tests.conftest import ServiceProcess, StartService
-from tests.feeds import payload
 from tests.helpers import service_config
 from tests.mosquitto import Mosquitto
+from tests.publisher import Publisher
 from tests.waiting import wait_until
 
 TICKS = 4_800  # two symbols, one tick a second each in tick time
@@ -198,48 +196,6 @@ def journaled(path: Path) -> list[str]:
             return [row[0] for row in db.execute("SELECT id FROM alerts ORDER BY seq")]
         except sqlite3.OperationalError:  # not created yet
             return []
-
-
-class Publisher:
-    """Publishes the ticks with QoS 1 at a steady rate in a thread; :attr:`sent` says how far."""
-
-    def __init__(self, broker: Mosquitto, ticks: list[Tick], per_second: float) -> None:
-        self._client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="crash-feed")
-        self._client.connect(broker.host, broker.port)
-        self._client.loop_start()
-        self._ticks = ticks
-        self._every_s = 1 / per_second
-        self.sent = 0
-        self.error: BaseException | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._publish, daemon=True)
-        self._thread.start()
-
-    def _publish(self) -> None:
-        try:
-            started = time.monotonic()
-            for index, tick in enumerate(self._ticks):
-                if self._stop.is_set():
-                    return
-                delay = started + index * self._every_s - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                info = self._client.publish(f"ticks/{tick.symbol}", payload(tick), qos=1)
-                info.wait_for_publish(timeout=10)
-                self.sent = index + 1
-        except BaseException as error:  # the test reports it
-            self.error = error
-
-    def wait(self, timeout: float) -> None:
-        self._thread.join(timeout)
-        assert not self._thread.is_alive(), f"published {self.sent} of {len(self._ticks)}"
-        assert self.error is None, f"the publisher failed: {self.error!r}"
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._client.loop_stop()
-        self._client.disconnect()
 
 
 @contextlib.contextmanager

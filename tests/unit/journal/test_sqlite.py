@@ -103,7 +103,7 @@ def test_a_journal_of_version_1_is_migrated_and_keeps_what_it_held(tmp_path: Pat
     journal.record_alerts([], now_ns=NOW, checkpoint=Checkpoint(symbols={"IWM": "s"}))
     journal.close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     db.close()
 
 
@@ -142,6 +142,7 @@ def test_a_journal_of_version_2_gets_rules_and_alert_owners_and_keeps_what_it_he
         ),
     )  # fmt: skip
     db.execute("INSERT INTO engine_state VALUES ('IWM', 'state')")
+    db.execute("INSERT INTO tick_log (ticks) VALUES ('logged before')")
     db.commit()
     db.close()
     journal = SqliteJournal(path)
@@ -149,6 +150,9 @@ def test_a_journal_of_version_2_gets_rules_and_alert_owners_and_keeps_what_it_he
     # What it held, as it was; an alert of before has no owner: everyone may read it.
     assert journal.recent_alerts(viewer=Viewer(None)) == [alert.to_dict()]
     assert journal.load_checkpoint().symbols == {"IWM": "state"}
+    # The log of before is the only engine's (scope ""), no shard's.
+    assert journal.load_checkpoint().ticks == ("logged before",)
+    assert journal.load_checkpoint("0/2").ticks == ()
     (old,) = journal.subscribers()
     assert (old.id, old.manage_generation) == ("sub_old", 0)
     assert journal.stored_rules() == []

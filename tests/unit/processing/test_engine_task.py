@@ -73,3 +73,27 @@ def test_live_alert_without_an_article_has_none() -> None:
     processor = attaching(RuleEngine([level_rule()]), tracker)
     (alert,) = processor.process([tick(256, 0), tick(254, 1)])
     assert alert.article is None
+
+
+def test_an_engine_shard_watches_and_evaluates_its_own_symbols_only() -> None:
+    hand = [level_rule(), level_rule(480.0, rule_id="q-hand", symbol="QQQ")]
+    tracker = ArticleTracker(hand_rules=hand, rule_defaults=RuleDefaults())
+    stages = Stages([("attach_articles", attach_articles(tracker))])
+    processor = TickProcessor(
+        RuleEngine(hand[:1]),
+        Rejections(),
+        stages=stages,
+        tracker=tracker,
+        owns=lambda symbol: symbol == "IWM",
+    )
+    # alerts.toml's, an article's and the API's rules of another shard's symbol are not its.
+    processor.add_article(
+        article("a", 10, ("IWM", 250.0, "support"), ("QQQ", 500.0, "support")), received_ns=at(0)
+    )
+    processor.set_stored_rules([level_rule(490.0, rule_id="q", symbol="QQQ")])
+    assert sorted(rule.id for rule in processor.engine.rules) == ["article:IWM:below:250", "r"]
+    ticks = [tick(256, 0), tick(501, 0, symbol="QQQ"), tick(254, 1), tick(489, 2, symbol="QQQ")]
+    alerts = processor.process(ticks, source="feed")
+    assert [(alert.symbol, alert.rule) for alert in alerts] == [("IWM", "r")]
+    assert processor.foreign_ticks == 2
+    assert dict(processor.ticks_by_source) == {"feed": 2}
