@@ -11,10 +11,11 @@ CONFIG ?= alerts.toml
 # uv must use the machine's Python, never download one.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install system-deps run test lint format typecheck unit bench clean help
+.PHONY: install system-deps run cluster test lint format typecheck unit bench clean help
 
 help:
 	@echo "make run    - set up (first time) and run the service with $(CONFIG)"
+	@echo "make cluster - run a whole cluster (PostgreSQL, Mosquitto, every role) as local processes"
 	@echo "make test   - set up (first time), lint, type-check and run every test"
 	@echo "make bench  - run the benchmarks in bench/"
 	@echo "make format - format the code with ruff"
@@ -44,6 +45,10 @@ system-deps:
 run: install
 	$(BIN)/strykr-alerts run --config $(CONFIG)
 
+# deploy/docker-compose.cluster.yml's roles as processes, with servers of their own (Ctrl-C stops).
+cluster: install system-deps
+	$(BIN)/python scripts/local_cluster.py
+
 lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
@@ -67,6 +72,7 @@ bench: install system-deps
 	$(BIN)/python bench/checkpoint.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/cluster.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) $(WEB)/node_modules .pytest_cache .mypy_cache .ruff_cache

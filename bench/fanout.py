@@ -30,10 +30,12 @@ import contextlib
 import json
 import os
 import platform
+import queue
 import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,8 @@ sys.path.insert(0, str(REPO))
 from service.hub.protocol import encode  # noqa: E402
 from service.hub.server import WebsocketHub  # noqa: E402
 from service.hub.settings import WebsocketHubConfig  # noqa: E402
+from service.journal.alert_feed import AlertFeed  # noqa: E402
+from service.journal.postgres import PostgresJournal  # noqa: E402
 from service.models import AlertEvent, alert_id  # noqa: E402
 
 RATE_GOAL = 0.80
@@ -193,13 +197,29 @@ class Stub:
         return []
 
 
-async def run_server(mode: str, clients: int, alerts: list[AlertEvent]) -> dict[str, float]:
-    """Start a server, the clients' process, publish every alert; return rate and latency."""
+async def run_server(
+    mode: str,
+    clients: int,
+    alerts: list[AlertEvent],
+    journal_url: str | None = None,
+    per_second: float | None = None,
+) -> dict[str, float]:
+    """Start a server, the clients' process, publish every alert; return rate and latency.
+
+    ``gateway`` (bench/cluster.py's, with ``journal_url``): each alert is committed to a
+    PostgreSQL journal, and reaches the hub through the gateway's feed (LISTEN/NOTIFY,
+    then a read by position), as in a cluster: latency is from commit to client.
+    ``per_second``: alerts are published at this pace (latency below saturation), not
+    as fast as they go.
+    """
     connections: set[ServerConnection] = set()
     publish = None
     server_task = None
     bare_server = None
-    if mode == "hub":
+    feed_task = None
+    journals: list[PostgresJournal] = []
+    threads: list[tuple[threading.Thread, queue.SimpleQueue[AlertEvent | None]]] = []
+    if mode in ("hub", "gateway"):
         hub = WebsocketHub(
             # As the bare server: no pings (the clients here do not answer them), and
             # every client from one address.
@@ -216,6 +236,38 @@ async def run_server(mode: str, clients: int, alerts: list[AlertEvent]) -> dict[
         await hub.listening.wait()
         port = hub.port
         publish = hub.publish_alert
+        if mode == "gateway":
+            assert journal_url is not None
+            writer, reader = PostgresJournal(journal_url), PostgresJournal(journal_url)
+            journals += [writer, reader]
+            feed = AlertFeed(journal_url, reader, hub.publish_recorded)
+            feed.start()
+            feed_task = asyncio.create_task(feed.run())
+            while not feed.listening:  # noqa: ASYNC110 (bounded by the feed's connect timeout)
+                await asyncio.sleep(0.01)
+
+            # The writer stands for an engine in another process: a thread of its own
+            # commits what has come since its last commit, in one transaction, as the
+            # engine's journal stage does.
+            waiting: queue.SimpleQueue[AlertEvent | None] = queue.SimpleQueue()
+
+            def commit_all() -> None:
+                while (first := waiting.get()) is not None:
+                    batch = [first]
+                    while not waiting.empty():
+                        more = waiting.get()
+                        if more is None:
+                            writer.record_alerts([(a, []) for a in batch], now_ns=time.time_ns())
+                            return
+                        batch.append(more)
+                    writer.record_alerts([(a, []) for a in batch], now_ns=time.time_ns())
+
+            committer = threading.Thread(target=commit_all, daemon=True)
+            committer.start()
+            threads.append((committer, waiting))
+
+            def publish(alert: AlertEvent) -> None:
+                waiting.put(alert)
     else:
 
         async def handler(connection: ServerConnection) -> None:
@@ -252,6 +304,11 @@ async def run_server(mode: str, clients: int, alerts: list[AlertEvent]) -> dict[
         published = array.array("q")
         started = time.perf_counter_ns()
         for index, alert in enumerate(alerts):
+            if per_second is not None:
+                due = started + round(index / per_second * 1e9)
+                delay = (due - time.perf_counter_ns()) / 1e9
+                if delay > 0:
+                    await asyncio.sleep(delay)
             if index % SAMPLE_EVERY == 0:
                 published.append(time.perf_counter_ns())
             publish(alert)
@@ -261,10 +318,16 @@ async def run_server(mode: str, clients: int, alerts: list[AlertEvent]) -> dict[
         assert process.returncode == 0
         arrivals = array.array("q")
         arrivals.frombytes(Path(times_file.name).read_bytes())  # noqa: ASYNC240 (after the clock)
-    if server_task is not None:
-        server_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await server_task
+    for thread, inbox in threads:
+        inbox.put(None)
+        thread.join(DEADLINE_S)
+    for task in (feed_task, server_task):
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    for journal in journals:
+        journal.close()
     if bare_server is not None:
         bare_server.close()
         await bare_server.wait_closed()

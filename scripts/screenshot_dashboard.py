@@ -35,7 +35,7 @@ def main() -> int:
         text = text.replace("port = 8765", "port = 0").replace("port = 8080", "port = 0")
         text = text.replace('dir = "articles"', f'dir = "{REPO / "articles"}"')
         config.write_text(text)
-        service = subprocess.Popen(  # noqa: S603
+        service = subprocess.Popen(
             [str(REPO / ".venv/bin/strykr-alerts"), "run", "--config", str(config)],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import sys
@@ -37,7 +38,7 @@ from service.processing.stages import AlertCounts, attach_articles, each_alert
 from service.roles import ROLES
 from service.rules.settings import describe_rule, engine_of, unused_settings
 from service.streams.rejections import Rejections
-from service.streams.replay import TickFile, read_tick_file
+from service.streams.replay import TickFile, read_tick_file, sample_day_path
 from service.timestamps import format_timestamp
 
 EXIT_USAGE = 2
@@ -140,6 +141,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     article.set_defaults(handler=_article)
 
+    feed = commands.add_parser(
+        "feed",
+        help="publish a tick file to an MQTT broker as a market data feed would "
+        "(ticks/<SYMBOL>, QoS 1): for drills and the local cluster",
+    )
+    feed.add_argument(
+        "--to", required=True, metavar="URL", help="the broker, mqtt://host:1883 or mqtts://…"
+    )
+    feed.add_argument(
+        "--ticks",
+        type=Path,
+        metavar="FILE",
+        help="CSV or Parquet tick file (default: the bundled sample day)",
+    )
+    feed.add_argument(
+        "--speed",
+        type=float,
+        default=60.0,
+        metavar="X",
+        help="X times real time, by the ticks' own times (0: as fast as possible; default 60)",
+    )
+    feed.add_argument("--prefix", default="ticks", help="topic prefix (default: ticks)")
+    feed.set_defaults(handler=_feed)
+
     check = commands.add_parser("check", help="validate the config file and summarise it")
     _config_option(check)
     check.set_defaults(handler=_check)
@@ -197,6 +222,20 @@ def _run(args: argparse.Namespace) -> int:
     from service.app import serve
 
     asyncio.run(serve(config, role=args.role))
+    return 0
+
+
+def _feed(args: argparse.Namespace) -> int:
+    from service.streams.publisher import publish_file
+
+    configure_logging(level="info", fmt="auto")
+    if args.speed < 0:
+        raise ConfigError("--speed", ["expected 0 (as fast as possible) or more"])
+    with contextlib.ExitStack() as stack:
+        path = args.ticks if args.ticks is not None else stack.enter_context(sample_day_path())
+        ticks = read_tick_file(path)
+        count = asyncio.run(publish_file(ticks, args.to, speed=args.speed, prefix=args.prefix))
+    print(f"strykr-alerts: published {count} ticks to {args.to}", file=sys.stderr)
     return 0
 
 

@@ -74,8 +74,6 @@ log = structlog.get_logger("service.app")
 AlertSink = Callable[[AlertEvent], None]
 # A delivery process looks at the shared outbox at least this often.
 DELIVERY_POLL_S = 0.25
-# Symbols whose shard an engine shard remembers (each is a CRC-32 the first time).
-SHARD_CACHE = 65_536
 
 
 def build(
@@ -97,7 +95,7 @@ def build(
     runs_engine = role in ("all", "engine")
     # An engine shard watches its symbols only; every other role sees them all.
     symbols = cluster.owned(config.symbols)
-    owns = functools.lru_cache(maxsize=SHARD_CACHE)(cluster.owns) if cluster.sharded else None
+    owns = cluster.owns if cluster.sharded else None
     view = LiveView(symbols)
     tracker = ArticleTracker.for_settings(config.rules, config.articles)
     # Always kept: the age of each symbol's last tick is a metric; it alerts when set.

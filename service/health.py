@@ -180,9 +180,9 @@ def not_ready(snapshot: ServiceSnapshot) -> list[str]:
     """The reasons, other than the journal's probe, the service is not ready."""
     reasons: list[str] = []
     role = snapshot.role
-    if role.state == "standby":
-        reasons.append(f"engine shard {role.shard or '0/1'}: standby; another process runs it")
-    elif role.state == "lost":
+    if role.state == "standby":  # its sources are not started: nothing else to say
+        return [f"engine shard {role.shard or '0/1'}: standby; another process runs it"]
+    if role.state == "lost":
         reasons.append(f"engine shard {role.shard or '0/1'}: its lock is lost; stopping")
     if role.following is False:
         reasons.append("alert feed: not listening to the journal; connecting again")

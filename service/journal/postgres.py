@@ -132,16 +132,19 @@ class PostgresJournal(SqlJournal):
                         f"written by a newer strykr-alerts (schema {version}, this one reads "
                         f"{SCHEMA_VERSION}); upgrade, or point [service] journal elsewhere",
                     )
-                for step in sorted(_MIGRATIONS):
-                    if 0 < version < step:
-                        for statement in _MIGRATIONS[step]:
-                            db.execute(statement)
-                db.execute(_SCHEMA)
-                db.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', %s) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (str(SCHEMA_VERSION),),
-                )
+                # A database of this version is left alone: DDL on tables that other
+                # processes write can deadlock with them (an index takes a share lock).
+                if version < SCHEMA_VERSION:
+                    for step in sorted(_MIGRATIONS):
+                        if 0 < version < step:
+                            for statement in _MIGRATIONS[step]:
+                                db.execute(statement)
+                    db.execute(_SCHEMA)
+                    db.execute(
+                        "INSERT INTO meta (key, value) VALUES ('schema_version', %s) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (str(SCHEMA_VERSION),),
+                    )
         except psycopg.Error as error:
             db.close()
             raise JournalError(self.path, f"cannot be opened: {_first_line(error)}") from None

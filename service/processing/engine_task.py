@@ -44,6 +44,8 @@ JOURNAL_RETRY_S = 1.0
 COMMIT_CHECK_S = 0.02
 # Later than any tick: finish() takes the watermark there.
 END_OF_TIME = 2**63 - 1
+# An engine shard remembers at most this many symbols' shards (then starts over).
+MAX_SHARD_SYMBOLS = 100_000
 # The watermark is carried on with the wall clock this often: a quiet symbol's bar closes
 # at most this long after the lateness allowance has passed its end.
 ADVANCE_EVERY_S = 0.05
@@ -77,6 +79,8 @@ class TickProcessor:
         # An engine shard's: the symbols it watches (another shard's ticks and rules are not
         # its business). None: every symbol.
         self._owns = owns
+        self._mine: set[str] = set()  # symbols seen, by whether this shard watches them
+        self._theirs: set[str] = set()
         self.foreign_ticks = 0  # ticks of another shard's symbols, dropped
         # With a monotonic clock (a live run), the newest tick time and when it came:
         # what advance() carries on.
@@ -348,10 +352,23 @@ class TickProcessor:
         """The ticks of this shard's symbols (a topic filter may bring others')."""
         owns = self._owns
         assert owns is not None
-        if all(owns(tick.symbol) for tick in ticks):
+        # One set of the batch's symbols, against the ones seen before: no call a tick.
+        seen = {tick.symbol for tick in ticks}
+        theirs = self._theirs
+        new = seen - self._mine - theirs
+        if new:
+            if len(self._mine) + len(theirs) + len(new) > MAX_SHARD_SYMBOLS:
+                self._mine.clear()  # a feed of endless names: start over, bounded
+                theirs.clear()
+                new = seen
+            for symbol in new:
+                (self._mine if owns(symbol) else theirs).add(symbol)
+        if theirs.isdisjoint(seen):
             return ticks, sources
         kept = [
-            (tick, source) for tick, source in zip(ticks, sources, strict=True) if owns(tick.symbol)
+            (tick, source)
+            for tick, source in zip(ticks, sources, strict=True)
+            if tick.symbol not in theirs
         ]
         self.foreign_ticks += len(ticks) - len(kept)
         return [tick for tick, _ in kept], [source for _, source in kept]

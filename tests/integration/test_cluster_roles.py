@@ -1,21 +1,33 @@
-"""Processes of one role each on a shared PostgreSQL journal: an engine and two delivery workers.
+"""Processes of one role each on a shared PostgreSQL journal.
 
 Real processes (``strykr-alerts run --role …``), the tests' own PostgreSQL
-server, a webhook receiver on 127.0.0.1: every alert the engine journals is
-sent once, by one of the two delivery processes.
+server and Mosquitto, a webhook receiver on 127.0.0.1: every alert the engine
+journals is sent once, by one of two delivery processes; every role answers
+for itself on ``/readyz`` and ``/metrics``; a rule set through the API
+process fires in the engine and reaches a dashboard on a gateway.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import signal
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import cast
+
+import websockets
 
 from service.journal.postgres import PostgresJournal
-from tests.conftest import StartService
-from tests.helpers import eventually
-from tests.integration.http_service import http_config
+from tests.builders import tick
+from tests.conftest import ServiceProcess, StartService
+from tests.feeds import payload
+from tests.integration.http_service import ADMIN_TOKEN, http_config
+from tests.mosquitto import Mosquitto, free_port
 from tests.postgres import PostgresServer
 from tests.receivers import HttpReceiver
+from tests.waiting import eventually, wait_until
 
 
 def cluster_config(tmp_path: Path, url: str, hook: str) -> Path:
@@ -71,3 +83,166 @@ def test_a_role_needs_a_postgresql_journal(tmp_path: Path, start_service: StartS
     process.close()
     said = "".join(process.stray_lines) + str(process.events)
     assert "--role delivery: the processes of a cluster share a PostgreSQL journal" in said
+
+
+def http_get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as reply:  # noqa: S310 (loopback)
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def http_post(port: int, path: str, body: object, headers: dict[str, str]) -> tuple[int, str]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=json.dumps(body).encode(),
+        headers={**headers, "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as reply:  # noqa: S310 (loopback)
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def role_line(metrics: str) -> str:
+    (line,) = [line for line in metrics.splitlines() if line.startswith("strykr_role{")]
+    return line
+
+
+def test_each_role_reports_its_state_in_readyz_and_metrics(
+    tmp_path: Path, postgres_server: PostgresServer, start_service: StartService
+) -> None:
+    url = postgres_server.new_database()
+    config = cluster_config(tmp_path, url, "http://127.0.0.1:9/hook")
+    ports = {name: free_port() for name in ("engine", "standby", "delivery", "gateway", "api")}
+
+    def run(name: str, role: str) -> ServiceProcess:
+        return start_service(
+            "run", "--config", str(config), "--role", role, "--http-port", str(ports[name])
+        )
+
+    engine = run("engine", "engine")
+    engine.wait_for("replay_finished", timeout=20)
+    standby = run("standby", "engine")
+    standby.wait_for("engine_shard_standby", timeout=20)
+    others = [run(name, name) for name in ("delivery", "gateway", "api")]
+    for process in others:
+        process.wait_for("service_started", timeout=20)
+    wait_until(lambda: http_get(ports["gateway"], "/readyz")[0] == 200, what="gateway ready")
+    for name in ("engine", "delivery", "gateway", "api"):
+        status, body = http_get(ports[name], "/readyz")
+        assert (name, status, json.loads(body)) == (name, 200, {"status": "ready"})
+    status, body = http_get(ports["standby"], "/readyz")
+    assert status == 503
+    assert json.loads(body)["reasons"] == ["engine shard 0/1: standby; another process runs it"]
+    states = {name: role_line(http_get(port, "/metrics")[1]) for name, port in ports.items()}
+    assert states == {
+        "engine": 'strykr_role{role="engine",shard="",state="active"} 1.0',
+        "standby": 'strykr_role{role="engine",shard="",state="standby"} 1.0',
+        "delivery": 'strykr_role{role="delivery",shard="",state="running"} 1.0',
+        "gateway": 'strykr_role{role="gateway",shard="",state="running"} 1.0',
+        "api": 'strykr_role{role="api",shard="",state="running"} 1.0',
+    }
+    # Only the API role serves the API; the others, their health and metrics.
+    assert http_get(ports["api"], "/api/v1/levels")[0] == 200
+    for name in ("engine", "delivery", "gateway"):
+        assert http_get(ports[name], "/api/v1/levels")[0] == 404
+    # The engine goes: its standby takes over, and says so.
+    assert engine.stop(signal.SIGKILL) == -signal.SIGKILL
+    standby.wait_for("engine_shard_active", timeout=10)
+    wait_until(lambda: http_get(ports["standby"], "/readyz")[0] == 200, what="standby ready")
+    assert 'state="active"' in role_line(http_get(ports["standby"], "/metrics")[1])
+    for process in (standby, *others):
+        assert process.stop(signal.SIGTERM) == 0
+
+
+async def test_a_rule_set_through_the_api_role_fires_in_the_engine_and_reaches_a_gateway(
+    tmp_path: Path,
+    postgres_server: PostgresServer,
+    mosquitto: Mosquitto,
+    start_service: StartService,
+) -> None:
+    url = postgres_server.new_database()
+    config = tmp_path / "alerts.toml"
+    config.write_text(
+        f"""
+[service]
+log_format = "json"
+journal = "{url}"
+stats_seconds = 0
+
+[websocket]
+port = 0
+
+[http]
+port = 0
+admin_tokens = ["{ADMIN_TOKEN}"]
+
+[engine]
+stale_seconds = 0
+
+[[sources]]
+kind = "mqtt"
+name = "feed"
+url = "{mosquitto.url}"
+topic = "ticks/#"
+qos = 1
+client_id = "strykr-roles"
+
+[[rules]]
+id = "iwm-below-255"
+symbol = "IWM"
+level = 255.0
+direction = "below"
+"""
+    )
+    api_port, ws_port = free_port(), free_port()
+
+    def run(role: str, *args: str) -> ServiceProcess:
+        return start_service("run", "--config", str(config), "--role", role, *args)
+
+    engine = run("engine")
+    engine.wait_for("mqtt_connected", timeout=20)
+    api = run("api", "--http-port", str(api_port))
+    gateway = run("gateway", "--ws-port", str(ws_port))
+    for process in (api, gateway):
+        process.wait_for("service_started", timeout=20)
+    async with websockets.connect(f"ws://127.0.0.1:{ws_port}") as dashboard:
+        await dashboard.send(json.dumps({"op": "subscribe", "symbols": ["IWM"], "ticks": False}))
+        subscribed = json.loads(await dashboard.recv())
+        assert subscribed["type"] == "subscribed"
+        status, body = http_post(
+            api_port,
+            "/api/v1/rules",
+            {"symbol": "IWM", "condition": "cross_below", "level": 250.0},
+            {"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
+        assert status == 201, body
+        rule_id = json.loads(body)["id"]
+
+        def engine_has_it() -> bool:
+            return any(
+                rule_id in cast(list[str], e.get("added", []))
+                for e in engine.events
+                if e.get("event") == "rules_changed"
+            )
+
+        await eventually(engine_has_it, within=10, what="the engine watching the API's rule")
+        for ticked in (tick(256.0, 0), tick(251.0, 1), tick(249.0, 2)):
+            mosquitto.publish(f"ticks/{ticked.symbol}", payload(ticked))
+        rules = []
+        async with asyncio.timeout(10):
+            while rule_id not in rules:
+                frame = json.loads(await dashboard.recv())
+                if frame["type"] == "alert":
+                    rules.append(frame["data"]["rule"])
+        assert sorted(rules) == sorted(["iwm-below-255", rule_id])
+    status, body = http_get(api_port, "/api/v1/alerts?symbol=IWM")
+    assert status == 200
+    assert sorted(a["rule"] for a in json.loads(body)["alerts"]) == sorted(rules)
+    for process in (engine, api, gateway):
+        assert process.stop(signal.SIGTERM) == 0

@@ -18,7 +18,10 @@ SMALL = {
     "checkpoint": (["--ticks", "20000", "--symbols", "50", "--repeat", "1"], "goal: restore"),
     "ingest": (["--ticks", "2000", "--repeat", "1"], "of bare"),
     "fanout": (["--clients", "20", "--alerts", "200"], "hub/bare rate"),
-    "cluster": (["--deliveries", "200", "--repeat", "1"], "2 workers / 1 worker"),
+    "cluster": (
+        "--deliveries 200 --ticks 20000 --symbols 50 --clients 5 --alerts 50 --repeat 1".split(),
+        "gateway / hub rate",
+    ),
 }
 
 

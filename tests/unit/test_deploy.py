@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shlex
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -126,3 +129,76 @@ def test_prometheus_rules_only_use_metrics_the_service_exports(
     used = {name for expr in expressions for name in re.findall(r"\bstrykr_\w+", expr)}
     assert used
     assert used <= exported_metrics
+
+
+def cluster_compose() -> dict[str, Any]:
+    compose: dict[str, Any] = yaml.safe_load((DEPLOY / "docker-compose.cluster.yml").read_text())
+    return compose
+
+
+def test_cluster_compose_runs_every_role_with_standbys_on_postgresql_and_mosquitto() -> None:
+    services = cluster_compose()["services"]
+    assert {"postgres", "mosquitto", "mailcatcher"} <= set(services)
+    roles: list[tuple[str, str | None]] = []
+    for name, service in services.items():
+        command = service.get("command")
+        if command is None or command[0] != "strykr-alerts":
+            continue
+        accepted_by_cli(command)
+        args = _parser().parse_args(command[1:])
+        if args.command == "feed":
+            assert args.to == "mqtt://mosquitto:1883"
+            continue
+        roles.append((args.role, None if args.shard is None else args.shard.label))
+        # Every process reads the cluster's config, and finds the servers it names.
+        assert "./alerts.cluster.toml:/app/alerts.toml:ro" in service["volumes"], name
+        assert {"postgres", "mosquitto"} <= set(service["depends_on"]), name
+    assert sorted(roles, key=str) == sorted(
+        [("engine", "0/2")] * 2
+        + [("engine", "1/2")] * 2
+        + [("delivery", None)] * 2
+        + [("gateway", None)] * 2
+        + [("api", None)],
+        key=str,
+    )
+    for service in services.values():
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), f"{port}: publish on the host's loopback only"
+
+
+def test_the_clusters_config_is_valid_and_names_the_compose_servers() -> None:
+    text = (DEPLOY / "alerts.cluster.toml").read_text()
+    config = parse_config(text, base_dir=REPO, env={"STRYKR_ADMIN_TOKEN": "x" * 24})
+    assert config.service.journal == "postgresql://strykr@postgres:5432/strykr"
+    assert config.sources[0].url == "mqtt://mosquitto:1883"  # type: ignore[union-attr]
+    assert config.email is not None
+    assert config.email.host == "mailcatcher"
+    # No password in the file: PGPASSWORD, from the compose file's environment.
+    env = cluster_compose()["x-strykr"]["environment"]
+    assert "PGPASSWORD" in env
+
+
+def test_the_local_cluster_makes_every_compose_host_this_machines() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "local_cluster", REPO / "scripts/local_cluster.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = script  # its dataclass looks itself up there
+    spec.loader.exec_module(script)
+    text = script.local_config(
+        (DEPLOY / "alerts.cluster.toml").read_text(),
+        journal="postgresql://postgres@127.0.0.1:5999/journal_1",
+        broker="mqtt://127.0.0.1:1999",
+        smtp_port=2525,
+    )
+    config = parse_config(text, env={"STRYKR_ADMIN_TOKEN": "x" * 24})
+    assert config.service.journal == "postgresql://postgres@127.0.0.1:5999/journal_1"
+    assert config.sources[0].url == "mqtt://127.0.0.1:1999"  # type: ignore[union-attr]
+    assert config.email is not None
+    assert (config.email.host, config.email.port) == ("127.0.0.1", 2525)
+    assert config.http is not None
+    assert config.websocket is not None
+    assert config.http.host == config.websocket.host == "127.0.0.1"
+    assert config.articles.dir == REPO / "articles"

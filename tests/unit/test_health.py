@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from service.health import (
     DeliverySnapshot,
     EngineSnapshot,
+    RoleSnapshot,
     ServiceSnapshot,
     metrics_of,
     not_ready,
@@ -75,6 +76,17 @@ def snapshots(draw: st.DrawFn) -> ServiceSnapshot:
                 over_connection_limit=COUNTS,
             )
         ),
+        role=draw(
+            st.builds(
+                RoleSnapshot,
+                role=st.sampled_from(["all", "engine", "delivery", "gateway", "api"]),
+                shard=st.sampled_from(["", "0/2", "1/2"]),
+                state=st.sampled_from(["running", "standby", "active", "lost"]),
+                following=st.none() | st.booleans(),
+                alerts_followed=COUNTS,
+                foreign_ticks=COUNTS,
+            )
+        ),
     )
 
 
@@ -83,6 +95,26 @@ def test_the_three_views_of_one_snapshot_agree(snapshot: ServiceSnapshot) -> Non
     metrics = metrics_of(snapshot)
     stats = stats_of(snapshot, lag_max_s=0.25)
     reasons = not_ready(snapshot)
+    role = snapshot.role
+    assert metrics.role == (role.role, role.shard, role.state)
+    assert stats["role"] == {
+        "role": role.role,
+        "shard": role.shard,
+        "state": role.state,
+        "following": role.following,
+        "alerts_followed": role.alerts_followed,
+        "foreign_ticks": role.foreign_ticks,
+    }
+    assert (metrics.alerts_followed, metrics.foreign_ticks) == (
+        role.alerts_followed,
+        role.foreign_ticks,
+    )
+    if role.state == "standby":
+        # A standby's sources are not started: that it waits is all /readyz says.
+        assert reasons == [f"engine shard {role.shard or '0/1'}: standby; another process runs it"]
+        return
+    assert any("its lock is lost" in reason for reason in reasons) == (role.state == "lost")
+    assert any("alert feed" in reason for reason in reasons) == (role.following is False)
     sources = stats["sources"]
     assert isinstance(sources, dict)
     for source in snapshot.sources:
