@@ -203,7 +203,10 @@ def _port_argument(text: str) -> int:
 def _for_this_process(config: Config, args: argparse.Namespace) -> Config:
     """The config with what the command line overrides: the shard, the ports."""
     if args.shard is not None:
-        config = dataclasses.replace(config, cluster=args.shard)
+        shard = dataclasses.replace(
+            config.cluster, shards=args.shard.shards, shard=args.shard.shard
+        )
+        config = dataclasses.replace(config, cluster=shard)
     if args.http_port is not None and config.http is not None:
         config = dataclasses.replace(
             config, http=dataclasses.replace(config.http, port=args.http_port)

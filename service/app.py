@@ -33,6 +33,7 @@ from service.delivery.email import EmailSender
 from service.delivery.links import Links
 from service.delivery.managers import ManageTokens
 from service.delivery.mqtt_out import MqttOutSender
+from service.delivery.price_relay import PriceRelay
 from service.delivery.recorder import AlertRecorder, CommitPolicy
 from service.delivery.workers import DeliveryWorkers
 from service.errors import ConfigError
@@ -63,9 +64,11 @@ from service.rules.settings import engine_of, unused_settings
 from service.rules.stale import StaleFeedWatch
 from service.running import Service
 from service.streams.mqtt import MqttSource
+from service.streams.price_feed import PriceFeed
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
 from service.streams.replay import ReplaySource
+from service.streams.settings import MqttSourceConfig
 from service.streams.source import Source
 from service.streams.sources import SAMPLE_SPEED, for_shard, source_of, sources_of
 
@@ -168,6 +171,14 @@ def build(
         )
     metrics = ServiceMetrics(monotonic=clock.monotonic)
     history = ChartHistory(config.history)
+    # In a cluster the engines' prices reach the gateways' dashboards through the broker
+    # of the first MQTT source (none: dashboards there get alerts and levels only).
+    broker = next((s.broker for s in config.sources if isinstance(s, MqttSourceConfig)), None)
+    prices = config.cluster.prices_topic if broker is not None else ""
+    relay = None
+    if role == "engine" and prices:
+        assert broker is not None
+        relay = PriceRelay(broker, prices, hz=cluster.prices_hz, shard=cluster.label)
     # A follower (gateway, api) keeps the rules and articles for its read model, and
     # evaluates no tick: it has no stage, so it never writes the engines' checkpoints.
     stages = Stages()
@@ -184,6 +195,7 @@ def build(
             workers=workers,
             observe=metrics.observe_alerts,
             clock=clock,
+            relay=relay,
         )
     processor = TickProcessor(
         engine,
@@ -202,6 +214,10 @@ def build(
             lease = ShardLease(journal.url, cluster, on_active=journal.fence)
         if role == "gateway" and hub is not None:
             feed = AlertFeed(journal.url, journal, hub.publish_recorded)
+    price_feed = None
+    if role == "gateway" and hub is not None and prices:
+        assert broker is not None
+        price_feed = PriceFeed(broker, prices, hub.observe_ticks, rejections)
 
     def role_state() -> RoleSnapshot:
         return RoleSnapshot(
@@ -289,6 +305,8 @@ def build(
         role=role,
         lease=lease,
         feed=feed,
+        price_relay=relay,
+        price_feed=price_feed,
     )
 
 
@@ -305,12 +323,14 @@ def _stages(
     workers: DeliveryWorkers,
     observe: Callable[[Sequence[AlertEvent], float], None],
     clock: Clock,
+    relay: PriceRelay | None = None,
 ) -> Stages:
     """The walk of every batch after the engine, in order (see service.processing.batch)."""
     return Stages(
         [
             ("arrivals", watch_arrivals(stale, view, clock.now_ns)),
             ("history", history),
+            *([] if relay is None else [("prices", relay)]),
             ("attach_articles", attach_articles(tracker)),
             ("count", counts),
             *((f"sink:{index}", each_alert(sink)) for index, sink in enumerate(sinks)),

@@ -18,6 +18,7 @@ from service.config_table import Table
 
 _SHARD_ARGUMENT = re.compile(r"^(\d{1,4})/(\d{1,4})$")
 MAX_SHARDS = 1024
+MAX_PRICES_HZ = 100.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,6 +27,10 @@ class ClusterConfig:
 
     shards: int = 1
     shard: int = 0
+    # Engines publish their symbols' prices here for the gateways' dashboards
+    # (<prices_topic>/<shard>), prices_hz times a second; "" publishes none.
+    prices_topic: str = "strykr/prices"
+    prices_hz: float = 4.0
 
     @property
     def sharded(self) -> bool:
@@ -53,16 +58,23 @@ def read_cluster(table: Table) -> ClusterConfig:
     table.reads(ClusterConfig)
     shards = table.integer("shards", minimum=1)
     shard = table.integer("shard", minimum=0)
+    topic = table.string("prices_topic")
+    hz = table.number("prices_hz", minimum=0.1)
     table.finish()
-    if not table.valid("shards", "shard"):
-        return ClusterConfig()
-    if shards > MAX_SHARDS:
+    if table.valid("prices_topic") and any(c in topic for c in "#+\0"):
+        table.problem(
+            "prices_topic",
+            f'a topic, without wildcards (# +), such as "strykr/prices", got {topic!r}',
+        )
+    if table.valid("prices_hz") and hz > MAX_PRICES_HZ:
+        table.problem("prices_hz", f"at most {MAX_PRICES_HZ:g}, got {hz:g}")
+    if table.valid("shards") and shards > MAX_SHARDS:
         table.problem("shards", f"at most {MAX_SHARDS}")
-        return ClusterConfig()
-    if shard >= shards:
+    elif table.valid("shards", "shard") and shard >= shards:
         table.problem("shard", f"expected 0 to {shards - 1} (shards = {shards}), got {shard}")
+    if not table.ok:
         return ClusterConfig()
-    return ClusterConfig(shards=shards, shard=shard)
+    return ClusterConfig(shards=shards, shard=shard, prices_topic=topic.rstrip("/"), prices_hz=hz)
 
 
 def parse_shard(text: str) -> ClusterConfig:

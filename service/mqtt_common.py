@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import socket
 import ssl
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import aiomqtt
 
 # One connection attempt: the TCP connect, TLS and the CONNACK.
 CONNECT_TIMEOUT_S = 10.0
@@ -17,3 +20,39 @@ def tls_context(tls: bool, ca_file: Path | None) -> ssl.SSLContext | None:
     if not tls:
         return None
     return ssl.create_default_context(cafile=None if ca_file is None else str(ca_file))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Broker:
+    """Where an MQTT client connects, and as whom: a tick source's broker, for the
+    cluster's price relay and feed (which connect to the engines' broker)."""
+
+    name: str
+    host: str
+    port: int
+    tls: bool = False
+    ca_file: Path | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    client_id: str
+    keepalive_seconds: int = 3
+    reconnect_initial_seconds: float = 0.5
+    reconnect_max_seconds: float = 30.0
+
+    @property
+    def url(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+    def client(self, identifier: str, *, clean_session: bool = True) -> aiomqtt.Client:
+        return aiomqtt.Client(
+            self.host,
+            self.port,
+            identifier=identifier,
+            username=self.username,
+            password=self.password,
+            timeout=CONNECT_TIMEOUT_S,
+            keepalive=self.keepalive_seconds,
+            tls_context=tls_context(self.tls, self.ca_file),
+            socket_options=NO_DELAY,
+            clean_session=clean_session,
+        )

@@ -28,6 +28,7 @@ from service.delivery.audience import Audience
 from service.delivery.email import EmailSender
 from service.delivery.links import Links
 from service.delivery.mqtt_out import MqttOutSender
+from service.delivery.price_relay import PriceRelay
 from service.delivery.recorder import AlertRecorder
 from service.delivery.workers import DeliveryWorkers
 from service.errors import JournalError
@@ -50,6 +51,7 @@ from service.processing.live_view import LiveView
 from service.processing.stages import AlertCounts
 from service.roles import Role
 from service.rules.stale import StaleFeedWatch
+from service.streams.price_feed import PriceFeed
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
 from service.streams.replay import ReplaySource
@@ -105,6 +107,9 @@ class Service:
     lease: ShardLease | None = None
     # A gateway: the alerts the engines commit, for its hub.
     feed: AlertFeed | None = None
+    # In a cluster, the prices of an engine's symbols for the gateways, and a gateway's of them.
+    price_relay: PriceRelay | None = None
+    price_feed: PriceFeed | None = None
     _resources: contextlib.AsyncExitStack = field(
         default_factory=contextlib.AsyncExitStack, init=False, repr=False
     )
@@ -250,6 +255,8 @@ def tasks(service: Service) -> list[Task]:
         tasks.append(Task("shard_lease", service.lease.hold, group="edges", on_failure="stop"))
     if service.role == "engine":
         tasks.append(Task("rules", functools.partial(_reload_rules, service), group="edges"))
+    if service.price_relay is not None:
+        tasks.append(Task("price_relay", service.price_relay.run, group="edges"))
     if service.hub is not None:
         tasks.append(Task("ws_hub", service.hub.run, group="edges"))
     if service.mqtt_out is not None:
@@ -290,6 +297,8 @@ def _follower_tasks(service: Service) -> list[Task]:
         tasks.append(Task("ws_hub", service.hub.run, group="edges"))
     if service.feed is not None:
         tasks.append(Task("alert_feed", service.feed.run, group="edges"))
+    if service.price_feed is not None:
+        tasks.append(Task("price_feed", service.price_feed.run, group="edges"))
     if service.http is not None and service.role == "api":
         tasks.append(Task("signup_expiry", service.http.expire_signups, group="edges"))
     return tasks + _stats_task(service)

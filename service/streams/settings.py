@@ -23,6 +23,7 @@ from service.config_table import (
     mqtt_url,
     show_value,
 )
+from service.mqtt_common import Broker
 from service.symbols import normalize_symbol
 
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -78,6 +79,23 @@ class MqttSourceConfig:
     @property
     def url(self) -> str:
         return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+    @property
+    def broker(self) -> Broker:
+        """Where this source connects, for the other clients of the same broker."""
+        return Broker(
+            name=self.name,
+            host=self.host,
+            port=self.port,
+            tls=self.tls,
+            ca_file=self.ca_file,
+            username=self.username,
+            password=self.password,
+            client_id=self.client_id,
+            keepalive_seconds=self.keepalive_seconds,
+            reconnect_initial_seconds=self.reconnect_initial_seconds,
+            reconnect_max_seconds=self.reconnect_max_seconds,
+        )
 
     def describe(self) -> str:
         session = "clean session" if self.clean_session else "persistent session"

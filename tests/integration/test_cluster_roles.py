@@ -4,7 +4,8 @@ Real processes (``strykr-alerts run --role …``), the tests' own PostgreSQL
 server and Mosquitto, a webhook receiver on 127.0.0.1: every alert the engine
 journals is sent once, by one of two delivery processes; every role answers
 for itself on ``/readyz`` and ``/metrics``; a rule set through the API
-process fires in the engine and reaches a dashboard on a gateway.
+process fires in the engine and reaches a dashboard on a gateway, with the
+engine's prices.
 """
 
 from __future__ import annotations
@@ -212,7 +213,7 @@ direction = "below"
     for process in (api, gateway):
         process.wait_for("service_started", timeout=20)
     async with websockets.connect(f"ws://127.0.0.1:{ws_port}") as dashboard:
-        await dashboard.send(json.dumps({"op": "subscribe", "symbols": ["IWM"], "ticks": False}))
+        await dashboard.send(json.dumps({"op": "subscribe", "symbols": ["IWM"], "ticks": True}))
         subscribed = json.loads(await dashboard.recv())
         assert subscribed["type"] == "subscribed"
         status, body = http_post(
@@ -235,12 +236,17 @@ direction = "below"
         for ticked in (tick(256.0, 0), tick(251.0, 1), tick(249.0, 2)):
             mosquitto.publish(f"ticks/{ticked.symbol}", payload(ticked))
         rules = []
+        prices: list[float] = []
         async with asyncio.timeout(10):
-            while rule_id not in rules:
+            # The alerts through the journal; the prices from the engine, through the broker.
+            while rule_id not in rules or 249.0 not in prices:
                 frame = json.loads(await dashboard.recv())
                 if frame["type"] == "alert":
                     rules.append(frame["data"]["rule"])
+                elif frame["type"] == "tick":
+                    prices.append(frame["data"]["price"])
         assert sorted(rules) == sorted(["iwm-below-255", rule_id])
+        assert set(prices) <= {256.0, 251.0, 249.0}
     status, body = http_get(api_port, "/api/v1/alerts?symbol=IWM")
     assert status == 200
     assert sorted(a["rule"] for a in json.loads(body)["alerts"]) == sorted(rules)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from service.__main__ import _for_this_process, _parser
 from service.cluster import ClusterConfig, parse_shard, shard_of, shard_topics
 from service.config import parse_config
 from service.errors import ConfigError
@@ -54,8 +55,8 @@ def test_shard_argument_reads_i_of_n_and_says_what_is_wrong() -> None:
 
 
 def test_cluster_table_is_read_and_checked() -> None:
-    config = parse_config("[cluster]\nshards = 3\nshard = 2\n")
-    assert config.cluster == ClusterConfig(shards=3, shard=2)
+    config = parse_config("[cluster]\nshards = 3\nshard = 2\nprices_topic = 'p/q/'\n")
+    assert config.cluster == ClusterConfig(shards=3, shard=2, prices_topic="p/q")
     assert parse_config("").cluster == ClusterConfig()
 
 
@@ -67,6 +68,9 @@ def test_cluster_table_is_read_and_checked() -> None:
         ("shards = 5000", "cluster.shards: at most 1024"),
         ("shard = -1", "cluster.shard: expected an integer"),
         ("shrads = 2", 'cluster.shrads: unknown key; did you mean "shards"?'),
+        ('prices_topic = "strykr/#"', "cluster.prices_topic: a topic, without wildcards (# +)"),
+        ("prices_hz = 1000", "cluster.prices_hz: at most 100, got 1000"),
+        ("prices_hz = 0", "cluster.prices_hz: expected a number"),
     ],
 )
 def test_cluster_table_when_bad_names_the_key(table: str, expected: str) -> None:
@@ -94,3 +98,19 @@ def test_a_shards_mqtt_source_has_a_session_of_its_own_and_its_topics() -> None:
     # A shard with no symbol of its own hears nothing from the broker.
     assert for_shard([mqtt], cluster, []) == []
     assert for_shard([mqtt], ClusterConfig(), ["IWM"]) == [mqtt]
+
+
+def test_the_command_line_sets_the_shard_and_the_ports_and_keeps_the_rest() -> None:
+    config = parse_config(
+        "[cluster]\nprices_hz = 2\n[http]\nport = 8080\n[websocket]\nport = 8765\n"
+    )
+    args = _parser().parse_args(
+        ["run", "--role", "engine", "--shard", "1/4", "--http-port", "0", "--ws-port", "9000"]
+    )
+    changed = _for_this_process(config, args)
+    assert changed.cluster == ClusterConfig(shards=4, shard=1, prices_hz=2.0)
+    assert changed.http is not None
+    assert changed.websocket is not None
+    assert (changed.http.port, changed.websocket.port) == (0, 9000)
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["run", "--shard", "4/4"])
