@@ -6,6 +6,7 @@ import socket
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import aiomqtt
 
@@ -20,6 +21,33 @@ def tls_context(tls: bool, ca_file: Path | None) -> ssl.SSLContext | None:
     if not tls:
         return None
     return ssl.create_default_context(cafile=None if ca_file is None else str(ca_file))
+
+
+class BrokerSettings(Protocol):
+    """What an MQTT client's settings say of its broker (a tick source's, MQTT out's)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def tls(self) -> bool: ...
+    @property
+    def ca_file(self) -> Path | None: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def password(self) -> str | None: ...
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def keepalive_seconds(self) -> int: ...
+    @property
+    def reconnect_initial_seconds(self) -> float: ...
+    @property
+    def reconnect_max_seconds(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,6 +66,22 @@ class Broker:
     keepalive_seconds: int = 3
     reconnect_initial_seconds: float = 0.5
     reconnect_max_seconds: float = 30.0
+
+    @classmethod
+    def of(cls, settings: BrokerSettings) -> Broker:
+        return cls(
+            name=settings.name,
+            host=settings.host,
+            port=settings.port,
+            tls=settings.tls,
+            ca_file=settings.ca_file,
+            username=settings.username,
+            password=settings.password,
+            client_id=settings.client_id,
+            keepalive_seconds=settings.keepalive_seconds,
+            reconnect_initial_seconds=settings.reconnect_initial_seconds,
+            reconnect_max_seconds=settings.reconnect_max_seconds,
+        )
 
     @property
     def url(self) -> str:

@@ -14,7 +14,6 @@ import aiomqtt
 from service.delivery.settings import MqttOutConfig
 from service.errors import RetryableDeliveryError
 from service.journal.records import Channel, Delivery, Subscriber
-from service.mqtt_common import CONNECT_TIMEOUT_S, NO_DELAY, tls_context
 from service.reconnect import Link, reconnecting
 from service.text import first_line
 
@@ -33,17 +32,7 @@ class MqttOutSender:
     async def run(self) -> None:
         """Keep the connection up until cancelled."""
         config = self.config
-        client = aiomqtt.Client(
-            config.host,
-            config.port,
-            identifier=config.client_id,
-            username=config.username,
-            password=config.password,
-            timeout=CONNECT_TIMEOUT_S,
-            keepalive=config.keepalive_seconds,
-            tls_context=tls_context(config.tls, config.ca_file),
-            socket_options=NO_DELAY,
-        )
+        client = config.broker.client(config.client_id)
 
         async def session() -> None:
             try:

@@ -42,13 +42,7 @@ class PriceRelay:
         self.broker = broker
         self.topic = f"{topic}/{shard.replace('/', 'of') or 'all'}"
         self.every_s = 1.0 / hz
-        self.link = Link(
-            source=f"{broker.name}:prices",
-            url=broker.url,
-            prefix="price_relay",
-            initial_s=broker.reconnect_initial_seconds,
-            maximum_s=broker.reconnect_max_seconds,
-        )
+        self.link = Link.for_source(broker, prefix="price_relay")
         self._last: dict[str, Tick] = {}
         self.published = 0  # messages
         self.dropped = 0  # flushes with the broker away

@@ -27,6 +27,7 @@ from service.delivery.apprise_urls import push_url_problem
 from service.delivery.mail_address import email_address_problem
 from service.journal.records import Subscriber
 from service.models import ALERT_KINDS
+from service.mqtt_common import Broker
 from service.symbols import normalize_symbol
 
 _SUBSCRIBER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")
@@ -100,6 +101,10 @@ class MqttOutConfig:
     @property
     def url(self) -> str:
         return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+    @property
+    def broker(self) -> Broker:
+        return Broker.of(self)
 
     def topic(self, symbol: str) -> str:
         return f"{self.topic_prefix}/{symbol}"

@@ -70,13 +70,7 @@ class PriceFeed:
         self.topic = f"{topic}/#"
         self.on_ticks = on_ticks
         self.rejections = rejections
-        self.link = Link(
-            source=f"{broker.name}:prices",
-            url=broker.url,
-            prefix="price_feed",
-            initial_s=broker.reconnect_initial_seconds,
-            maximum_s=broker.reconnect_max_seconds,
-        )
+        self.link = Link.for_source(broker, prefix="price_feed")
         self.messages = 0
         self.refused = 0
 

@@ -83,19 +83,7 @@ class MqttSourceConfig:
     @property
     def broker(self) -> Broker:
         """Where this source connects, for the other clients of the same broker."""
-        return Broker(
-            name=self.name,
-            host=self.host,
-            port=self.port,
-            tls=self.tls,
-            ca_file=self.ca_file,
-            username=self.username,
-            password=self.password,
-            client_id=self.client_id,
-            keepalive_seconds=self.keepalive_seconds,
-            reconnect_initial_seconds=self.reconnect_initial_seconds,
-            reconnect_max_seconds=self.reconnect_max_seconds,
-        )
+        return Broker.of(self)
 
     def describe(self) -> str:
         session = "clean session" if self.clean_session else "persistent session"

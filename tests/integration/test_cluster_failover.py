@@ -256,7 +256,11 @@ async def test_a_cluster_with_a_process_of_each_role_killed_delivers_every_alert
         for point, process in kills:
             await eventually(lambda point=point: publisher.sent >= point, within=60)
             assert process.stop(signal.SIGKILL) == -signal.SIGKILL
-        standby.wait_for("engine_shard_active", timeout=1)
+        await eventually(
+            lambda: any(e.get("event") == "engine_shard_active" for e in standby.events),
+            within=15,
+            what="the standby running the shard",
+        )
         await eventually(lambda: publisher.sent == len(ticks), within=60, what="all published")
         publisher.wait(timeout=5)
         journal.open()
