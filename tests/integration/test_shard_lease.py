@@ -10,7 +10,9 @@ notification.
 from __future__ import annotations
 
 import asyncio
+import threading
 
+import psycopg
 import pytest
 
 from service.cluster import ClusterConfig
@@ -100,5 +102,63 @@ async def test_the_alert_feed_gives_each_alert_of_every_writer_once_in_commit_or
     finally:
         listening.cancel()
         await asyncio.gather(listening, return_exceptions=True)
+        for journal in (*writers, reader):
+            journal.close()
+
+
+async def test_a_shard_whose_lock_connection_is_cut_says_so_and_stops_holding(
+    postgres_server: PostgresServer,
+) -> None:
+    url = postgres_server.new_database()
+    lease = ShardLease(url, SHARD, poll_s=0.05)
+    try:
+        assert await lease.acquire(asyncio.Event())
+        holding = asyncio.create_task(lease.hold())
+        # The server ends the lock's connection (a network split, a failover of the server).
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (lease.backend_pid,))
+        with pytest.raises(JournalError, match="the lock's connection is lost"):
+            await asyncio.wait_for(holding, timeout=5)
+        assert lease.state == "lost"
+    finally:
+        await lease.close()
+
+
+def test_a_reader_going_on_from_its_last_position_misses_no_alert_of_concurrent_writers(
+    postgres_server: PostgresServer,
+) -> None:
+    url = postgres_server.new_database()
+    per_writer = 150
+    writers = [PostgresJournal(url) for _ in range(3)]
+    reader = PostgresJournal(url)
+    for journal in (*writers, reader):
+        journal.open()
+    done = threading.Event()
+    seen: list[str] = []
+
+    def write(index: int) -> None:
+        for n in range(per_writer):
+            alert = alert_at(index * per_writer + n)
+            writers[index].record_alerts([(alert, [])], now_ns=at(0))
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(len(writers))]
+    try:
+        for thread in threads:
+            thread.start()
+        last = 0
+        # Read as a gateway does, as often as it can, while the writers commit; once
+        # they are done, one more read.
+        while not done.is_set():
+            if not any(thread.is_alive() for thread in threads):
+                done.set()
+            for position, payload in reader.alerts_since_seq(last, limit=1_000):
+                seen.append(str(payload["id"]))
+                last = position
+        expected = {alert_at(n).id for n in range(per_writer * len(writers))}
+        assert len(seen) == len(set(seen))
+        assert set(seen) == expected, f"{len(expected - set(seen))} alerts skipped"
+    finally:
+        for thread in threads:
+            thread.join(30)
         for journal in (*writers, reader):
             journal.close()
