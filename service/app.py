@@ -186,7 +186,9 @@ def build(
         stages = _stages(
             stale=stale,
             view=view,
-            history=history,
+            # The chart's bars are served by the one process's API; an engine of a
+            # cluster has no API to serve them.
+            history=history if role == "all" else None,
             tracker=tracker,
             counts=counts,
             sinks=sinks,
@@ -314,7 +316,7 @@ def _stages(
     *,
     stale: StaleFeedWatch,
     view: LiveView,
-    history: ChartHistory,
+    history: ChartHistory | None,
     tracker: ArticleTracker,
     counts: AlertCounts,
     sinks: Sequence[AlertSink],
@@ -329,7 +331,7 @@ def _stages(
     return Stages(
         [
             ("arrivals", watch_arrivals(stale, view, clock.now_ns)),
-            ("history", history),
+            *([] if history is None else [("history", history)]),
             *([] if relay is None else [("prices", relay)]),
             ("attach_articles", attach_articles(tracker)),
             ("count", counts),

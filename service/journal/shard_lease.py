@@ -53,6 +53,7 @@ class ShardLease:
         self._on_active = on_active
         self.cluster = cluster
         self.key = lease_key(cluster)
+        self.shard = cluster.label or "0/1"
         self.poll_s = poll_s
         self.state = "starting"  # then "standby" (another holds it), "active", "lost"
         self.backend_pid: int | None = None  # the holding connection's, for the fence
@@ -65,13 +66,13 @@ class ShardLease:
             try:
                 if await self._try():
                     self.state = "active"
-                    log.info("engine_shard_active", shard=self.cluster.label)
+                    log.info("engine_shard_active", shard=self.shard)
                     return True
             except psycopg.Error as error:
                 await self._drop()
                 log.warning(
                     "engine_shard_lease_unreachable",
-                    shard=self.cluster.label,
+                    shard=self.shard,
                     journal=redact(self.url),
                     error=str(error).strip().splitlines()[0] if str(error).strip() else "",
                 )
@@ -79,7 +80,7 @@ class ShardLease:
             if not waiting_logged:
                 log.info(
                     "engine_shard_standby",
-                    shard=self.cluster.label,
+                    shard=self.shard,
                     hint="another process runs this shard; this one takes over when it stops",
                 )
                 waiting_logged = True
@@ -120,7 +121,7 @@ class ShardLease:
                 self.state = "lost"
                 raise JournalError(
                     redact(self.url),
-                    f"engine shard {self.cluster.label}: the lock's connection is lost "
+                    f"engine shard {self.shard}: the lock's connection is lost "
                     f"({error}); stopping, as a standby may run the shard now",
                 ) from None
 
