@@ -64,13 +64,14 @@ from service.rules.settings import engine_of, unused_settings
 from service.rules.stale import StaleFeedWatch
 from service.running import Service
 from service.streams.mqtt import MqttSource
-from service.streams.price_feed import PriceFeed
+from service.streams.price_feed import PriceFeed, Segment
 from service.streams.queue import TickQueue
 from service.streams.rejections import Rejections
 from service.streams.replay import ReplaySource
 from service.streams.settings import MqttSourceConfig
 from service.streams.source import Source
 from service.streams.sources import SAMPLE_SPEED, for_shard, source_of, sources_of
+from service.timestamps import NS_PER_SECOND
 
 log = structlog.get_logger("service.app")
 
@@ -178,7 +179,11 @@ def build(
     relay = None
     if role == "engine" and prices:
         assert broker is not None
-        relay = PriceRelay(broker, prices, hz=cluster.prices_hz, shard=cluster.label)
+        # Segments never span two bars of the shortest chart interval, so the API's are exact.
+        bucket_ns = min((ns for ns, _ in history.intervals.values()), default=NS_PER_SECOND)
+        relay = PriceRelay(
+            broker, prices, hz=cluster.prices_hz, shard=cluster.label, bucket_ns=bucket_ns
+        )
     # A follower (gateway, api) keeps the rules and articles for its read model, and
     # evaluates no tick: it has no stage, so it never writes the engines' checkpoints.
     stages = Stages()
@@ -217,9 +222,10 @@ def build(
         if role == "gateway" and hub is not None:
             feed = AlertFeed(journal.url, journal, hub.publish_recorded)
     price_feed = None
-    if role == "gateway" and hub is not None and prices:
+    if role in ("gateway", "api") and prices:
         assert broker is not None
-        price_feed = PriceFeed(broker, prices, hub.observe_ticks, rejections)
+        charts = history if role == "api" else None
+        price_feed = PriceFeed(broker, prices, _follow_prices(hub, charts), rejections)
 
     def role_state() -> RoleSnapshot:
         return RoleSnapshot(
@@ -276,7 +282,7 @@ def build(
                 apply_rules=processor.set_stored_rules
                 if role == "all"
                 else functools.partial(processor.set_stored_rules, commit=False),
-                history=history if role == "all" else None,
+                history=history if role in ("all", "api") else None,
             ),
             ops_only=role not in ("all", "api"),
         )
@@ -342,6 +348,21 @@ def _stages(
             ("latency", observe_latency(observe)),
         ]
     )
+
+
+def _follow_prices(
+    hub: WebsocketHub | None, history: ChartHistory | None
+) -> Callable[[Sequence[Segment]], None]:
+    """Where a cluster's follower puts the engines' segments: prices to its hub (a
+    gateway's dashboards), bars to its chart history (the API's)."""
+
+    def follow(segments: Sequence[Segment]) -> None:
+        if hub is not None:
+            hub.observe_ticks([segment.last() for segment in segments])
+        if history is not None:
+            history.observe([tick for segment in segments for tick in segment.ticks()])
+
+    return follow
 
 
 def _hub_port(hub: WebsocketHub | None, config: Config) -> int | None:

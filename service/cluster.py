@@ -27,8 +27,8 @@ class ClusterConfig:
 
     shards: int = 1
     shard: int = 0
-    # Engines publish their symbols' prices here for the gateways' dashboards
-    # (<prices_topic>/<shard>), prices_hz times a second; "" publishes none.
+    # Engines publish what their symbols did here (<prices_topic>/<shard>), prices_hz
+    # times a second: the gateways' dashboards' prices, the API's charts; "" none.
     prices_topic: str = "strykr/prices"
     prices_hz: float = 4.0
 

@@ -5,7 +5,7 @@ server and Mosquitto, a webhook receiver on 127.0.0.1: every alert the engine
 journals is sent once, by one of two delivery processes; every role answers
 for itself on ``/readyz`` and ``/metrics``; a rule set through the API
 process fires in the engine and reaches a dashboard on a gateway, with the
-engine's prices.
+engine's prices, and the API draws the engine's bars.
 """
 
 from __future__ import annotations
@@ -250,5 +250,12 @@ direction = "below"
     status, body = http_get(api_port, "/api/v1/alerts?symbol=IWM")
     assert status == 200
     assert sorted(a["rule"] for a in json.loads(body)["alerts"]) == sorted(rules)
+
+    # The chart of the API process: the engine's ticks, as bars, through the broker.
+    def closes() -> list[float]:
+        answer = json.loads(http_get(api_port, "/api/v1/history?symbol=IWM&interval=1s")[1])
+        return [bar["close"] for bar in answer["bars"]]
+
+    await eventually(lambda: closes() == [256.0, 251.0, 249.0], what="the API's 1 s bars")
     for process in (engine, api, gateway):
         assert process.stop(signal.SIGTERM) == 0
