@@ -259,3 +259,13 @@ direction = "below"
     await eventually(lambda: closes() == [256.0, 251.0, 249.0], what="the API's 1 s bars")
     for process in (engine, api, gateway):
         assert process.stop(signal.SIGTERM) == 0
+
+
+def test_a_shard_is_an_engines_alone(tmp_path: Path, start_service: StartService) -> None:
+    config = tmp_path / "alerts.toml"
+    config.write_text('[service]\njournal = "postgresql://strykr@127.0.0.1:1/strykr"\n')
+    process = start_service("run", "--config", str(config), "--role", "gateway", "--shard", "0/2")
+    assert process.process.wait(timeout=30) != 0
+    process.close()
+    said = "".join(process.stray_lines) + str(process.events)
+    assert "--role gateway: [cluster] shards (or --shard) divides the engines' symbols" in said
