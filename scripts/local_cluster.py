@@ -51,6 +51,7 @@ class Role:
     http_port: int | None = None
     ws_port: int | None = None
     process: subprocess.Popen[bytes] | None = None
+    log: Path = Path("/dev/null")
 
 
 def local_config(text: str, *, journal: str, broker: str, smtp_port: int) -> str:
@@ -115,7 +116,10 @@ def wait_ready(started: list[Role]) -> dict[str, str]:
             assert role.process is not None
             assert role.http_port is not None
             if role.process.poll() is not None:
-                raise SystemExit(f"{role.name} exited with status {role.process.returncode}")
+                said = role.log.read_text(errors="replace").strip().splitlines()[-3:]
+                raise SystemExit(
+                    f"{role.name} exited with status {role.process.returncode}: " + " / ".join(said)
+                )
             status, said = readiness(role.http_port)
             states[role.name] = said if status in (200, 503) else ""
         if all(states.values()):
@@ -147,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         help="the API and the gateways on free ports, not 8080, 8765 and 8766",
     )
     parser.add_argument("--speed", type=float, default=60.0, help="the feed's speed (default 60)")
+    parser.add_argument("--keep", action="store_true", help="keep the logs when it stops")
     args = parser.parse_args(argv)
     ports = {"api": 8080, "gateway-1": 8765, "gateway-2": 8766}
     if args.free_ports:
@@ -190,9 +195,12 @@ def main(argv: list[str] | None = None) -> int:
         for standbys in (False, True):
             for role in everyone:
                 if role.name.endswith("-standby") == standbys:
-                    log = (logs / f"{role.name}.log").open("wb")
+                    role.log = logs / f"{role.name}.log"
                     role.process = subprocess.Popen(
-                        role.argv, stdout=log, stderr=subprocess.STDOUT, env=environment
+                        role.argv,
+                        stdout=role.log.open("wb"),
+                        stderr=subprocess.STDOUT,
+                        env=environment,
                     )
                     started.append(role)
             states = wait_ready(started)
@@ -209,9 +217,9 @@ def main(argv: list[str] | None = None) -> int:
             if role.name == "api":
                 where = f"http://127.0.0.1:{role.http_port}/  (admin token {ADMIN_TOKEN})"
             print(f"  {role.name:<18} pid {role.process.pid:<8} {states[role.name]:<50} {where}")
-        print(
-            f"  logs in {logs}; the feed replays the sample day at {args.speed:g}x. Ctrl-C stops."
-        )
+        kept = "kept" if args.keep else "removed at the end; --keep keeps them"
+        print(f"  logs in {logs} ({kept})")
+        print(f"  the feed replays the sample day at {args.speed:g}x. Ctrl-C stops.")
         sys.stdout.flush()
         deadline = None if args.seconds is None else time.monotonic() + args.seconds
         with contextlib.suppress(KeyboardInterrupt):
@@ -230,7 +238,10 @@ def main(argv: list[str] | None = None) -> int:
         postgres.remove()
         if started:
             print(f"stopped: {dict(zip((r.name for r in started), statuses, strict=True))}")
-        shutil.rmtree(directory, ignore_errors=True)
+        if args.keep:
+            print(f"logs kept in {logs}")
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":
