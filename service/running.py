@@ -259,8 +259,8 @@ def tasks(service: Service) -> list[Task]:
         tasks.append(Task("price_relay", service.price_relay.run, group="edges"))
     if service.hub is not None:
         tasks.append(Task("ws_hub", service.hub.run, group="edges"))
-    if service.mqtt_out is not None:
-        tasks.append(Task("mqtt_out", service.mqtt_out.run, group="edges"))
+    if service.role == "all":
+        tasks += _channel_links(service)
     if config.engine.stale_seconds > 0:
         tasks.append(
             Task(
@@ -269,13 +269,16 @@ def tasks(service: Service) -> list[Task]:
                 group="edges",
             )
         )
-    if service.http is not None:
+    if service.http is not None and service.role == "all":  # in a cluster, the API's
         tasks.append(Task("signup_expiry", service.http.expire_signups, group="edges"))
-    if config.service.stats_seconds > 0:
-        tasks.append(
-            Task("stats", lambda: _log_stats(service, config.service.stats_seconds), group="stats")
-        )
-    return tasks
+    return tasks + _stats_task(service)
+
+
+def _channel_links(service: Service) -> list[Task]:
+    """The connections the channels send through, where the delivery workers run."""
+    if service.mqtt_out is None:
+        return []
+    return [Task("mqtt_out", service.mqtt_out.run, group="edges")]
 
 
 def _delivery_tasks(service: Service) -> list[Task]:
@@ -284,7 +287,7 @@ def _delivery_tasks(service: Service) -> list[Task]:
         Task("delivery", service.workers.run, group="delivery"),
         Task("audience", functools.partial(_reload_audience, service), group="edges"),
     ]
-    return tasks + _stats_task(service)
+    return tasks + _channel_links(service) + _stats_task(service)
 
 
 def _follower_tasks(service: Service) -> list[Task]:

@@ -18,9 +18,11 @@ import urllib.request
 from pathlib import Path
 from typing import cast
 
+import aiomqtt
 import websockets
 
 from service.journal.postgres import PostgresJournal
+from service.journal.records import DeliveryRecord
 from tests.builders import tick
 from tests.conftest import ServiceProcess, StartService
 from tests.feeds import payload
@@ -31,9 +33,9 @@ from tests.receivers import HttpReceiver
 from tests.waiting import eventually, wait_until
 
 
-def cluster_config(tmp_path: Path, url: str, hook: str) -> Path:
+def cluster_config(tmp_path: Path, url: str, hook: str, extra: str = "") -> Path:
     """The HTTP tests' config (replay, rules) on a PostgreSQL journal, with a webhook on IWM."""
-    desk = (
+    desk = extra + (
         f'[[subscribers]]\nid = "iwm-desk"\nwebhook = "{hook}"\n'
         'webhook_secret = "a-webhook-secret-of-the-desk"\nsymbols = ["IWM"]\n'
     )
@@ -74,6 +76,50 @@ async def test_an_engine_and_two_delivery_processes_send_each_alert_once(
         assert [(row.status, row.attempts) for row in journal.deliveries()] == [("sent", 1)] * 3
     finally:
         journal.close()
+
+
+async def test_a_delivery_process_keeps_the_mqtt_out_link_it_sends_through(
+    tmp_path: Path,
+    postgres_server: PostgresServer,
+    mosquitto: Mosquitto,
+    start_service: StartService,
+) -> None:
+    url = postgres_server.new_database()
+    extra = f'[mqtt_out]\nurl = "{mosquitto.url}"\n\n'
+    config = cluster_config(tmp_path, url, "http://127.0.0.1:9/hook", extra=extra)
+    published: list[str] = []
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port, identifier="ops-listener") as ops:
+        await ops.subscribe("alerts/#", qos=1)
+
+        async def listen() -> None:
+            async for message in ops.messages:
+                assert isinstance(message.payload, bytes)
+                published.append(json.loads(message.payload)["id"])
+
+        listening = asyncio.create_task(listen())
+        worker = start_service("run", "--config", str(config), "--role", "delivery")
+        worker.wait_for("mqtt_out_connected", timeout=20)
+        engine = start_service("run", "--config", str(config), "--role", "engine")
+        engine.wait_for("replay_finished")
+        journal = PostgresJournal(url)
+        journal.open()
+        try:
+            await eventually(lambda: len(published) == 3, what="the replay's 3 alerts on MQTT")
+
+            def mqtt_rows() -> list[DeliveryRecord]:
+                return [row for row in journal.deliveries() if row.channel == "mqtt"]
+
+            # A row is marked once the broker acknowledged its message: just after.
+            await eventually(
+                lambda: {row.status for row in mqtt_rows()} == {"sent"}, what="marked sent"
+            )
+            assert sorted(published) == sorted(row.alert_id for row in mqtt_rows())
+            assert {(row.status, row.attempts) for row in mqtt_rows()} == {("sent", 1)}
+        finally:
+            listening.cancel()
+            journal.close()
+    for process in (engine, worker):
+        assert process.stop(signal.SIGTERM) == 0
 
 
 def test_a_role_needs_a_postgresql_journal(tmp_path: Path, start_service: StartService) -> None:
