@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+from collections.abc import Mapping
 
 from service.models import Rule, Tick
 from service.processing.engine_task import TickProcessor
@@ -10,7 +12,7 @@ from service.rules import RuleEngine
 from service.streams.rejections import Rejections
 from service.streams.simulator import RandomWalk
 from service.timestamps import format_timestamp
-from tests.builders import at, level_rule
+from tests.builders import at, level_rule, tick
 
 # The rules of the MQTT tests, as alerts.toml writes them in RULES_TOML.
 RULES: tuple[Rule, ...] = (
@@ -51,3 +53,19 @@ def alerts_of_uninterrupted_run(ticks: list[Tick], rules: tuple[Rule, ...] = RUL
     """The alert ids one run of the engine over ``ticks`` fires, with nothing in between."""
     processor = TickProcessor(RuleEngine(rules), Rejections())
     return [alert.id for alert in processor.process(ticks)]
+
+
+def wandering(centres: Mapping[str, float], count: int, *, seed: int) -> list[Tick]:
+    """``count`` ticks of the symbols of ``centres`` in turn, one a second each in tick time,
+    each pulled back to its centre while it wanders across the levels around it."""
+    rng = random.Random(seed)
+    names = list(centres)
+    price = dict(centres)
+    ticks = []
+    for index in range(count):
+        symbol = names[index % len(names)]
+        pull = 0.01 * (centres[symbol] - price[symbol])
+        price[symbol] = round(price[symbol] + pull + rng.gauss(0.0, centres[symbol] / 650), 2)
+        volume = 100.0 + 50.0 * (index % 7)
+        ticks.append(tick(price[symbol], index // len(names), symbol=symbol, volume=volume))
+    return ticks

@@ -7,10 +7,13 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from service.models import Tick
+from service.config import load_config
+from service.models import AlertEvent, Tick
+from service.processing.engine_task import TickProcessor
 from service.running import Service
 from service.streams.mqtt import MqttSource
 from service.streams.queue import TickQueue
+from service.streams.rejections import Rejections
 from tests.waiting import eventually  # noqa: F401 - re-exported for the integration tests
 
 
@@ -61,3 +64,11 @@ def mqtt_source(app: Service) -> MqttSource:
     [source] = app.sources
     assert isinstance(source, MqttSource)
     return source
+
+
+def uninterrupted(path: Path, ticks: list[Tick]) -> list[AlertEvent]:
+    """The alerts of one replay of ``ticks`` with the rules of the config at ``path``, nothing
+    in between: what a run with crashes and restarts must give."""
+    settings = load_config(path)
+    processor = TickProcessor.for_settings(settings.engine, settings.rules, Rejections())
+    return processor.process(ticks)

@@ -26,13 +26,12 @@ from pathlib import Path
 import websockets
 
 from service.cluster import shard_of
-from service.config import load_config
 from service.journal.postgres import PostgresJournal
-from service.models import AlertEvent, Tick
-from service.processing.engine_task import TickProcessor
-from service.streams.rejections import Rejections
+from service.models import Tick
 from tests.builders import tick
 from tests.conftest import ServiceProcess, StartService
+from tests.feeds import wandering
+from tests.helpers import uninterrupted
 from tests.mosquitto import Mosquitto, free_port
 from tests.postgres import PostgresServer
 from tests.publisher import Publisher
@@ -112,17 +111,8 @@ direction = "below"
 
 def stream() -> list[Tick]:
     """IWM and QQQ in turn, pulled back to 260 and 500 while they wander across the levels."""
-    rng = random.Random(18)
-    centre = {"IWM": 260.0, "QQQ": 500.0}
-    price = dict(centre)
-    ticks = []
-    for index in range(TICKS):
-        symbol = "QQQ" if index % 2 else "IWM"
-        pull = 0.01 * (centre[symbol] - price[symbol])
-        price[symbol] = round(price[symbol] + pull + rng.gauss(0.0, centre[symbol] / 650), 2)
-        volume = 100.0 + 50.0 * (index % 7)
-        ticks.append(tick(price[symbol], index // 2, symbol=symbol, volume=volume))
     last = TICKS // 2
+    ticks = wandering({"IWM": 260.0, "QQQ": 500.0}, TICKS, seed=18)
     ends = [tick(100.0, last, symbol=s) for s in ENDS] + [
         tick(95.0, last + 1, symbol=s) for s in ENDS
     ]
@@ -174,12 +164,6 @@ symbols = ["IWM", "QQQ", "END", "DIA"]
 """
     )
     return path
-
-
-def uninterrupted(path: Path, ticks: list[Tick]) -> list[AlertEvent]:
-    settings = load_config(path)
-    processor = TickProcessor.for_settings(settings.engine, settings.rules, Rejections())
-    return processor.process(ticks)
 
 
 class Dashboard:

@@ -25,14 +25,12 @@ from pathlib import Path
 
 import pytest
 
-from service.config import load_config
-from service.models import AlertEvent, Tick
-from service.processing.engine_task import TickProcessor
-from service.streams.rejections import Rejections
+from service.models import Tick
 from service.timestamps import format_timestamp
 from tests.builders import tick
 from tests.conftest import ServiceProcess, StartService
-from tests.helpers import service_config
+from tests.feeds import wandering
+from tests.helpers import service_config, uninterrupted
 from tests.mosquitto import Mosquitto
 from tests.publisher import Publisher
 from tests.waiting import wait_until
@@ -146,17 +144,8 @@ direction = "below"
 
 def stream() -> list[Tick]:
     """IWM and SPY, in turn, pulled back to 260 and 500 while they wander across the levels."""
-    rng = random.Random(15)
-    centre = {"IWM": 260.0, "SPY": 500.0}
-    price = dict(centre)
-    ticks = []
-    for index in range(TICKS):
-        symbol = "SPY" if index % 2 else "IWM"
-        pull = 0.01 * (centre[symbol] - price[symbol])
-        price[symbol] = round(price[symbol] + pull + rng.gauss(0.0, centre[symbol] / 650), 2)
-        volume = 100.0 + 50.0 * (index % 7)
-        ticks.append(tick(price[symbol], index // 2, symbol=symbol, volume=volume))
     last = TICKS // 2
+    ticks = wandering({"IWM": 260.0, "SPY": 500.0}, TICKS, seed=15)
     return [*ticks, tick(100.0, last, symbol=END), tick(95.0, last + 1, symbol=END)]
 
 
@@ -180,13 +169,6 @@ client_id = "strykr-crash-test"
 {RULES}
 """,
     )
-
-
-def uninterrupted(path: Path, ticks: list[Tick]) -> list[AlertEvent]:
-    """The alerts of one replay of ``ticks`` with the config's rules, nothing in between."""
-    settings = load_config(path)
-    processor = TickProcessor.for_settings(settings.engine, settings.rules, Rejections())
-    return processor.process(ticks)
 
 
 def journaled(path: Path) -> list[str]:
