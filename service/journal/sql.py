@@ -178,18 +178,7 @@ class SqlJournal:
             if row is None:
                 raise UnknownAlertError(since)
             after = row[0]
-        query = "SELECT body FROM alerts WHERE seq > ?"
-        params: list[object] = [after]
-        if symbols is not None:
-            wanted = sorted(set(symbols))
-            query += f" AND symbol IN ({', '.join('?' * len(wanted))})"
-            params += wanted
-        query, params = _visible(query, params, viewer)
-        query += " ORDER BY seq"
-        if limit is not None:
-            query += " LIMIT ?"
-            params.append(limit)
-        return [_payload(body) for (body,) in self._execute(query, params)]
+        return self._alerts("seq > ?", [after], symbols=symbols, viewer=viewer, limit=limit)
 
     def alerts_from(
         self,
@@ -200,30 +189,44 @@ class SqlJournal:
         viewer: Viewer | None = None,
     ) -> list[AlertPayload]:
         """Alerts that fired at or after ``ts_ns`` (of ``symbol``), oldest recorded first."""
-        query = "SELECT body FROM alerts WHERE ts_ns >= ?"
-        params: list[object] = [ts_ns]
-        if symbol is not None:
-            query += " AND symbol = ?"
-            params.append(symbol)
-        query, params = _visible(query, params, viewer)
-        query += " ORDER BY seq LIMIT ?"
-        params.append(limit)
-        return [_payload(body) for (body,) in self._execute(query, params)]
+        symbols = None if symbol is None else [symbol]
+        return self._alerts("ts_ns >= ?", [ts_ns], symbols=symbols, viewer=viewer, limit=limit)
 
     def recent_alerts(
         self, *, symbol: str | None = None, limit: int = 100, viewer: Viewer | None = None
     ) -> list[AlertPayload]:
         """The latest ``limit`` alerts (of ``symbol``), oldest first."""
-        query = "SELECT body FROM alerts WHERE 1 = 1"
-        params: list[object] = []
-        if symbol is not None:
-            query += " AND symbol = ?"
-            params.append(symbol)
+        symbols = None if symbol is None else [symbol]
+        return self._alerts("1 = 1", [], symbols=symbols, viewer=viewer, limit=limit, newest=True)
+
+    def _alerts(
+        self,
+        where: str,
+        params: list[object],
+        *,
+        symbols: Iterable[str] | None,
+        viewer: Viewer | None,
+        limit: int | None,
+        newest: bool = False,
+    ) -> list[AlertPayload]:
+        """The alerts ``where`` holds for, of ``symbols`` (``None``: all), those ``viewer`` may
+        see, oldest first: the first ``limit`` of them, or with ``newest`` the last."""
+        query = f"SELECT body FROM alerts WHERE {where}"  # noqa: S608 (a literal of this class)
+        if symbols is not None:
+            wanted = sorted(set(symbols))
+            if not wanted:
+                return []
+            query += f" AND symbol IN ({', '.join('?' * len(wanted))})"
+            params = [*params, *wanted]
         query, params = _visible(query, params, viewer)
-        query += " ORDER BY seq DESC LIMIT ?"
-        params.append(limit)
+        query += " ORDER BY seq DESC" if newest else " ORDER BY seq"
+        if limit is not None:
+            query += " LIMIT ?"
+            params.append(limit)
         rows = self._execute(query, params).fetchall()
-        return [_payload(body) for (body,) in reversed(rows)]
+        if newest:
+            rows.reverse()
+        return [_payload(body) for (body,) in rows]
 
     # Rows a worker may take now: due, and not claimed by a worker whose lease still runs.
     _DUE = (
